@@ -1,0 +1,378 @@
+// Package config turns the cdk.json context into typed, validated per-environment settings.
+//
+// Config flows one way: cdk.json -> Load -> stack props -> construct props. Nothing below
+// this package reads the context or the process environment.
+package config
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"sort"
+	"strings"
+)
+
+// Removal policies an environment may choose for its stateful resources.
+const (
+	RemovalRetain  = "retain"
+	RemovalDestroy = "destroy"
+)
+
+// Root is the whole app configuration: a project name and its environments.
+type Root struct {
+	Project      string
+	Environments []Environment // sorted by name, so synth order is stable
+}
+
+// Environment is one deployable copy of the architecture.
+type Environment struct {
+	Name string `json:"-"`
+
+	// Account is the 12-digit AWS account ID; empty synthesizes an account-agnostic template.
+	Account string `json:"account"`
+	// Region is the AWS region, e.g. us-east-1. Always concrete, so the JWKS URL is a literal.
+	Region string `json:"region"`
+	// Production turns on the production guard rails (retain, deletion protection, HTTPS,
+	// console off). Defaults to true for the environment named "production".
+	Production bool `json:"production"`
+	// Removal is what happens to stateful resources when the stack is deleted: retain or destroy.
+	Removal string `json:"removal"`
+	// LogRetentionDays applies to every log group the environment creates.
+	LogRetentionDays int `json:"logRetentionDays"`
+	// Tags are added to every taggable resource of the environment.
+	Tags map[string]string `json:"tags"`
+
+	Cognito     Cognito     `json:"cognito"`
+	Claims      Claims      `json:"claims"`
+	EventAPIKey EventAPIKey `json:"eventApiKey"`
+	Hasura      Hasura      `json:"hasura"`
+	VPC         VPC         `json:"vpc"`
+	Database    Database    `json:"database"`
+}
+
+// Cognito configures the user pool and its SPA client.
+type Cognito struct {
+	// PreTokenVersion is the PreTokenGeneration event version: V1_0 (ID token only) or V2_0.
+	PreTokenVersion string `json:"preTokenVersion"`
+	// MFA is off, optional or required (TOTP).
+	MFA string `json:"mfa"`
+	// DomainPrefix, when set, creates a Cognito hosted domain (needed for SSO redirects).
+	DomainPrefix string `json:"domainPrefix"`
+	// CallbackURLs and LogoutURLs enable the OAuth code flow on the SPA client.
+	CallbackURLs []string `json:"callbackUrls"`
+	LogoutURLs   []string `json:"logoutUrls"`
+	// Token validities as Go durations, within Cognito's limits.
+	AccessTokenValidity  string `json:"accessTokenValidity"`
+	IDTokenValidity      string `json:"idTokenValidity"`
+	RefreshTokenValidity string `json:"refreshTokenValidity"`
+	// SSO adds Microsoft Entra ID as an OIDC identity provider when set.
+	SSO *SSO `json:"sso"`
+}
+
+// SSO is Microsoft Entra ID single sign-on through OIDC.
+type SSO struct {
+	// ProviderName is how the provider is named in Cognito (and in the hosted UI).
+	ProviderName string `json:"providerName"`
+	// TenantID is the Entra tenant (GUID); the issuer is pinned to it.
+	TenantID string `json:"tenantId"`
+	// ClientID is the Entra application (client) ID.
+	ClientID string `json:"clientId"`
+	// ClientSecretArn is the Secrets Manager secret holding the Entra client secret. It is
+	// resolved by CloudFormation at deploy time and never appears in the template.
+	ClientSecretArn string `json:"clientSecretArn"`
+	// ClientSecretField selects a JSON field of that secret; empty uses the whole SecretString.
+	ClientSecretField string `json:"clientSecretField"`
+}
+
+// Claims configures the claims store and the pre-token Lambda.
+type Claims struct {
+	// KeyCacheTTL is how long the Lambda keeps the key ring in memory (Go duration).
+	KeyCacheTTL string `json:"keyCacheTtl"`
+	// LambdaMemoryMB sizes the pre-token Lambda (CPU scales with memory).
+	LambdaMemoryMB int `json:"lambdaMemoryMb"`
+}
+
+// EventAPIKey configures the SecureString that Hasura event triggers send to the backend API.
+type EventAPIKey struct {
+	// ParameterName defaults to /<project>/<env>/event-api-key.
+	ParameterName string `json:"parameterName"`
+	// EnvVar is the container environment variable Hasura reads it from (value_from_env).
+	EnvVar string `json:"envVar"`
+}
+
+// Hasura configures the Fargate service and its load balancer.
+type Hasura struct {
+	// Image is hasura/graphql-engine pinned to a version tag.
+	Image        string `json:"image"`
+	DesiredCount int    `json:"desiredCount"`
+	MinCount     int    `json:"minCount"`
+	MaxCount     int    `json:"maxCount"`
+	CPU          int    `json:"cpu"`
+	MemoryMiB    int    `json:"memoryMiB"`
+	// CertificateArn is the ACM certificate of the HTTPS listener; staging may omit it (HTTP only).
+	CertificateArn string `json:"certificateArn"`
+	// EnableConsole turns on the Hasura console and dev mode; refused in production.
+	EnableConsole bool `json:"enableConsole"`
+	// JWTToken is the Cognito token clients send to Hasura: "id" pins the JWT audience to the
+	// SPA client (ID tokens carry aud); "access" sets no audience (access tokens carry client_id,
+	// not aud) and needs preTokenVersion V2_0, the only version that puts claims in access tokens.
+	JWTToken string `json:"jwtToken"`
+}
+
+// VPC says whether to create the network or import an existing one by IDs (no lookups).
+type VPC struct {
+	Create            bool     `json:"create"`
+	CIDR              string   `json:"cidr"`
+	MaxAZs            int      `json:"maxAzs"`
+	NATGateways       int      `json:"natGateways"`
+	VpcID             string   `json:"vpcId"`
+	AvailabilityZones []string `json:"availabilityZones"`
+	PublicSubnetIDs   []string `json:"publicSubnetIds"`
+	PrivateSubnetIDs  []string `json:"privateSubnetIds"`
+}
+
+// Database says whether to create an RDS PostgreSQL instance or use an existing connection string.
+type Database struct {
+	Create           bool   `json:"create"`
+	InstanceType     string `json:"instanceType"`
+	PostgresVersion  string `json:"postgresVersion"`
+	AllocatedStorage int    `json:"allocatedStorageGiB"`
+	MultiAZ          bool   `json:"multiAz"`
+	BackupDays       int    `json:"backupRetentionDays"`
+	// ConnectionSecretArn is a secret whose SecretString is a postgres:// URL (when Create is false).
+	ConnectionSecretArn string `json:"connectionSecretArn"`
+}
+
+// Defaults returns the settings an environment has before its cdk.json entry is applied.
+// They synthesize as they are; production gets the safe choices.
+func Defaults(name string) Environment {
+	prod := name == "production"
+	e := Environment{
+		Name:             name,
+		Region:           "us-east-1",
+		Production:       prod,
+		Removal:          RemovalDestroy,
+		LogRetentionDays: 30,
+		Cognito: Cognito{
+			PreTokenVersion:      "V2_0",
+			MFA:                  "optional",
+			AccessTokenValidity:  "1h",
+			IDTokenValidity:      "1h",
+			RefreshTokenValidity: "720h",
+		},
+		Claims:      Claims{KeyCacheTTL: "5m", LambdaMemoryMB: 512},
+		EventAPIKey: EventAPIKey{EnvVar: "EVENT_API_KEY"},
+		Hasura: Hasura{
+			Image:        "hasura/graphql-engine:v2.48.5",
+			DesiredCount: 1, MinCount: 1, MaxCount: 2,
+			CPU: 512, MemoryMiB: 1024, JWTToken: "id",
+		},
+		VPC: VPC{Create: true, CIDR: "10.0.0.0/16", MaxAZs: 2, NATGateways: 1},
+		Database: Database{
+			Create: true, InstanceType: "t4g.micro", PostgresVersion: "16.4",
+			AllocatedStorage: 20, BackupDays: 7,
+		},
+	}
+	if prod {
+		e.Removal = RemovalRetain
+		e.LogRetentionDays = 365
+		e.Cognito.MFA = "required"
+		e.Hasura.DesiredCount, e.Hasura.MinCount, e.Hasura.MaxCount = 2, 2, 4
+		e.VPC.NATGateways = 2
+		e.Database.MultiAZ = true
+		e.Database.BackupDays = 14
+	}
+	return e
+}
+
+// Load parses the two context values the app uses: "project" (a string) and "environments"
+// (an object of environment name to settings). Values come as the CDK gives them: decoded JSON.
+// Every error names the environment and the field.
+func Load(project any, environments any) (*Root, error) {
+	p, ok := project.(string)
+	if !ok || p == "" {
+		return nil, fmt.Errorf("config: context %q must be a non-empty string (got %v)", "project", project)
+	}
+	if !nameRe.MatchString(p) {
+		return nil, fmt.Errorf("config: context %q = %q: use 2-20 lower-case letters, digits or hyphens, starting with a letter", "project", p)
+	}
+	envs, ok := environments.(map[string]any)
+	if !ok || len(envs) == 0 {
+		return nil, fmt.Errorf("config: context %q must be an object with at least one environment (got %T)", "environments", environments)
+	}
+	names := make([]string, 0, len(envs))
+	for n := range envs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+
+	root := &Root{Project: p}
+	var errs []error
+	for _, n := range names {
+		e, err := parseEnvironment(n, envs[n])
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if err := e.Validate(); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		root.Environments = append(root.Environments, e)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return root, nil
+}
+
+// Select returns the environments named in only (comma-separated), or all when only is empty.
+func (r *Root) Select(only string) ([]Environment, error) {
+	if only == "" {
+		return r.Environments, nil
+	}
+	var out []Environment
+	for _, want := range strings.Split(only, ",") {
+		want = strings.TrimSpace(want)
+		found := false
+		for _, e := range r.Environments {
+			if e.Name == want {
+				out = append(out, e)
+				found = true
+			}
+		}
+		if !found {
+			return nil, fmt.Errorf("config: environment %q is not in cdk.json (have: %s)", want, strings.Join(r.Names(), ", "))
+		}
+	}
+	return out, nil
+}
+
+// Names lists the environment names in synth order.
+func (r *Root) Names() []string {
+	out := make([]string, len(r.Environments))
+	for i, e := range r.Environments {
+		out[i] = e.Name
+	}
+	return out
+}
+
+func parseEnvironment(name string, raw any) (Environment, error) {
+	where := "environments." + name
+	if !nameRe.MatchString(name) {
+		return Environment{}, fmt.Errorf("config: %s: environment name must be 2-20 lower-case letters, digits or hyphens, starting with a letter", where)
+	}
+	if _, ok := raw.(map[string]any); !ok {
+		return Environment{}, fmt.Errorf("config: %s: must be an object, got %s", where, jsonType(raw))
+	}
+	if err := checkFields("", raw, reflect.TypeOf(Environment{})); err != nil {
+		return Environment{}, fmt.Errorf("config: %s%s", where, err.Error())
+	}
+	b, err := json.Marshal(raw)
+	if err != nil {
+		return Environment{}, fmt.Errorf("config: %s: %w", where, err)
+	}
+	e := Defaults(name)
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if err := dec.Decode(&e); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return Environment{}, fmt.Errorf("config: %s.%s: must be %s, got %s", where, te.Field, goTypeName(te.Type), te.Value)
+		}
+		return Environment{}, fmt.Errorf("config: %s: %w", where, err)
+	}
+	e.Name = name
+	return e, nil
+}
+
+// checkFields walks decoded JSON against the struct's json tags, so that a misspelt field fails
+// with its full path instead of being silently ignored.
+func checkFields(path string, raw any, t reflect.Type) error {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		obj, ok := raw.(map[string]any)
+		if !ok {
+			return nil // a type mismatch; the decoder reports it with its path
+		}
+		fields := map[string]reflect.Type{}
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			tag := strings.Split(f.Tag.Get("json"), ",")[0]
+			if tag == "" || tag == "-" {
+				continue
+			}
+			fields[tag] = f.Type
+		}
+		keys := make([]string, 0, len(obj))
+		for k := range obj {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			ft, ok := fields[k]
+			if !ok {
+				return fmt.Errorf("%s.%s: unknown field (known: %s)", path, k, strings.Join(sortedKeys(fields), ", "))
+			}
+			if err := checkFields(path+"."+k, obj[k], ft); err != nil {
+				return err
+			}
+		}
+	case reflect.Slice:
+		if arr, ok := raw.([]any); ok {
+			for i, v := range arr {
+				if err := checkFields(fmt.Sprintf("%s[%d]", path, i), v, t.Elem()); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func jsonType(v any) string {
+	switch v.(type) {
+	case nil:
+		return "null"
+	case string:
+		return "a string"
+	case float64, json.Number:
+		return "a number"
+	case bool:
+		return "a boolean"
+	case []any:
+		return "an array"
+	case map[string]any:
+		return "an object"
+	}
+	return fmt.Sprintf("%T", v)
+}
+
+func goTypeName(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Int, reflect.Int64, reflect.Int32:
+		return "a whole number"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Slice:
+		return "an array"
+	case reflect.Map, reflect.Struct, reflect.Pointer:
+		return "an object"
+	}
+	return t.String()
+}

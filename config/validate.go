@@ -1,0 +1,231 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+)
+
+var (
+	nameRe       = regexp.MustCompile(`^[a-z][a-z0-9-]{1,19}$`)
+	accountRe    = regexp.MustCompile(`^[0-9]{12}$`)
+	regionRe     = regexp.MustCompile(`^[a-z]{2}(-gov|-iso[a-z]?)?-(central|north|south|east|west|northeast|northwest|southeast|southwest)-[1-9]$`)
+	certArnRe    = regexp.MustCompile(`^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/[0-9a-f-]{36}$`)
+	secretArnRe  = regexp.MustCompile(`^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]+-[A-Za-z0-9]{6}$`)
+	guidRe       = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+	imageRe      = regexp.MustCompile(`^hasura/graphql-engine:v[0-9]+\.[0-9]+\.[0-9]+(-[A-Za-z0-9.]+)?$`)
+	vpcIDRe      = regexp.MustCompile(`^vpc-[0-9a-f]{8}([0-9a-f]{9})?$`)
+	subnetIDRe   = regexp.MustCompile(`^subnet-[0-9a-f]{8}([0-9a-f]{9})?$`)
+	azRe         = regexp.MustCompile(`^[a-z]{2}(-gov)?-[a-z]+-[1-9][a-z]$`)
+	paramNameRe  = regexp.MustCompile(`^/[A-Za-z0-9_.\-/]{1,1000}$`)
+	envVarRe     = regexp.MustCompile(`^[A-Z_][A-Z0-9_]{0,127}$`)
+	domainRe     = regexp.MustCompile(`^[a-z0-9](-?[a-z0-9]){0,62}$`)
+	instanceRe   = regexp.MustCompile(`^[a-z][a-z0-9]*\.[a-z0-9]+$`)
+	pgVersionRe  = regexp.MustCompile(`^(1[3-7])\.[0-9]{1,2}$`)
+	providerRe   = regexp.MustCompile(`^[A-Za-z0-9_-]{3,32}$`)
+	tagKeyRe     = regexp.MustCompile(`^[A-Za-z0-9 _.:/=+@-]{1,128}$`)
+	fargateSizes = map[int][]int{ // cpu -> allowed memory MiB (Fargate task sizes)
+		256:  {512, 1024, 2048},
+		512:  {1024, 2048, 3072, 4096},
+		1024: {2048, 3072, 4096, 5120, 6144, 7168, 8192},
+		2048: {4096, 5120, 6144, 7168, 8192, 9216, 10240, 11264, 12288, 13312, 14336, 15360, 16384},
+		4096: {8192, 9216, 10240, 11264, 12288, 13312, 14336, 15360, 16384, 17408, 18432, 19456, 20480, 21504, 22528, 23552, 24576, 25600, 26624, 27648, 28672, 29696, 30720},
+	}
+	// CloudWatch Logs accepts only these retention periods.
+	logRetentions = []int{1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653}
+)
+
+// Validate checks every field and returns all problems at once, each naming the environment and
+// field and saying what is allowed.
+func (e Environment) Validate() error {
+	v := &validator{where: "environments." + e.Name}
+
+	v.check(e.Account == "" || accountRe.MatchString(e.Account), "account", e.Account, "a 12-digit AWS account ID, or empty for an account-agnostic template")
+	v.check(regionRe.MatchString(e.Region), "region", e.Region, "an AWS region such as us-east-1")
+	v.check(e.Removal == RemovalRetain || e.Removal == RemovalDestroy, "removal", e.Removal, `"retain" or "destroy"`)
+	v.check(contains(logRetentions, e.LogRetentionDays), "logRetentionDays", e.LogRetentionDays, fmt.Sprintf("one of CloudWatch's retention periods %v", logRetentions))
+	for k, val := range e.Tags {
+		v.check(tagKeyRe.MatchString(k) && !strings.HasPrefix(strings.ToLower(k), "aws:"), "tags."+k, k, "a tag key of 1-128 allowed characters, not starting with aws:")
+		v.check(len(val) <= 256, "tags."+k, val, "a tag value of at most 256 characters")
+	}
+
+	c := e.Cognito
+	v.check(c.PreTokenVersion == "V1_0" || c.PreTokenVersion == "V2_0", "cognito.preTokenVersion", c.PreTokenVersion, `"V1_0" or "V2_0"`)
+	v.check(oneOf(c.MFA, "off", "optional", "required"), "cognito.mfa", c.MFA, `"off", "optional" or "required"`)
+	v.check(c.DomainPrefix == "" || (domainRe.MatchString(c.DomainPrefix) && !strings.Contains(c.DomainPrefix, "aws") && !strings.Contains(c.DomainPrefix, "cognito")),
+		"cognito.domainPrefix", c.DomainPrefix, "lower-case letters, digits and hyphens, without 'aws' or 'cognito'")
+	for i, u := range c.CallbackURLs {
+		v.checkErr(fmt.Sprintf("cognito.callbackUrls[%d]", i), u, redirectURL(u))
+	}
+	for i, u := range c.LogoutURLs {
+		v.checkErr(fmt.Sprintf("cognito.logoutUrls[%d]", i), u, redirectURL(u))
+	}
+	access := v.duration("cognito.accessTokenValidity", c.AccessTokenValidity, 5*time.Minute, 24*time.Hour)
+	id := v.duration("cognito.idTokenValidity", c.IDTokenValidity, 5*time.Minute, 24*time.Hour)
+	refresh := v.duration("cognito.refreshTokenValidity", c.RefreshTokenValidity, time.Hour, 10*365*24*time.Hour)
+	if refresh > 0 && (refresh <= access || refresh <= id) {
+		v.fail("cognito.refreshTokenValidity", c.RefreshTokenValidity, "longer than the access and ID token validities")
+	}
+	if s := c.SSO; s != nil {
+		v.check(providerRe.MatchString(s.ProviderName), "cognito.sso.providerName", s.ProviderName, "3-32 letters, digits, '_' or '-'")
+		v.check(guidRe.MatchString(s.TenantID), "cognito.sso.tenantId", s.TenantID, "the Entra tenant ID (a GUID)")
+		v.check(guidRe.MatchString(s.ClientID), "cognito.sso.clientId", s.ClientID, "the Entra application (client) ID (a GUID)")
+		v.check(secretArnRe.MatchString(s.ClientSecretArn), "cognito.sso.clientSecretArn", s.ClientSecretArn, "the complete ARN (with its 6-character suffix) of a Secrets Manager secret holding the client secret (never the secret itself)")
+		v.check(c.DomainPrefix != "", "cognito.domainPrefix", c.DomainPrefix, "set when cognito.sso is set: the Entra redirect goes to the Cognito domain")
+		v.check(len(c.CallbackURLs) > 0, "cognito.callbackUrls", c.CallbackURLs, "at least one URL when cognito.sso is set")
+	}
+
+	v.duration("claims.keyCacheTtl", e.Claims.KeyCacheTTL, 0, time.Hour)
+	v.check(e.Claims.LambdaMemoryMB >= 128 && e.Claims.LambdaMemoryMB <= 10240, "claims.lambdaMemoryMb", e.Claims.LambdaMemoryMB, "128-10240")
+
+	v.check(e.EventAPIKey.ParameterName == "" || paramNameRe.MatchString(e.EventAPIKey.ParameterName), "eventApiKey.parameterName", e.EventAPIKey.ParameterName, "an SSM parameter path starting with /")
+	v.check(envVarRe.MatchString(e.EventAPIKey.EnvVar) && !strings.HasPrefix(e.EventAPIKey.EnvVar, "HASURA_GRAPHQL_"), "eventApiKey.envVar", e.EventAPIKey.EnvVar, "an upper-case environment variable name, not starting with HASURA_GRAPHQL_")
+
+	h := e.Hasura
+	v.check(imageRe.MatchString(h.Image), "hasura.image", h.Image, "hasura/graphql-engine pinned to a version tag, e.g. hasura/graphql-engine:v2.48.5")
+	v.check(h.MinCount >= 1 && h.MinCount <= h.DesiredCount && h.DesiredCount <= h.MaxCount && h.MaxCount <= 100,
+		"hasura.desiredCount", fmt.Sprintf("min %d, desired %d, max %d", h.MinCount, h.DesiredCount, h.MaxCount), "1 <= minCount <= desiredCount <= maxCount <= 100")
+	if mems, ok := fargateSizes[h.CPU]; !ok {
+		v.fail("hasura.cpu", h.CPU, "a Fargate CPU size: 256, 512, 1024, 2048 or 4096")
+	} else {
+		v.check(contains(mems, h.MemoryMiB), "hasura.memoryMiB", h.MemoryMiB, fmt.Sprintf("a Fargate memory size for cpu %d: %v", h.CPU, mems))
+	}
+	v.check(h.JWTToken == "id" || h.JWTToken == "access", "hasura.jwtToken", h.JWTToken, `"id" or "access"`)
+	v.check(h.JWTToken != "access" || c.PreTokenVersion == "V2_0", "hasura.jwtToken", h.JWTToken, `"id" when cognito.preTokenVersion is V1_0 (V1_0 puts claims in ID tokens only)`)
+	v.check(h.CertificateArn == "" || certArnRe.MatchString(h.CertificateArn), "hasura.certificateArn", h.CertificateArn, "an ACM certificate ARN")
+
+	n := e.VPC
+	if n.Create {
+		_, ipnet, err := net.ParseCIDR(n.CIDR)
+		ok := err == nil && ipnet.IP.To4() != nil
+		if ok {
+			ones, _ := ipnet.Mask.Size()
+			ok = ones >= 16 && ones <= 24 && ipnet.String() == n.CIDR
+		}
+		v.check(ok, "vpc.cidr", n.CIDR, "an IPv4 network in CIDR form with a prefix from /16 to /24, e.g. 10.0.0.0/16")
+		v.check(n.MaxAZs >= 2 && n.MaxAZs <= 6, "vpc.maxAzs", n.MaxAZs, "2-6 (the ALB and the database need two zones)")
+		v.check(n.NATGateways >= 1 && n.NATGateways <= n.MaxAZs, "vpc.natGateways", n.NATGateways, "1 up to vpc.maxAzs (tasks pull the image and reach AWS APIs through NAT)")
+		v.check(n.VpcID == "" && len(n.PublicSubnetIDs) == 0 && len(n.PrivateSubnetIDs) == 0 && len(n.AvailabilityZones) == 0,
+			"vpc.vpcId", n.VpcID, "empty when vpc.create is true (set create to false to import a VPC)")
+	} else {
+		v.check(vpcIDRe.MatchString(n.VpcID), "vpc.vpcId", n.VpcID, "a VPC ID (vpc-...) when vpc.create is false")
+		v.check(len(n.AvailabilityZones) >= 2, "vpc.availabilityZones", n.AvailabilityZones, "at least two availability zones")
+		for i, az := range n.AvailabilityZones {
+			v.check(azRe.MatchString(az) && strings.HasPrefix(az, e.Region), fmt.Sprintf("vpc.availabilityZones[%d]", i), az, "an availability zone of "+e.Region)
+		}
+		for name, ids := range map[string][]string{"vpc.publicSubnetIds": n.PublicSubnetIDs, "vpc.privateSubnetIds": n.PrivateSubnetIDs} {
+			v.check(len(ids) == len(n.AvailabilityZones), name, ids, "one subnet per availability zone, in the same order")
+			for i, id := range ids {
+				v.check(subnetIDRe.MatchString(id), fmt.Sprintf("%s[%d]", name, i), id, "a subnet ID (subnet-...)")
+			}
+		}
+	}
+
+	d := e.Database
+	if d.Create {
+		v.check(instanceRe.MatchString(d.InstanceType), "database.instanceType", d.InstanceType, "an RDS instance size without the db. prefix, e.g. t4g.micro")
+		v.check(pgVersionRe.MatchString(d.PostgresVersion), "database.postgresVersion", d.PostgresVersion, "a PostgreSQL major.minor version from 13 to 17, e.g. 16.4")
+		v.check(d.AllocatedStorage >= 20 && d.AllocatedStorage <= 65536, "database.allocatedStorageGiB", d.AllocatedStorage, "20-65536")
+		v.check(d.BackupDays >= 1 && d.BackupDays <= 35, "database.backupRetentionDays", d.BackupDays, "1-35")
+		v.check(d.ConnectionSecretArn == "", "database.connectionSecretArn", d.ConnectionSecretArn, "empty when database.create is true")
+	} else {
+		v.check(secretArnRe.MatchString(d.ConnectionSecretArn), "database.connectionSecretArn", d.ConnectionSecretArn, "the complete ARN (with its 6-character suffix) of a secret holding a postgres:// URL when database.create is false")
+	}
+
+	if e.Production {
+		v.check(e.Removal == RemovalRetain, "removal", e.Removal, `"retain" in production (a stack deletion must not delete users, claims or the database)`)
+		v.check(h.CertificateArn != "", "hasura.certificateArn", h.CertificateArn, "an ACM certificate ARN in production (production serves HTTPS only)")
+		v.check(!h.EnableConsole, "hasura.enableConsole", h.EnableConsole, "false in production (the console and dev mode expose the schema and internal errors)")
+		v.check(c.MFA != "off", "cognito.mfa", c.MFA, `"optional" or "required" in production`)
+		v.check(!d.Create || d.BackupDays >= 7, "database.backupRetentionDays", d.BackupDays, "at least 7 in production")
+	}
+	return v.err()
+}
+
+// EventAPIKeyParameterName is the SSM parameter holding the event API key.
+func (e Environment) EventAPIKeyParameterName(project string) string {
+	if e.EventAPIKey.ParameterName != "" {
+		return e.EventAPIKey.ParameterName
+	}
+	return "/" + project + "/" + e.Name + "/event-api-key"
+}
+
+// Duration parses a validated duration field.
+func Duration(s string) time.Duration {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		panic(fmt.Sprintf("config: duration %q was not validated: %v", s, err))
+	}
+	return d
+}
+
+type validator struct {
+	where string
+	errs  []error
+}
+
+func (v *validator) check(ok bool, field string, got any, want string) {
+	if !ok {
+		v.fail(field, got, want)
+	}
+}
+
+func (v *validator) fail(field string, got any, want string) {
+	v.errs = append(v.errs, fmt.Errorf("config: %s.%s = %s: must be %s", v.where, field, show(got), want))
+}
+
+func (v *validator) checkErr(field string, got any, err error) {
+	if err != nil {
+		v.fail(field, got, err.Error())
+	}
+}
+
+func (v *validator) duration(field, s string, lo, hi time.Duration) time.Duration {
+	d, err := time.ParseDuration(s)
+	if err != nil || d < lo || d > hi {
+		v.fail(field, s, fmt.Sprintf("a Go duration from %s to %s", lo, hi))
+		return 0
+	}
+	return d
+}
+
+func (v *validator) err() error { return errors.Join(v.errs...) }
+
+func show(v any) string {
+	switch x := v.(type) {
+	case string:
+		return fmt.Sprintf("%q", x)
+	case []string:
+		return fmt.Sprintf("%q", x)
+	}
+	return fmt.Sprintf("%v", v)
+}
+
+func redirectURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" || u.Fragment != "" {
+		return errors.New("an absolute URL without a fragment")
+	}
+	if u.Scheme == "https" {
+		return nil
+	}
+	if u.Scheme == "http" && (u.Hostname() == "localhost" || u.Hostname() == "127.0.0.1") {
+		return nil
+	}
+	return errors.New("an https:// URL (http:// only for localhost)")
+}
+
+func oneOf(s string, allowed ...string) bool { return contains(allowed, s) }
+
+func contains[T comparable](list []T, x T) bool {
+	for _, y := range list {
+		if x == y {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,129 @@
+// Package claims is the one implementation of the claims contract, shared by the pre-token
+// Lambda and claimsctl: the key ring in Secrets Manager, the DynamoDB record, and the
+// validation of Hasura claims. See ARCHITECTURE.md, "Contracts".
+package claims
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/fernet/fernet-go"
+)
+
+// ErrDecrypt means no key of the ring could verify and decrypt a token: it was garbled,
+// truncated, or encrypted with a key the ring no longer holds.
+var ErrDecrypt = errors.New("claims: no key in the key ring decrypts the token")
+
+// KeyRing holds the Fernet keys from the claims key secret: the first encrypts, every key decrypts.
+type KeyRing struct {
+	keys    []*fernet.Key
+	encoded []string
+}
+
+type keyRingJSON struct {
+	Keys []string `json:"keys"`
+}
+
+// ParseKeyRing reads a secret's SecretString: {"keys": ["<fernet key>", ...]}. Keys must be
+// URL-safe base64 of 32 bytes, the form Python's cryptography.fernet uses.
+func ParseKeyRing(secretString string) (*KeyRing, error) {
+	dec := json.NewDecoder(strings.NewReader(secretString))
+	dec.DisallowUnknownFields()
+	var v keyRingJSON
+	if err := dec.Decode(&v); err != nil {
+		// Never wrap the JSON error: its text may quote the secret.
+		return nil, errors.New(`claims: key secret is not {"keys": [...]} JSON`)
+	}
+	if len(v.Keys) == 0 {
+		return nil, errors.New("claims: key secret holds no keys")
+	}
+	return NewKeyRing(v.Keys...)
+}
+
+// NewKeyRing builds a ring from encoded keys, newest (the encrypting key) first.
+func NewKeyRing(encoded ...string) (*KeyRing, error) {
+	if len(encoded) == 0 {
+		return nil, errors.New("claims: a key ring needs at least one key")
+	}
+	r := &KeyRing{}
+	seen := map[string]bool{}
+	for i, s := range encoded {
+		if err := CheckKey(s); err != nil {
+			return nil, fmt.Errorf("claims: key %d of the ring: %w", i, err)
+		}
+		if seen[s] {
+			continue
+		}
+		seen[s] = true
+		k, err := fernet.DecodeKey(s)
+		if err != nil {
+			return nil, fmt.Errorf("claims: key %d of the ring: not a Fernet key", i)
+		}
+		r.keys = append(r.keys, k)
+		r.encoded = append(r.encoded, s)
+	}
+	return r, nil
+}
+
+// CheckKey reports whether s is a Fernet key in the URL-safe base64 form (44 characters).
+// The error never quotes the key.
+func CheckKey(s string) error {
+	b, err := base64.URLEncoding.DecodeString(s)
+	if err != nil || len(b) != 32 {
+		return errors.New("not a Fernet key (URL-safe base64 of 32 bytes, 44 characters)")
+	}
+	return nil
+}
+
+// GenerateKey returns a new random Fernet key, encoded.
+func GenerateKey() (string, error) {
+	var k fernet.Key
+	if err := k.Generate(); err != nil {
+		return "", fmt.Errorf("claims: generate key: %w", err)
+	}
+	return k.Encode(), nil
+}
+
+// Encrypt makes a Fernet token of plain with the first (newest) key.
+func (r *KeyRing) Encrypt(plain []byte) (string, error) {
+	tok, err := fernet.EncryptAndSign(plain, r.keys[0])
+	if err != nil {
+		return "", fmt.Errorf("claims: encrypt: %w", err)
+	}
+	return string(tok), nil
+}
+
+// Decrypt verifies and decrypts a token with any key of the ring. Tokens never expire here:
+// a claim's lifetime is governed by the table, not by the token's timestamp.
+func (r *KeyRing) Decrypt(token string) ([]byte, error) {
+	msg := fernet.VerifyAndDecrypt([]byte(token), 0, r.keys)
+	if msg == nil {
+		return nil, ErrDecrypt
+	}
+	return msg, nil
+}
+
+// DecryptsWithPrimary reports whether the newest key alone decrypts token (used by rotation).
+func (r *KeyRing) DecryptsWithPrimary(token string) bool {
+	return fernet.VerifyAndDecrypt([]byte(token), 0, r.keys[:1]) != nil
+}
+
+// Keys returns the encoded keys, newest first.
+func (r *KeyRing) Keys() []string { return append([]string(nil), r.encoded...) }
+
+// Len is the number of keys in the ring.
+func (r *KeyRing) Len() int { return len(r.keys) }
+
+// SecretString renders the ring as the key secret's SecretString.
+func (r *KeyRing) SecretString() string {
+	b, _ := json.Marshal(keyRingJSON{Keys: r.encoded})
+	return string(b)
+}
+
+// WithNewPrimary returns a ring with key first, followed by the current keys.
+func (r *KeyRing) WithNewPrimary(key string) (*KeyRing, error) {
+	return NewKeyRing(append([]string{key}, r.encoded...)...)
+}

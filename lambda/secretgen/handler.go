@@ -1,0 +1,176 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+
+	"github.com/aws/aws-lambda-go/cfn"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
+
+	"github.com/hasura-auth-cdk/hasuraauth/internal/claims"
+)
+
+// Resource types this function serves.
+const (
+	TypeEventAPIKey   = "Custom::EventApiKey"
+	TypeFernetKeyRing = "Custom::FernetKeyRing"
+)
+
+// APIKeyBytes is the entropy of a generated event API key.
+const APIKeyBytes = 32
+
+// SSM is the part of Parameter Store the function uses.
+type SSM interface {
+	GetParameter(ctx context.Context, in *ssm.GetParameterInput, opts ...func(*ssm.Options)) (*ssm.GetParameterOutput, error)
+	PutParameter(ctx context.Context, in *ssm.PutParameterInput, opts ...func(*ssm.Options)) (*ssm.PutParameterOutput, error)
+	DeleteParameter(ctx context.Context, in *ssm.DeleteParameterInput, opts ...func(*ssm.Options)) (*ssm.DeleteParameterOutput, error)
+}
+
+// Secrets is the part of Secrets Manager the function uses.
+type Secrets interface {
+	GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, opts ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error)
+	PutSecretValue(ctx context.Context, in *secretsmanager.PutSecretValueInput, opts ...func(*secretsmanager.Options)) (*secretsmanager.PutSecretValueOutput, error)
+}
+
+// Handler creates secret values inside AWS so that they never pass through a template, an
+// asset, a CloudFormation response or a log: responses carry names and ARNs only.
+type Handler struct {
+	SSM     SSM
+	Secrets Secrets
+	Log     *slog.Logger
+}
+
+// Handle serves one CloudFormation custom resource event.
+func (h *Handler) Handle(ctx context.Context, ev cfn.Event) (string, map[string]any, error) {
+	var (
+		id  string
+		err error
+	)
+	switch ev.ResourceType {
+	case TypeEventAPIKey:
+		id, err = h.eventAPIKey(ctx, ev)
+	case TypeFernetKeyRing:
+		id, err = h.keyRing(ctx, ev)
+	default:
+		err = fmt.Errorf("unsupported resource type %q (want %s or %s)", ev.ResourceType, TypeEventAPIKey, TypeFernetKeyRing)
+	}
+	outcome := "ok"
+	if err != nil {
+		outcome = "failed"
+	}
+	h.Log.Info("custom resource", slog.String("type", ev.ResourceType), slog.String("request", string(ev.RequestType)),
+		slog.String("logical_id", ev.LogicalResourceID), slog.String("physical_id", id), slog.String("outcome", outcome))
+	return id, nil, err
+}
+
+// eventAPIKey keeps a SecureString parameter holding a random key. Create draws a new key (or
+// keeps one that survived a retained deletion); Update keeps the value unless the name changes;
+// Delete removes the parameter unless RetainOnDelete is "true".
+func (h *Handler) eventAPIKey(ctx context.Context, ev cfn.Event) (string, error) {
+	name, _ := ev.ResourceProperties["ParameterName"].(string)
+	if !strings.HasPrefix(name, "/") {
+		return ev.PhysicalResourceID, fmt.Errorf("property ParameterName %q must be an SSM parameter path starting with /", name)
+	}
+	switch ev.RequestType {
+	case cfn.RequestCreate, cfn.RequestUpdate:
+		if ev.RequestType == cfn.RequestUpdate && ev.PhysicalResourceID == name {
+			return name, nil // same parameter: keep its value
+		}
+		exists, err := h.parameterExists(ctx, name)
+		if err != nil {
+			return "", err
+		}
+		if exists {
+			// A production parameter is retained when its stack is deleted; a new stack adopts it
+			// rather than failing or silently changing the key every consumer holds.
+			return name, nil
+		}
+		key, err := randomKey()
+		if err != nil {
+			return "", err
+		}
+		desc, _ := ev.ResourceProperties["Description"].(string)
+		_, err = h.SSM.PutParameter(ctx, &ssm.PutParameterInput{
+			Name: aws.String(name), Type: ssmtypes.ParameterTypeSecureString, Value: aws.String(key),
+			Description: aws.String(desc), Overwrite: aws.Bool(false), Tier: ssmtypes.ParameterTierStandard,
+		})
+		if err != nil {
+			return "", fmt.Errorf("put SecureString parameter %s: %w", name, err)
+		}
+		return name, nil
+	case cfn.RequestDelete:
+		// A failed Create reports the request ID as physical ID; there is then nothing to delete.
+		if ev.PhysicalResourceID != name || ev.ResourceProperties["RetainOnDelete"] == "true" {
+			return ev.PhysicalResourceID, nil
+		}
+		_, err := h.SSM.DeleteParameter(ctx, &ssm.DeleteParameterInput{Name: aws.String(name)})
+		var nf *ssmtypes.ParameterNotFound
+		if err != nil && !errors.As(err, &nf) {
+			return name, fmt.Errorf("delete parameter %s: %w", name, err)
+		}
+		return name, nil
+	}
+	return ev.PhysicalResourceID, fmt.Errorf("unsupported request type %q", ev.RequestType)
+}
+
+func (h *Handler) parameterExists(ctx context.Context, name string) (bool, error) {
+	_, err := h.SSM.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(name), WithDecryption: aws.Bool(false)})
+	var nf *ssmtypes.ParameterNotFound
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.As(err, &nf):
+		return false, nil
+	}
+	return false, fmt.Errorf("read parameter %s: %w", name, err)
+}
+
+// keyRing makes sure the claims key secret holds a Fernet key ring. It never replaces a valid
+// ring, so an Update, a replayed Create or a rerun cannot lock users out of their claims.
+func (h *Handler) keyRing(ctx context.Context, ev cfn.Event) (string, error) {
+	id, _ := ev.ResourceProperties["SecretId"].(string)
+	if id == "" {
+		return ev.PhysicalResourceID, errors.New("property SecretId is required")
+	}
+	if ev.RequestType == cfn.RequestDelete {
+		return ev.PhysicalResourceID, nil // the secret's own removal policy decides
+	}
+	out, err := h.Secrets.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(id)})
+	if err != nil {
+		return "", fmt.Errorf("read secret %s: %w", id, err)
+	}
+	if _, err := claims.ParseKeyRing(aws.ToString(out.SecretString)); err == nil {
+		return id, nil
+	}
+	key, err := claims.GenerateKey()
+	if err != nil {
+		return "", err
+	}
+	ring, err := claims.NewKeyRing(key)
+	if err != nil {
+		return "", err
+	}
+	_, err = h.Secrets.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{
+		SecretId: aws.String(id), SecretString: aws.String(ring.SecretString()),
+	})
+	if err != nil {
+		return "", fmt.Errorf("write key ring to secret %s: %w", id, err)
+	}
+	return id, nil
+}
+
+func randomKey() (string, error) {
+	b := make([]byte, APIKeyBytes)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("draw random key: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}

@@ -1,0 +1,63 @@
+// Command hasuraauth is the CDK app: it reads the environments from the cdk.json context,
+// validates them, and defines both stacks of each. Select environments with -c environment=NAME[,NAME].
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/hasura-auth-cdk/hasuraauth/config"
+	"github.com/hasura-auth-cdk/hasuraauth/stacks"
+)
+
+func main() {
+	defer jsii.Close()
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	app := awscdk.NewApp(nil)
+	node := app.Node()
+	root, err := config.Load(node.TryGetContext(jsii.String("project")), node.TryGetContext(jsii.String("environments")))
+	if err != nil {
+		// Nothing has been defined yet, so nothing is written to cdk.out.
+		return fmt.Errorf("invalid cdk.json configuration:\n%w", err)
+	}
+	only, _ := node.TryGetContext(jsii.String("environment")).(string)
+	envs, err := root.Select(only)
+	if err != nil {
+		return err
+	}
+	moduleRoot, err := findModuleRoot()
+	if err != nil {
+		return err
+	}
+	for _, e := range envs {
+		stacks.NewEnvironment(app, stacks.Common{Project: root.Project, Env: e, ModuleRoot: moduleRoot})
+	}
+	app.Synth(nil)
+	return nil
+}
+
+// findModuleRoot walks up from the working directory to go.mod: the Lambda bundler builds there.
+func findModuleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", fmt.Errorf("working directory: %w", err)
+	}
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+			return d, nil
+		}
+		if filepath.Dir(d) == d {
+			return "", fmt.Errorf("no go.mod above %s: run the app from the repository", dir)
+		}
+	}
+}

@@ -1,0 +1,99 @@
+// Package stacks wires the constructs into the two stacks each environment deploys:
+// <project>-<env>-identity (stateful: users, claims, keys) and <project>-<env>-hasura.
+package stacks
+
+import (
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/hasura-auth-cdk/hasuraauth/config"
+)
+
+// Output names: stable, read by claimsctl and operators.
+const (
+	OutUserPoolID               = "UserPoolId"
+	OutUserPoolClientID         = "UserPoolClientId"
+	OutJwksURL                  = "JwksUrl"
+	OutClaimsTableName          = "ClaimsTableName"
+	OutClaimsKeySecretArn       = "ClaimsKeySecretArn"
+	OutEventAPIKeyParameterName = "EventApiKeyParameterName"
+	OutHasuraURL                = "HasuraUrl"
+	OutHasuraServiceName        = "HasuraServiceName"
+	OutClusterName              = "ClusterName"
+	OutHasuraAdminSecretArn     = "HasuraAdminSecretArn"
+)
+
+// IdentityStackName and HasuraStackName are the CloudFormation stack names of an environment.
+func IdentityStackName(project, env string) string { return project + "-" + env + "-identity" }
+
+// HasuraStackName is the Hasura stack's name.
+func HasuraStackName(project, env string) string { return project + "-" + env + "-hasura" }
+
+// Common is what both stacks of an environment take.
+type Common struct {
+	Project    string
+	Env        config.Environment
+	ModuleRoot string // where go.mod is, for Lambda bundling
+}
+
+func (c Common) prefix() string { return c.Project + "-" + c.Env.Name }
+
+func (c Common) stackProps(description string) *awscdk.StackProps {
+	env := &awscdk.Environment{Region: jsii.String(c.Env.Region)}
+	if c.Env.Account != "" {
+		env.Account = jsii.String(c.Env.Account)
+	}
+	return &awscdk.StackProps{
+		Env:                   env,
+		Description:           jsii.String(description),
+		TerminationProtection: jsii.Bool(c.Env.Production),
+		// No CDK bootstrap version check: synth and review need no account; deploy still does.
+		Tags: c.tags(),
+	}
+}
+
+func (c Common) tags() *map[string]*string {
+	t := map[string]*string{"project": jsii.String(c.Project), "environment": jsii.String(c.Env.Name)}
+	for k, v := range c.Env.Tags {
+		t[k] = jsii.String(v)
+	}
+	return &t
+}
+
+func (c Common) removal() awscdk.RemovalPolicy {
+	if c.Env.Removal == config.RemovalRetain {
+		return awscdk.RemovalPolicy_RETAIN
+	}
+	return awscdk.RemovalPolicy_DESTROY
+}
+
+var retentions = map[int]awslogs.RetentionDays{
+	1: awslogs.RetentionDays_ONE_DAY, 3: awslogs.RetentionDays_THREE_DAYS, 5: awslogs.RetentionDays_FIVE_DAYS,
+	7: awslogs.RetentionDays_ONE_WEEK, 14: awslogs.RetentionDays_TWO_WEEKS, 30: awslogs.RetentionDays_ONE_MONTH,
+	60: awslogs.RetentionDays_TWO_MONTHS, 90: awslogs.RetentionDays_THREE_MONTHS, 120: awslogs.RetentionDays_FOUR_MONTHS,
+	150: awslogs.RetentionDays_FIVE_MONTHS, 180: awslogs.RetentionDays_SIX_MONTHS, 365: awslogs.RetentionDays_ONE_YEAR,
+	400: awslogs.RetentionDays_THIRTEEN_MONTHS, 545: awslogs.RetentionDays_EIGHTEEN_MONTHS, 731: awslogs.RetentionDays_TWO_YEARS,
+	1096: awslogs.RetentionDays_THREE_YEARS, 1827: awslogs.RetentionDays_FIVE_YEARS, 2192: awslogs.RetentionDays_SIX_YEARS,
+	2557: awslogs.RetentionDays_SEVEN_YEARS, 2922: awslogs.RetentionDays_EIGHT_YEARS, 3288: awslogs.RetentionDays_NINE_YEARS,
+	3653: awslogs.RetentionDays_TEN_YEARS,
+}
+
+func (c Common) logRetention() awslogs.RetentionDays { return retentions[c.Env.LogRetentionDays] }
+
+func output(stack awscdk.Stack, name string, value *string, description string) {
+	awscdk.NewCfnOutput(stack, jsii.String(name), &awscdk.CfnOutputProps{Value: value, Description: jsii.String(description)})
+}
+
+// Environment is both stacks of one environment.
+type Environment struct {
+	Identity *IdentityStack
+	Hasura   *HasuraStack
+}
+
+// NewEnvironment defines both stacks of one environment; the Hasura stack depends on the identity stack.
+func NewEnvironment(app awscdk.App, c Common) *Environment {
+	id := NewIdentityStack(app, IdentityStackName(c.Project, c.Env.Name), &IdentityStackProps{Common: c})
+	h := NewHasuraStack(app, HasuraStackName(c.Project, c.Env.Name), &HasuraStackProps{Common: c, Identity: id})
+	return &Environment{Identity: id, Hasura: h}
+}
