@@ -243,12 +243,15 @@ func New(scope constructs.Construct, id string, p *Props) *Service {
 func network(c constructs.Construct, v config.VPC) awsec2.IVpc {
 	if !v.Create {
 		// By IDs from config: no context lookup, so synth needs no credentials.
-		return awsec2.Vpc_FromVpcAttributes(c, jsii.String("Vpc"), &awsec2.VpcAttributes{
+		vpc := awsec2.Vpc_FromVpcAttributes(c, jsii.String("Vpc"), &awsec2.VpcAttributes{
 			VpcId:             jsii.String(v.VpcID),
 			AvailabilityZones: jsii.Strings(v.AvailabilityZones...),
 			PublicSubnetIds:   jsii.Strings(v.PublicSubnetIDs...),
 			PrivateSubnetIds:  jsii.Strings(v.PrivateSubnetIDs...),
 		})
+		awscdk.Annotations_Of(vpc).AcknowledgeWarning(jsii.String("@aws-cdk/aws-ec2:noSubnetRouteTableId"),
+			jsii.String("the stack places resources in imported subnets and never reads their route tables"))
+		return vpc
 	}
 	return awsec2.NewVpc(c, jsii.String("Vpc"), &awsec2.VpcProps{
 		IpAddresses: awsec2.IpAddresses_Cidr(jsii.String(v.CIDR)),
@@ -303,7 +306,6 @@ func database(c constructs.Construct, p *Props, vpc awsec2.IVpc, subnets *awsec2
 		AutoMinorVersionUpgrade:   jsii.Bool(true),
 		EnablePerformanceInsights: jsii.Bool(false),
 		CloudwatchLogsExports:     jsii.Strings("postgresql"),
-		CloudwatchLogsRetention:   p.LogRetention,
 		IamAuthentication:         jsii.Bool(false),
 	})
 	db.Node().AddDependency(logs)

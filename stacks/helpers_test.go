@@ -1,0 +1,279 @@
+package stacks_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/hasura-auth-cdk/hasuraauth/config"
+	"github.com/hasura-auth-cdk/hasuraauth/stacks"
+)
+
+// One app for the whole package: the jsii bridge costs seconds per process, and each template
+// is rendered once and shared by every test.
+var (
+	project   string
+	envs      map[string]*stacks.Environment
+	templates = map[string]Template{}
+	cfgs      map[string]config.Environment
+)
+
+// Test-only environments beside the committed staging and production ones, to cover the
+// options the defaults leave off.
+var extraEnvironments = map[string]any{
+	"sso": map[string]any{
+		"region": "eu-west-1",
+		"cognito": map[string]any{
+			"preTokenVersion": "V2_0", "domainPrefix": "hasura-auth-sso-test",
+			"callbackUrls": []any{"https://app.example.com/callback", "http://localhost:3000/callback"},
+			"sso": map[string]any{
+				"providerName": "EntraID", "tenantId": "11111111-2222-3333-4444-555555555555",
+				"clientId": "66666666-7777-8888-9999-000000000000",
+				"clientSecretArn":   "arn:aws:secretsmanager:eu-west-1:111111111111:secret:entra-client-AbCdEf",
+				"clientSecretField": "client_secret",
+			},
+		},
+		"hasura": map[string]any{"jwtToken": "access"},
+	},
+	"legacy": map[string]any{
+		"region":  "us-west-2",
+		"account": "222222222222",
+		"cognito": map[string]any{"preTokenVersion": "V1_0", "mfa": "off"},
+		"vpc": map[string]any{
+			"create": false, "vpcId": "vpc-0123456789abcdef0",
+			"availabilityZones": []any{"us-west-2a", "us-west-2b"},
+			"publicSubnetIds":   []any{"subnet-0aaaaaaaaaaaaaaa1", "subnet-0aaaaaaaaaaaaaaa2"},
+			"privateSubnetIds":  []any{"subnet-0bbbbbbbbbbbbbbb1", "subnet-0bbbbbbbbbbbbbbb2"},
+		},
+		"database": map[string]any{
+			"create":              false,
+			"connectionSecretArn": "arn:aws:secretsmanager:us-west-2:222222222222:secret:legacy-db-url-XyZ123",
+		},
+		"eventApiKey": map[string]any{"parameterName": "/legacy/event-key", "envVar": "BACKEND_API_KEY"},
+	},
+}
+
+// CDKContext reads the committed cdk.json context: NewApp(nil) does not read cdk.json.
+func CDKContext(t testing.TB) map[string]any {
+	b, err := os.ReadFile(filepath.Join("..", "cdk.json"))
+	if err != nil {
+		t.Fatalf("read cdk.json: %v", err)
+	}
+	var f struct {
+		Context map[string]any `json:"context"`
+	}
+	if err := json.Unmarshal(b, &f); err != nil {
+		t.Fatalf("parse cdk.json: %v", err)
+	}
+	return f.Context
+}
+
+func TestMain(m *testing.M) {
+	os.Setenv("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+	code := func() int {
+		defer jsii.Close()
+		ctx := CDKContext(&testing.T{})
+		all := map[string]any{}
+		for k, v := range ctx["environments"].(map[string]any) {
+			all[k] = v
+		}
+		for k, v := range extraEnvironments {
+			all[k] = v
+		}
+		ctx["environments"] = all
+		// Lambda bundling is proven by `make synth` and the golambda tests; here it only costs time.
+		ctx["aws:cdk:bundling-stacks"] = []any{}
+		app := awscdk.NewApp(&awscdk.AppProps{Context: &ctx})
+		root, err := config.Load(ctx["project"], ctx["environments"])
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		project = root.Project
+		envs = map[string]*stacks.Environment{}
+		cfgs = map[string]config.Environment{}
+		wd, _ := os.Getwd()
+		for _, e := range root.Environments {
+			cfgs[e.Name] = e
+			envs[e.Name] = stacks.NewEnvironment(app, stacks.Common{Project: root.Project, Env: e, ModuleRoot: filepath.Dir(wd)})
+		}
+		for name, e := range envs {
+			templates[name+"/identity"] = render(e.Identity.Stack)
+			templates[name+"/hasura"] = render(e.Hasura.Stack)
+		}
+		return m.Run()
+	}()
+	os.Exit(code)
+}
+
+func render(s awscdk.Stack) Template {
+	raw := assertions.Template_FromStack(s, nil).ToJSON()
+	b, err := json.Marshal(raw)
+	if err != nil {
+		panic(err)
+	}
+	var t Template
+	if err := json.Unmarshal(b, &t); err != nil {
+		panic(err)
+	}
+	return t
+}
+
+// Template is a synthesized CloudFormation template as plain Go values.
+type Template struct {
+	Resources map[string]Resource `json:"Resources"`
+	Outputs   map[string]struct {
+		Value       any    `json:"Value"`
+		Description string `json:"Description"`
+	} `json:"Outputs"`
+}
+
+// Resource is one template resource.
+type Resource struct {
+	Type           string         `json:"Type"`
+	Properties     map[string]any `json:"Properties"`
+	DependsOn      []string       `json:"DependsOn"`
+	DeletionPolicy string         `json:"DeletionPolicy"`
+}
+
+func tmpl(t *testing.T, env, stack string) Template {
+	t.Helper()
+	tp, ok := templates[env+"/"+stack]
+	if !ok {
+		t.Fatalf("no template for %s/%s", env, stack)
+	}
+	return tp
+}
+
+// ofType returns the logical IDs of every resource of a type, sorted.
+func (tp Template) ofType(typ string) []string {
+	var ids []string
+	for id, r := range tp.Resources {
+		if r.Type == typ {
+			ids = append(ids, id)
+		}
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+// one returns the single resource of a type, failing if there is not exactly one.
+func (tp Template) one(t *testing.T, typ string) (string, Resource) {
+	t.Helper()
+	ids := tp.ofType(typ)
+	if len(ids) != 1 {
+		t.Fatalf("want exactly one %s, found %d: %v", typ, len(ids), ids)
+	}
+	return ids[0], tp.Resources[ids[0]]
+}
+
+// withPrefix returns the single resource whose logical ID starts with prefix.
+func (tp Template) withPrefix(t *testing.T, typ, prefix string) (string, Resource) {
+	t.Helper()
+	var found []string
+	for _, id := range tp.ofType(typ) {
+		if strings.HasPrefix(id, prefix) {
+			found = append(found, id)
+		}
+	}
+	if len(found) != 1 {
+		t.Fatalf("want one %s with logical ID prefix %q, found %v", typ, prefix, found)
+	}
+	return found[0], tp.Resources[found[0]]
+}
+
+// Statement is an IAM policy statement, normalized for comparison.
+type Statement struct {
+	Effect    string
+	Actions   []string
+	Resources []string
+}
+
+func (s Statement) String() string {
+	return fmt.Sprintf("%s %v on %v", s.Effect, s.Actions, s.Resources)
+}
+
+// policyOf returns the statements of every AWS::IAM::Policy attached to a role, normalized: actions
+// and resources sorted, resources rendered as compact JSON.
+func (tp Template) policyOf(t *testing.T, roleID string) []Statement {
+	t.Helper()
+	var out []Statement
+	for _, id := range tp.ofType("AWS::IAM::Policy") {
+		p := tp.Resources[id].Properties
+		attached := false
+		for _, r := range p["Roles"].([]any) {
+			if ref, ok := r.(map[string]any)["Ref"]; ok && ref == roleID {
+				attached = true
+			}
+		}
+		if !attached {
+			continue
+		}
+		for _, st := range p["PolicyDocument"].(map[string]any)["Statement"].([]any) {
+			out = append(out, normalize(st.(map[string]any)))
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].String() < out[j].String() })
+	return out
+}
+
+func normalize(st map[string]any) Statement {
+	s := Statement{Effect: st["Effect"].(string)}
+	for _, a := range list(st["Action"]) {
+		s.Actions = append(s.Actions, a.(string))
+	}
+	for _, r := range list(st["Resource"]) {
+		s.Resources = append(s.Resources, compact(r))
+	}
+	sort.Strings(s.Actions)
+	sort.Strings(s.Resources)
+	return s
+}
+
+func list(v any) []any {
+	if l, ok := v.([]any); ok {
+		return l
+	}
+	if v == nil {
+		return nil
+	}
+	return []any{v}
+}
+
+func compact(v any) string {
+	if s, ok := v.(string); ok {
+		return s
+	}
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+func ref(id string) string          { return compact(map[string]any{"Ref": id}) }
+func getAtt(id, attr string) string { return compact(map[string]any{"Fn::GetAtt": []any{id, attr}}) }
+
+// resolveJoin renders an Fn::Join with every non-string part replaced by name(part), so that
+// JSON built from tokens can be parsed and checked field by field.
+func resolveJoin(t *testing.T, v any, name func(part any) string) string {
+	t.Helper()
+	join, ok := v.(map[string]any)["Fn::Join"].([]any)
+	if !ok {
+		t.Fatalf("want an Fn::Join, got %s", compact(v))
+	}
+	var b strings.Builder
+	for _, part := range join[1].([]any) {
+		if s, ok := part.(string); ok {
+			b.WriteString(s)
+		} else {
+			b.WriteString(name(part))
+		}
+	}
+	return b.String()
+}
