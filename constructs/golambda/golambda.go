@@ -6,7 +6,6 @@ package golambda
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
@@ -16,6 +15,8 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awss3assets"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
+
+	"github.com/hasura-auth-cdk/hasuraauth/internal/gobuild"
 )
 
 // Props configure one function.
@@ -90,22 +91,9 @@ type Bundler struct {
 // TryBundle implements awscdk.ILocalBundling. A build failure stops synth with the compiler's
 // message rather than falling back to Docker, which this project does not use.
 func (b *Bundler) TryBundle(outputDir *string, _ *awscdk.BundlingOptions) *bool {
-	if err := Build(b.ModuleRoot, b.Package, filepath.Join(*outputDir, "bootstrap")); err != nil {
+	if err := gobuild.Lambda(b.ModuleRoot, b.Package, filepath.Join(*outputDir, "bootstrap")); err != nil {
 		fmt.Fprintf(os.Stderr, "golambda: %v\n", err)
 		os.Exit(1)
 	}
 	return jsii.Bool(true)
-}
-
-// Build runs the reproducible cross-compile: no paths, VCS stamps or build IDs in the binary,
-// so the same source gives the same bytes (and asset hash) on every machine.
-func Build(moduleRoot, pkg, out string) error {
-	cmd := exec.Command("go", "build", "-tags", "lambda.norpc", "-trimpath", "-buildvcs=false",
-		"-ldflags", "-s -w -buildid=", "-o", out, "./"+filepath.ToSlash(pkg))
-	cmd.Dir = moduleRoot
-	cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH=arm64", "CGO_ENABLED=0", "GOFLAGS=-mod=readonly")
-	if msg, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build ./%s: %w\n%s", pkg, err, msg)
-	}
-	return nil
 }

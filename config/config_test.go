@@ -1,0 +1,186 @@
+package config
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// committed returns the project and environments of the committed cdk.json.
+func committed(t *testing.T) (any, map[string]any) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "cdk.json"))
+	require.NoError(t, err)
+	var f struct {
+		Context map[string]any `json:"context"`
+	}
+	require.NoError(t, json.Unmarshal(b, &f))
+	return f.Context["project"], f.Context["environments"].(map[string]any)
+}
+
+func TestCommittedConfigLoadsWithDefaults(t *testing.T) {
+	project, envs := committed(t)
+	root, err := Load(project, envs)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"production", "staging"}, root.Names())
+
+	prod, staging := root.Environments[0], root.Environments[1]
+	assert.True(t, prod.Production)
+	assert.False(t, staging.Production)
+	assert.Equal(t, RemovalRetain, prod.Removal)
+	assert.Equal(t, "V2_0", staging.Cognito.PreTokenVersion)
+	assert.Equal(t, "5m", staging.Claims.KeyCacheTTL, "default from Defaults, not from cdk.json")
+	assert.Equal(t, "EVENT_API_KEY", staging.EventAPIKey.EnvVar)
+	assert.Equal(t, "/hasura-auth/staging/event-api-key", staging.EventAPIKeyParameterName("hasura-auth"))
+	assert.Equal(t, 365, prod.LogRetentionDays)
+	assert.True(t, staging.VPC.Create)
+}
+
+func TestSelect(t *testing.T) {
+	project, envs := committed(t)
+	root, err := Load(project, envs)
+	require.NoError(t, err)
+	got, err := root.Select("staging")
+	require.NoError(t, err)
+	require.Len(t, got, 1)
+	assert.Equal(t, "staging", got[0].Name)
+	all, err := root.Select("")
+	require.NoError(t, err)
+	assert.Len(t, all, 2)
+	_, err = root.Select("qa")
+	assert.EqualError(t, err, `config: environment "qa" is not in cdk.json (have: production, staging)`)
+}
+
+// withChange returns the committed environments with one environment's settings changed by
+// applying a JSON merge of patch.
+func withChange(t *testing.T, env, patch string) map[string]any {
+	t.Helper()
+	_, envs := committed(t)
+	var p map[string]any
+	require.NoError(t, json.Unmarshal([]byte(patch), &p), "patch %s", patch)
+	base, _ := envs[env].(map[string]any)
+	if base == nil {
+		base = map[string]any{}
+	}
+	envs[env] = merge(base, p)
+	return envs
+}
+
+func merge(dst, src map[string]any) map[string]any {
+	for k, v := range src {
+		if sub, ok := v.(map[string]any); ok {
+			if d, ok := dst[k].(map[string]any); ok {
+				dst[k] = merge(d, sub)
+				continue
+			}
+		}
+		dst[k] = v
+	}
+	return dst
+}
+
+func TestBadConfigFailsWithEnvironmentAndField(t *testing.T) {
+	const cert = "arn:aws:acm:us-east-1:111111111111:certificate/00000000-0000-4000-8000-000000000000"
+	cases := []struct {
+		name, env, patch string
+		want             []string // every string must appear in the error
+	}{
+		{"unknown top-level field", "staging", `{"regoin": "us-east-1"}`, []string{"environments.staging.regoin: unknown field"}},
+		{"unknown nested field", "staging", `{"hasura": {"imageTag": "v2"}}`, []string{"environments.staging.hasura.imageTag: unknown field", "known: certificateArn, cpu"}},
+		{"unknown field in sso", "staging", `{"cognito": {"sso": {"secret": "x"}}}`, []string{"environments.staging.cognito.sso.secret: unknown field"}},
+		{"wrong type", "staging", `{"hasura": {"desiredCount": "two"}}`, []string{"environments.staging.hasura.desiredCount: must be a whole number, got string"}},
+		{"wrong type bool", "production", `{"vpc": {"create": "yes"}}`, []string{"environments.production.vpc.create: must be true or false"}},
+		{"environment not an object", "staging", `{}`, nil}, // placeholder replaced below
+		{"bad region", "staging", `{"region": "us-east"}`, []string{`environments.staging.region = "us-east": must be an AWS region`}},
+		{"bad account", "staging", `{"account": "12345"}`, []string{`environments.staging.account = "12345": must be a 12-digit AWS account ID`}},
+		{"bad removal", "staging", `{"removal": "snapshot"}`, []string{`environments.staging.removal = "snapshot": must be "retain" or "destroy"`}},
+		{"production destroy", "production", `{"removal": "destroy"}`, []string{`environments.production.removal = "destroy": must be "retain" in production`}},
+		{"production without certificate", "production", `{"hasura": {"certificateArn": ""}}`, []string{`environments.production.hasura.certificateArn = "": must be an ACM certificate ARN in production`}},
+		{"production console", "production", `{"hasura": {"enableConsole": true}}`, []string{`environments.production.hasura.enableConsole = true: must be false in production`}},
+		{"production MFA off", "production", `{"cognito": {"mfa": "off"}}`, []string{`environments.production.cognito.mfa = "off"`}},
+		{"production flag on another env", "staging", `{"production": true}`, []string{`environments.staging.removal = "destroy": must be "retain" in production`, "environments.staging.hasura.certificateArn"}},
+		{"malformed certificate ARN", "staging", `{"hasura": {"certificateArn": "arn:aws:acm:us-east-1:1111:cert/x"}}`, []string{"environments.staging.hasura.certificateArn", "must be an ACM certificate ARN"}},
+		{"unpinned image", "staging", `{"hasura": {"image": "hasura/graphql-engine:latest"}}`, []string{`environments.staging.hasura.image = "hasura/graphql-engine:latest": must be hasura/graphql-engine pinned to a version tag`}},
+		{"other image", "staging", `{"hasura": {"image": "nginx:1.27.0"}}`, []string{"environments.staging.hasura.image"}},
+		{"counts out of order", "staging", `{"hasura": {"minCount": 3, "desiredCount": 2, "maxCount": 4}}`, []string{"environments.staging.hasura.desiredCount", "1 <= minCount <= desiredCount <= maxCount"}},
+		{"bad fargate size", "staging", `{"hasura": {"cpu": 512, "memoryMiB": 512}}`, []string{"environments.staging.hasura.memoryMiB = 512: must be a Fargate memory size for cpu 512"}},
+		{"bad jwt token", "staging", `{"hasura": {"jwtToken": "both"}}`, []string{`environments.staging.hasura.jwtToken = "both"`}},
+		{"access token with V1", "staging", `{"hasura": {"jwtToken": "access"}, "cognito": {"preTokenVersion": "V1_0"}}`, []string{`environments.staging.hasura.jwtToken = "access": must be "id" when cognito.preTokenVersion is V1_0`}},
+		{"bad pre-token version", "staging", `{"cognito": {"preTokenVersion": "V3_0"}}`, []string{`environments.staging.cognito.preTokenVersion = "V3_0": must be "V1_0" or "V2_0"`}},
+		{"bad mfa", "staging", `{"cognito": {"mfa": "sms"}}`, []string{`environments.staging.cognito.mfa = "sms"`}},
+		{"bad callback URL", "staging", `{"cognito": {"callbackUrls": ["http://app.example.com/cb"]}}`, []string{`environments.staging.cognito.callbackUrls[0] = "http://app.example.com/cb": must be an https:// URL`}},
+		{"relative callback URL", "staging", `{"cognito": {"callbackUrls": ["/cb"]}}`, []string{`environments.staging.cognito.callbackUrls[0] = "/cb": must be an absolute URL`}},
+		{"token validity too long", "staging", `{"cognito": {"idTokenValidity": "48h"}}`, []string{`environments.staging.cognito.idTokenValidity = "48h": must be a Go duration from 5m0s to 24h0m0s`}},
+		{"refresh shorter than access", "staging", `{"cognito": {"refreshTokenValidity": "1h", "accessTokenValidity": "2h"}}`, []string{"environments.staging.cognito.refreshTokenValidity", "longer than the access and ID token validities"}},
+		{"sso secret in plain", "staging", `{"cognito": {"domainPrefix": "x-auth", "callbackUrls": ["https://a.example.com/"], "sso": {"providerName": "EntraID", "tenantId": "11111111-2222-3333-4444-555555555555", "clientId": "66666666-7777-8888-9999-000000000000", "clientSecretArn": "s3cr3t-value"}}}`, []string{`environments.staging.cognito.sso.clientSecretArn = "s3cr3t-value": must be the complete ARN`}},
+		{"sso bad tenant", "staging", `{"cognito": {"domainPrefix": "x-auth", "callbackUrls": ["https://a.example.com/"], "sso": {"providerName": "EntraID", "tenantId": "contoso", "clientId": "66666666-7777-8888-9999-000000000000", "clientSecretArn": "arn:aws:secretsmanager:us-east-1:111111111111:secret:entra-AbCdEf"}}}`, []string{`environments.staging.cognito.sso.tenantId = "contoso"`}},
+		{"sso without domain", "staging", `{"cognito": {"callbackUrls": ["https://a.example.com/"], "sso": {"providerName": "EntraID", "tenantId": "11111111-2222-3333-4444-555555555555", "clientId": "66666666-7777-8888-9999-000000000000", "clientSecretArn": "arn:aws:secretsmanager:us-east-1:111111111111:secret:entra-AbCdEf"}}}`, []string{"environments.staging.cognito.domainPrefix", "set when cognito.sso is set"}},
+		{"bad cache ttl", "staging", `{"claims": {"keyCacheTtl": "5 minutes"}}`, []string{`environments.staging.claims.keyCacheTtl = "5 minutes"`}},
+		{"bad CIDR", "staging", `{"vpc": {"cidr": "10.0.0.0/33"}}`, []string{`environments.staging.vpc.cidr = "10.0.0.0/33": must be an IPv4 network in CIDR form`}},
+		{"non-canonical CIDR", "staging", `{"vpc": {"cidr": "10.0.0.1/16"}}`, []string{`environments.staging.vpc.cidr = "10.0.0.1/16"`}},
+		{"too many NAT gateways", "staging", `{"vpc": {"natGateways": 3}}`, []string{"environments.staging.vpc.natGateways = 3"}},
+		{"import without IDs", "staging", `{"vpc": {"create": false}}`, []string{`environments.staging.vpc.vpcId = "": must be a VPC ID`, "environments.staging.vpc.availabilityZones"}},
+		{"import bad subnet", "staging", `{"vpc": {"create": false, "vpcId": "vpc-0123456789abcdef0", "availabilityZones": ["us-east-1a", "us-east-1b"], "publicSubnetIds": ["subnet-1", "subnet-0aaaaaaaaaaaaaaa2"], "privateSubnetIds": ["subnet-0bbbbbbbbbbbbbbb1", "subnet-0bbbbbbbbbbbbbbb2"]}}`, []string{`environments.staging.vpc.publicSubnetIds[0] = "subnet-1": must be a subnet ID`}},
+		{"import AZ of other region", "staging", `{"vpc": {"create": false, "vpcId": "vpc-0123456789abcdef0", "availabilityZones": ["eu-west-1a", "us-east-1b"], "publicSubnetIds": ["subnet-0aaaaaaaaaaaaaaa1", "subnet-0aaaaaaaaaaaaaaa2"], "privateSubnetIds": ["subnet-0bbbbbbbbbbbbbbb1", "subnet-0bbbbbbbbbbbbbbb2"]}}`, []string{`environments.staging.vpc.availabilityZones[0] = "eu-west-1a": must be an availability zone of us-east-1`}},
+		{"existing db without secret", "staging", `{"database": {"create": false}}`, []string{`environments.staging.database.connectionSecretArn = ""`}},
+		{"bad postgres version", "staging", `{"database": {"postgresVersion": "9.6"}}`, []string{`environments.staging.database.postgresVersion = "9.6"`}},
+		{"bad log retention", "staging", `{"logRetentionDays": 10}`, []string{"environments.staging.logRetentionDays = 10: must be one of CloudWatch's retention periods"}},
+		{"bad env var", "staging", `{"eventApiKey": {"envVar": "HASURA_GRAPHQL_ADMIN_SECRET"}}`, []string{`environments.staging.eventApiKey.envVar = "HASURA_GRAPHQL_ADMIN_SECRET"`}},
+		{"bad parameter name", "staging", `{"eventApiKey": {"parameterName": "no-slash"}}`, []string{`environments.staging.eventApiKey.parameterName = "no-slash": must be an SSM parameter path starting with /`}},
+		{"bad environment name", "Prod_1", `{}`, []string{"environments.Prod_1: environment name must be"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			project, _ := committed(t)
+			envs := withChange(t, c.env, c.patch)
+			if c.name == "environment not an object" {
+				envs["staging"] = "us-east-1"
+				c.want = []string{"environments.staging: must be an object, got a string"}
+			}
+			root, err := Load(project, envs)
+			require.Error(t, err, "config should be refused")
+			assert.Nil(t, root)
+			for _, w := range c.want {
+				assert.Contains(t, err.Error(), w)
+			}
+			assert.True(t, strings.HasPrefix(err.Error(), "config: "), "error %q", err)
+		})
+	}
+}
+
+func TestEveryProblemIsReportedAtOnce(t *testing.T) {
+	project, _ := committed(t)
+	envs := withChange(t, "staging", `{"region": "mars-1", "removal": "never"}`)
+	envs = merge(envs, map[string]any{"production": map[string]any{"removal": "destroy"}})
+	_, err := Load(project, envs)
+	require.Error(t, err)
+	for _, w := range []string{"environments.staging.region", "environments.staging.removal", "environments.production.removal"} {
+		assert.Contains(t, err.Error(), w)
+	}
+}
+
+func TestBadProjectAndEnvironments(t *testing.T) {
+	_, envs := committed(t)
+	_, err := Load(nil, envs)
+	assert.ErrorContains(t, err, `context "project" must be a non-empty string`)
+	_, err = Load("Bad Project", envs)
+	assert.ErrorContains(t, err, `context "project" = "Bad Project"`)
+	_, err = Load("p1", map[string]any{})
+	assert.ErrorContains(t, err, `context "environments" must be an object with at least one environment`)
+	_, err = Load("p1", "staging")
+	assert.ErrorContains(t, err, `context "environments" must be an object`)
+}
+
+func TestAnyNewEnvironmentGetsWorkingDefaults(t *testing.T) {
+	root, err := Load("proj", map[string]any{"qa": map[string]any{}})
+	require.NoError(t, err)
+	qa := root.Environments[0]
+	assert.Equal(t, Defaults("qa"), qa)
+	assert.False(t, qa.Production)
+	assert.NoError(t, qa.Validate())
+}

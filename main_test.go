@@ -1,0 +1,88 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// app builds the CDK app binary once for the tests that run it the way the CDK CLI does.
+func app(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "app")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	return bin
+}
+
+func cdkContext(t *testing.T) map[string]any {
+	t.Helper()
+	b, err := os.ReadFile("cdk.json")
+	require.NoError(t, err)
+	var f struct {
+		Context map[string]any `json:"context"`
+	}
+	require.NoError(t, json.Unmarshal(b, &f))
+	// Bundling is covered by `make synth` and constructs/golambda's tests.
+	f.Context["aws:cdk:bundling-stacks"] = []any{}
+	return f.Context
+}
+
+// runApp executes the app as the CDK CLI does: context in CDK_CONTEXT_JSON, output dir in CDK_OUTDIR.
+func runApp(t *testing.T, bin string, ctx map[string]any) (outdir string, stderr string, err error) {
+	t.Helper()
+	outdir = filepath.Join(t.TempDir(), "cdk.out")
+	b, _ := json.Marshal(ctx)
+	cmd := exec.Command(bin)
+	cmd.Env = append(os.Environ(), "CDK_CONTEXT_JSON="+string(b), "CDK_OUTDIR="+outdir,
+		"JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20")
+	var errBuf strings.Builder
+	cmd.Stderr = &errBuf
+	err = cmd.Run()
+	return outdir, errBuf.String(), err
+}
+
+func TestAppRefusesBadConfigAndWritesNothing(t *testing.T) {
+	bin := app(t)
+	ctx := cdkContext(t)
+	envs := ctx["environments"].(map[string]any)
+	envs["production"].(map[string]any)["removal"] = "destroy"
+	envs["staging"].(map[string]any)["hasura"].(map[string]any)["replicas"] = 3
+
+	outdir, stderr, err := runApp(t, bin, ctx)
+	require.Error(t, err, "synth must fail")
+	assert.Equal(t, 1, err.(*exec.ExitError).ExitCode())
+	assert.Contains(t, stderr, "invalid cdk.json configuration:")
+	assert.Contains(t, stderr, `environments.production.removal = "destroy": must be "retain" in production`)
+	assert.Contains(t, stderr, "environments.staging.hasura.replicas: unknown field")
+	// The CDK creates the (empty) output directory when the app starts; no file may appear in it.
+	entries, _ := os.ReadDir(outdir)
+	assert.Empty(t, entries, "nothing may be written to the output directory")
+}
+
+func TestAppSynthesizesOnlyTheSelectedEnvironment(t *testing.T) {
+	bin := app(t)
+	ctx := cdkContext(t)
+	ctx["environment"] = "staging"
+	outdir, stderr, err := runApp(t, bin, ctx)
+	require.NoError(t, err, "%s", stderr)
+	templates, _ := filepath.Glob(filepath.Join(outdir, "*.template.json"))
+	var names []string
+	for _, p := range templates {
+		names = append(names, strings.TrimSuffix(filepath.Base(p), ".template.json"))
+	}
+	sort.Strings(names)
+	assert.Equal(t, []string{"hasura-auth-staging-hasura", "hasura-auth-staging-identity"}, names)
+
+	ctx["environment"] = "qa"
+	_, stderr, err = runApp(t, bin, ctx)
+	require.Error(t, err)
+	assert.Contains(t, stderr, `environment "qa" is not in cdk.json (have: production, staging)`)
+}
