@@ -102,7 +102,10 @@ func Parse(plain []byte) (Claims, error) {
 		}
 		out[key] = s
 	}
-	return out, out.check()
+	if err := out.check(); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 func parseRoles(v any) ([]string, error) {
@@ -229,7 +232,10 @@ func ForToken(stored Claims, rec Record, sub string) (Claims, error) {
 	if _, ok := out[UserWGID]; !ok && rec.WorkgroupID != "" {
 		out[UserWGID] = rec.WorkgroupID
 	}
-	return out, out.check()
+	if err := out.check(); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // Record is one item of the claims table.

@@ -1,0 +1,292 @@
+package claims
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestParseAcceptsValidClaimsAndNormalizes(t *testing.T) {
+	c, err := Parse([]byte(`{"X-Hasura-Default-Role":"editor","x-hasura-allowed-roles":["viewer","editor"],"x-hasura-org-id":17}`))
+	require.NoError(t, err)
+	assert.Equal(t, Claims{
+		DefaultRole:       "editor",
+		AllowedRoles:      []string{"viewer", "editor"},
+		"x-hasura-org-id": "17", // numbers become strings
+	}, c, "keys are lower-cased (Hasura treats them case-insensitively)")
+	assert.Equal(t, `{"x-hasura-allowed-roles":["viewer","editor"],"x-hasura-default-role":"editor","x-hasura-org-id":"17"}`, c.JSON())
+	allowed, def := c.Roles()
+	assert.Equal(t, []string{"viewer", "editor"}, allowed)
+	assert.Equal(t, "editor", def)
+}
+
+func TestParseRefusesWhatHasuraMustNotSee(t *testing.T) {
+	cases := map[string]struct{ in, want string }{
+		"not JSON":               {`x-hasura-default-role`, "not JSON"},
+		"array":                  {`["editor"]`, "not a JSON object"},
+		"string":                 {`"editor"`, "not a JSON object"},
+		"trailing data":          {`{"x-hasura-default-role":"a","x-hasura-allowed-roles":["a"]} {}`, "trailing data"},
+		"no allowed roles":       {`{"x-hasura-default-role":"a"}`, "x-hasura-allowed-roles is missing"},
+		"empty allowed roles":    {`{"x-hasura-default-role":"a","x-hasura-allowed-roles":[]}`, "non-empty array"},
+		"allowed roles string":   {`{"x-hasura-default-role":"a","x-hasura-allowed-roles":"a"}`, "non-empty array"},
+		"role not a string":      {`{"x-hasura-default-role":"a","x-hasura-allowed-roles":["a",1]}`, "x-hasura-allowed-roles[1] must be a role name"},
+		"role with space":        {`{"x-hasura-default-role":"a","x-hasura-allowed-roles":["a","b c"]}`, "x-hasura-allowed-roles[1] must be a role name"},
+		"duplicate role":         {`{"x-hasura-default-role":"a","x-hasura-allowed-roles":["a","a"]}`, `lists "a" twice`},
+		"no default role":        {`{"x-hasura-allowed-roles":["a"]}`, "x-hasura-default-role is missing"},
+		"default not allowed":    {`{"x-hasura-default-role":"admin","x-hasura-allowed-roles":["a"]}`, "x-hasura-default-role is not one of x-hasura-allowed-roles"},
+		"default not a string":   {`{"x-hasura-default-role":["a"],"x-hasura-allowed-roles":["a"]}`, "x-hasura-default-role must be a string"},
+		"object value":           {`{"x-hasura-default-role":"a","x-hasura-allowed-roles":["a"],"x-hasura-org":{"id":1}}`, "x-hasura-org must be a string"},
+		"bool value":             {`{"x-hasura-default-role":"a","x-hasura-allowed-roles":["a"],"x-hasura-org":true}`, "x-hasura-org must be a string"},
+		"null value":             {`{"x-hasura-default-role":"a","x-hasura-allowed-roles":["a"],"x-hasura-org":null}`, "x-hasura-org must be a string"},
+		"fraction":               {`{"x-hasura-default-role":"a","x-hasura-allowed-roles":["a"],"x-hasura-org":1.5}`, "string or a whole number"},
+		"not a session var":      {`{"x-hasura-default-role":"a","x-hasura-allowed-roles":["a"],"role":"admin"}`, `key "role" is not an x-hasura-* session variable`},
+		"bare prefix":            {`{"x-hasura-default-role":"a","x-hasura-allowed-roles":["a"],"x-hasura-":"x"}`, "is not an x-hasura-* session variable"},
+		"case duplicate":         {`{"x-hasura-default-role":"a","X-Hasura-Default-Role":"a","x-hasura-allowed-roles":["a"]}`, "appears twice"},
+		"too large":              {`{"x-hasura-default-role":"a","x-hasura-allowed-roles":["a"],"x-hasura-pad":"` + strings.Repeat("p", MaxPlaintextBytes) + `"}`, "more than the 4096 allowed"},
+		"value too long":         {`{"x-hasura-default-role":"a","x-hasura-allowed-roles":["a"],"x-hasura-pad":"` + strings.Repeat("p", MaxValueBytes+1) + `"}`, "longer than 512 bytes"},
+		"invalid UTF-8":          {"{\"x-hasura-default-role\":\"\xff\",\"x-hasura-allowed-roles\":[\"a\"]}", "not UTF-8"},
+		"empty":                  {``, "not JSON"},
+		"too many roles":         {`{"x-hasura-default-role":"r0","x-hasura-allowed-roles":[` + roles(MaxRoles+1) + `]}`, "more than 50"},
+		"user id from elsewhere": {`{"x-hasura-default-role":"a","x-hasura-allowed-roles":["a"],"x-hasura-user-id":5.5}`, "x-hasura-user-id must be a string or a whole number"},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			got, err := Parse([]byte(c.in))
+			require.Error(t, err)
+			assert.Nil(t, got)
+			assert.True(t, errors.Is(err, ErrInvalid), "error must wrap ErrInvalid: %v", err)
+			assert.Contains(t, err.Error(), c.want)
+		})
+	}
+}
+
+func roles(n int) string {
+	parts := make([]string, n)
+	for i := range parts {
+		parts[i] = `"r` + strings.Repeat("x", i%3) + string(rune('a'+i%26)) + string(rune('a'+i/26)) + `"`
+	}
+	return strings.Join(parts, ",")
+}
+
+func TestNewChecksExactlyAsParse(t *testing.T) {
+	c, err := New([]string{"viewer", "editor"}, "editor", map[string]string{"x-hasura-org-id": "4"})
+	require.NoError(t, err)
+	assert.Equal(t, "4", c["x-hasura-org-id"])
+	_, err = New([]string{"viewer"}, "admin", nil)
+	assert.ErrorContains(t, err, "x-hasura-default-role is not one of x-hasura-allowed-roles")
+	_, err = New(nil, "viewer", nil)
+	assert.ErrorContains(t, err, "non-empty array")
+	_, err = New([]string{"viewer"}, "viewer", map[string]string{"org": "4"})
+	assert.ErrorContains(t, err, `key "org" is not an x-hasura-* session variable`)
+}
+
+func TestForTokenTakesTheUserIDOnlyFromCognito(t *testing.T) {
+	stored, err := Parse([]byte(`{"x-hasura-default-role":"a","x-hasura-allowed-roles":["a"],"x-hasura-user-id":"someone-else"}`))
+	require.NoError(t, err)
+
+	c, err := ForToken(stored, Record{CognitoUUID: "uuid-1"}, "sub-1")
+	require.NoError(t, err)
+	assert.Equal(t, "uuid-1", c[UserID], "cognito_uuid wins over the claims' own value")
+
+	c, err = ForToken(stored, Record{}, "sub-1")
+	require.NoError(t, err)
+	assert.Equal(t, "sub-1", c[UserID], "else the event's sub")
+	assert.Equal(t, "someone-else", stored[UserID], "the stored claims are not modified")
+
+	_, err = ForToken(stored, Record{}, "")
+	assert.ErrorContains(t, err, "no user id")
+}
+
+func TestForTokenFillsMopedCompatibilityAttributes(t *testing.T) {
+	stored, _ := Parse([]byte(`{"x-hasura-default-role":"a","x-hasura-allowed-roles":["a"],"x-hasura-user-wg-id":"3"}`))
+	c, err := ForToken(stored, Record{DatabaseID: "42", WorkgroupID: "9"}, "sub")
+	require.NoError(t, err)
+	assert.Equal(t, "42", c[UserDBID])
+	assert.Equal(t, "3", c[UserWGID], "the claims' own value wins")
+}
+
+func TestRecordFromItem(t *testing.T) {
+	item := map[string]types.AttributeValue{
+		"user_id":      &types.AttributeValueMemberS{Value: "a@example.com"},
+		"claims":       &types.AttributeValueMemberS{Value: "tok"},
+		"cognito_uuid": &types.AttributeValueMemberS{Value: "u"},
+		"database_id":  &types.AttributeValueMemberN{Value: "42"},
+		"workgroup_id": &types.AttributeValueMemberS{Value: "7"},
+	}
+	r, err := RecordFromItem(item)
+	require.NoError(t, err)
+	assert.Equal(t, Record{UserID: "a@example.com", Claims: "tok", CognitoUUID: "u", DatabaseID: "42", WorkgroupID: "7"}, r)
+	back, err := RecordFromItem(r.Item())
+	require.NoError(t, err)
+	assert.Equal(t, r, back)
+
+	for name, mutate := range map[string]func(map[string]types.AttributeValue){
+		"no claims":    func(m map[string]types.AttributeValue) { delete(m, "claims") },
+		"empty claims": func(m map[string]types.AttributeValue) { m["claims"] = &types.AttributeValueMemberS{} },
+		"claims as binary": func(m map[string]types.AttributeValue) {
+			m["claims"] = &types.AttributeValueMemberB{Value: []byte("x")}
+		},
+		"uuid as number":   func(m map[string]types.AttributeValue) { m["cognito_uuid"] = &types.AttributeValueMemberN{Value: "1"} },
+		"fractional db id": func(m map[string]types.AttributeValue) { m["database_id"] = &types.AttributeValueMemberN{Value: "4.2"} },
+		"db id as a list":  func(m map[string]types.AttributeValue) { m["database_id"] = &types.AttributeValueMemberL{} },
+		"no user id":       func(m map[string]types.AttributeValue) { delete(m, "user_id") },
+	} {
+		t.Run(name, func(t *testing.T) {
+			m := r.Item()
+			mutate(m)
+			_, err := RecordFromItem(m)
+			assert.ErrorIs(t, err, ErrInvalid)
+		})
+	}
+}
+
+func TestNormalizeEmail(t *testing.T) {
+	got, err := NormalizeEmail("  Alice.Smith+x@Example.COM ")
+	require.NoError(t, err)
+	assert.Equal(t, "alice.smith+x@example.com", got)
+	for _, bad := range []string{"", "alice", "alice@", "@example.com", "Alice <alice@example.com>", "a@b", "a@b.com,c@d.com", strings.Repeat("a", 250) + "@example.com"} {
+		_, err := NormalizeEmail(bad)
+		assert.Error(t, err, "%q", bad)
+	}
+}
+
+func TestKeyRingEncryptsWithFirstAndDecryptsWithAny(t *testing.T) {
+	k1, err := GenerateKey()
+	require.NoError(t, err)
+	k2, _ := GenerateKey()
+	old, err := NewKeyRing(k1)
+	require.NoError(t, err)
+	tok, err := old.Encrypt([]byte(`{"a":1}`))
+	require.NoError(t, err)
+
+	rotated, err := old.WithNewPrimary(k2)
+	require.NoError(t, err)
+	assert.Equal(t, []string{k2, k1}, rotated.Keys())
+	plain, err := rotated.Decrypt(tok)
+	require.NoError(t, err)
+	assert.Equal(t, `{"a":1}`, string(plain))
+	assert.False(t, rotated.DecryptsWithPrimary(tok))
+
+	fresh, _ := rotated.Encrypt([]byte("x"))
+	assert.True(t, rotated.DecryptsWithPrimary(fresh))
+	_, err = old.Decrypt(fresh)
+	assert.ErrorIs(t, err, ErrDecrypt, "a retired ring cannot read the new key's tokens")
+
+	_, err = rotated.Decrypt(tok[:len(tok)-4] + "AAAA")
+	assert.ErrorIs(t, err, ErrDecrypt, "tampered tokens fail verification")
+	_, err = rotated.Decrypt("not a token")
+	assert.ErrorIs(t, err, ErrDecrypt)
+}
+
+func TestParseKeyRing(t *testing.T) {
+	k1, _ := GenerateKey()
+	k2, _ := GenerateKey()
+	r, err := ParseKeyRing(`{"keys":["` + k1 + `","` + k2 + `","` + k1 + `"]}`)
+	require.NoError(t, err)
+	assert.Equal(t, []string{k1, k2}, r.Keys(), "duplicates are dropped, order kept")
+	assert.JSONEq(t, `{"keys":["`+k1+`","`+k2+`"]}`, r.SecretString())
+
+	secretLooking := "s3cr3t-Value-that-must-not-leak"
+	for name, in := range map[string]string{
+		"not JSON":       secretLooking,
+		"no keys":        `{"keys":[]}`,
+		"unknown field":  `{"keys":["` + k1 + `"],"extra":"` + secretLooking + `"}`,
+		"short key":      `{"keys":["` + secretLooking + `"]}`,
+		"hex key":        `{"keys":["` + strings.Repeat("ab", 32) + `"]}`,
+		"std base64 key": `{"keys":["` + strings.NewReplacer("-", "+", "_", "/").Replace(k1) + `x"]}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := ParseKeyRing(in)
+			require.Error(t, err)
+			assert.NotContains(t, err.Error(), secretLooking, "errors never quote the secret")
+			assert.NotContains(t, err.Error(), k1)
+		})
+	}
+}
+
+// The fixture was made by Moped's kind of tooling: Python's cryptography.fernet
+// (testdata/make_moped_fixture.py). Its key protects nothing but the fixture.
+type mopedFixture struct {
+	Key   string `json:"key"`
+	Items []struct {
+		Item  map[string]map[string]string `json:"item"`
+		Email string                       `json:"email_in_event"`
+		Sub   string                       `json:"sub"`
+		Want  map[string]any               `json:"want"`
+	} `json:"items"`
+}
+
+func loadFixture(t *testing.T) mopedFixture {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", "testdata", "moped_fixture.json"))
+	require.NoError(t, err)
+	var f mopedFixture
+	require.NoError(t, json.Unmarshal(b, &f))
+	return f
+}
+
+func TestPythonMadeClaimsDecryptToTheSameTokenClaims(t *testing.T) {
+	f := loadFixture(t)
+	ring, err := NewKeyRing(f.Key)
+	require.NoError(t, err)
+	require.NotEmpty(t, f.Items)
+	for _, it := range f.Items {
+		item := map[string]types.AttributeValue{}
+		for k, v := range it.Item {
+			if s, ok := v["S"]; ok {
+				item[k] = &types.AttributeValueMemberS{Value: s}
+			} else {
+				item[k] = &types.AttributeValueMemberN{Value: v["N"]}
+			}
+		}
+		rec, err := RecordFromItem(item)
+		require.NoError(t, err)
+		plain, err := ring.Decrypt(rec.Claims)
+		require.NoError(t, err)
+		stored, err := Parse(plain)
+		require.NoError(t, err)
+		c, err := ForToken(stored, rec, it.Sub)
+		require.NoError(t, err)
+		var got map[string]any
+		require.NoError(t, json.Unmarshal([]byte(c.JSON()), &got))
+		assert.Equal(t, it.Want, got, "user %s", rec.UserID)
+	}
+}
+
+// python runs a snippet in the machine's Python with cryptography (see TOOLCHAIN.md).
+func python(t *testing.T, script string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("python3", append([]string{"-c", script}, args...)...)
+	out, err := cmd.Output()
+	if ee, ok := err.(*exec.ExitError); ok {
+		t.Fatalf("python3 failed: %v\n%s", err, ee.Stderr)
+	}
+	require.NoError(t, err, "python3 with the cryptography package is needed for the compatibility tests")
+	return strings.TrimSpace(string(out))
+}
+
+func TestGoMadeTokensDecryptInPythonAndBack(t *testing.T) {
+	key, _ := GenerateKey()
+	ring, _ := NewKeyRing(key)
+	claims := `{"x-hasura-allowed-roles":["viewer"],"x-hasura-default-role":"viewer"}`
+	tok, err := ring.Encrypt([]byte(claims))
+	require.NoError(t, err)
+	got := python(t, "import sys; from cryptography.fernet import Fernet; print(Fernet(sys.argv[1].encode()).decrypt(sys.argv[2].encode()).decode())", key, tok)
+	assert.Equal(t, claims, got, "Python decrypts what Go encrypted")
+
+	pyKey := python(t, "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())")
+	pyTok := python(t, "import sys; from cryptography.fernet import Fernet; print(Fernet(sys.argv[1].encode()).encrypt(sys.argv[2].encode()).decode())", pyKey, claims)
+	pyRing, err := NewKeyRing(pyKey)
+	require.NoError(t, err, "a Python-generated key is a valid ring key")
+	plain, err := pyRing.Decrypt(pyTok)
+	require.NoError(t, err)
+	assert.Equal(t, claims, string(plain), "Go decrypts what Python encrypted")
+}
