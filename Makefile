@@ -4,6 +4,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 ENV ?=
+FUZZTIME ?= 30s
 CDK := node_modules/.bin/cdk
 GO ?= go
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
@@ -11,7 +12,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 NO_AWS := env -u AWS_PROFILE -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN
 CDK_ENV_FLAG = $(if $(ENV),-c environment=$(ENV),)
 
-.PHONY: help deps synth test test-unit vet fmt bench diff deploy claimsctl clean
+.PHONY: help deps synth test vet fmt bench fuzz diff deploy clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-12s %s\n", $$1, $$2}'
@@ -40,7 +41,14 @@ fmt: ## gofmt every Go file
 	gofmt -w $$(git ls-files '*.go')
 
 bench: deps ## Benchmarks: pre-token handler vs bare GetItem on the emulator, cold start, binary size
-	$(NO_AWS) $(GO) test -count=1 -run '^$$' -bench . -benchtime 2000x ./lambda/pretoken/
+	$(NO_AWS) $(GO) test -count=1 -run '^$$' -bench 'WarmHandlerVsGetItem' -benchtime 2000x ./lambda/pretoken/
+	$(NO_AWS) $(GO) test -count=1 -run '^$$' -bench 'ColdStart' -benchtime 40x ./lambda/pretoken/
+	$(NO_AWS) $(GO) test -count=1 -run '^$$' -bench 'BinarySize' -benchtime 1x ./lambda/pretoken/
+
+fuzz: ## Fuzz each target for FUZZTIME (default 30s); new failures land in testdata/fuzz
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./internal/claims/
+	$(GO) test -run '^$$' -fuzz '^FuzzHandleEvent$$' -fuzztime $(FUZZTIME) ./lambda/pretoken/
+	$(GO) test -run '^$$' -fuzz '^FuzzStoredClaims$$' -fuzztime $(FUZZTIME) ./lambda/pretoken/
 
 diff: deps ## cdk diff ENV=name against the deployed stacks (needs AWS credentials)
 	@test -n "$(ENV)" || { echo "usage: make diff ENV=<environment>"; exit 2; }
@@ -49,9 +57,6 @@ diff: deps ## cdk diff ENV=name against the deployed stacks (needs AWS credentia
 deploy: deps ## cdk deploy ENV=name (needs AWS credentials and a bootstrapped account)
 	@test -n "$(ENV)" || { echo "usage: make deploy ENV=<environment>"; exit 2; }
 	$(CDK) deploy $(CDK_ENV_FLAG) --require-approval broadening '*-$(ENV)-*'
-
-claimsctl: ## Build the operator CLI into bin/claimsctl (static)
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o bin/claimsctl ./cmd/claimsctl
 
 clean: ## Remove build output
 	rm -rf cdk.out bin

@@ -29,8 +29,20 @@ type Moto struct {
 	logs *os.File
 }
 
-// StartMoto starts `moto_server` on a free loopback port and waits until it answers.
+// reuseVar names the moto a parent test process started. Go's fuzz workers are child processes
+// of the test binary: they share the parent's server rather than each starting one (a worker's
+// children would also inherit its coordinator pipes).
+const reuseVar = "TESTENV_MOTO_URL"
+
+// StartMoto starts `moto_server` on a free loopback port and waits until it answers, or reuses
+// the one a parent test process started.
 func StartMoto() (*Moto, error) {
+	if url := os.Getenv(reuseVar); url != "" {
+		if resp, err := http.Get(url + "/moto-api/"); err == nil {
+			resp.Body.Close()
+			return &Moto{URL: url}, nil
+		}
+	}
 	bin, err := exec.LookPath("moto_server")
 	if err != nil {
 		return nil, errors.New("moto_server is not on PATH: the integration tests need moto's server " +
@@ -58,6 +70,7 @@ func StartMoto() (*Moto, error) {
 		resp, err := http.Get(m.URL + "/moto-api/")
 		if err == nil {
 			resp.Body.Close()
+			os.Setenv(reuseVar, m.URL)
 			return m, nil
 		}
 		if time.Now().After(deadline) {
@@ -69,8 +82,11 @@ func StartMoto() (*Moto, error) {
 	}
 }
 
-// Stop ends the server and removes its log.
+// Stop ends the server and removes its log; a reused server is left to its owner.
 func (m *Moto) Stop() {
+	if m.cmd == nil {
+		return
+	}
 	if m.cmd.Process != nil {
 		_ = syscall.Kill(-m.cmd.Process.Pid, syscall.SIGTERM)
 		done := make(chan struct{})

@@ -94,8 +94,8 @@ func (r *refusal) Error() string {
 
 func refuse(reason string, cause error) error { return &refusal{reason: reason, cause: cause} }
 
-// event is the part of both event versions the handler reads.
-type event struct {
+// tokenEvent is the part of both event versions the handler reads.
+type tokenEvent struct {
 	Version       string `json:"version"`
 	TriggerSource string `json:"triggerSource"`
 	UserPoolID    string `json:"userPoolId"`
@@ -139,8 +139,8 @@ func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (json.RawMess
 	return out, nil
 }
 
-func (h *Handler) handle(ctx context.Context, raw json.RawMessage) (json.RawMessage, event, error) {
-	var ev event
+func (h *Handler) handle(ctx context.Context, raw json.RawMessage) (json.RawMessage, tokenEvent, error) {
+	var ev tokenEvent
 	var whole map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &whole); err != nil {
 		return nil, ev, refuse(ReasonBadEvent, errors.New("event is not a JSON object"))

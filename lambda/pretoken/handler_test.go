@@ -1,0 +1,302 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/hasura-auth-cdk/hasuraauth/internal/claims"
+	"github.com/hasura-auth-cdk/hasuraauth/internal/testenv"
+)
+
+const (
+	editorClaims = `{"x-hasura-default-role":"editor","x-hasura-allowed-roles":["viewer","editor"]}`
+	uuid         = "96051f62-7897-4264-ad97-34be981bfcc9"
+	sub          = "0b5c9a2e-1111-4222-8333-944445555666"
+)
+
+var allSources = []string{
+	"TokenGeneration_HostedAuth", "TokenGeneration_Authentication", "TokenGeneration_NewPasswordChallenge",
+	"TokenGeneration_AuthenticateDevice", "TokenGeneration_RefreshTokens",
+}
+
+func TestIssuesClaimsForBothEventVersionsAndEveryTokenSource(t *testing.T) {
+	f := newFixture(t)
+	f.put(t, item{email: "alice@example.com", claimsJSON: editorClaims, uuid: uuid})
+	want := map[string]any{
+		"x-hasura-user-id": uuid, "x-hasura-default-role": "editor",
+		"x-hasura-allowed-roles": []any{"viewer", "editor"},
+	}
+	for _, version := range []string{"1", "2"} {
+		for _, source := range allSources {
+			t.Run(version+"/"+source, func(t *testing.T) {
+				ev := event(version, source, nativeUser("alice@example.com", sub))
+				out, err, _ := invoke(t, f.h, ev)
+				require.NoError(t, err)
+				for token, got := range tokenClaims(t, version, out) {
+					assert.Equal(t, want, got, "%s token", token)
+				}
+				// The rest of the event goes back to Cognito unchanged.
+				var in, back map[string]json.RawMessage
+				require.NoError(t, json.Unmarshal(ev, &in))
+				require.NoError(t, json.Unmarshal(out, &back))
+				for k, v := range in {
+					if k != "response" {
+						assert.JSONEq(t, string(v), string(back[k]), "field %s", k)
+					}
+				}
+				log := f.logs.lastLog(t)
+				assert.Equal(t, "issued", log["outcome"])
+				assert.Equal(t, "ok", log["reason"])
+			})
+		}
+	}
+}
+
+func TestLooksUpTheLowerCasedEmail(t *testing.T) {
+	f := newFixture(t)
+	f.put(t, item{email: "alice@example.com", claimsJSON: editorClaims, uuid: uuid})
+	_, err, _ := invoke(t, f.h, event("2", "TokenGeneration_Authentication", nativeUser("  Alice@EXAMPLE.com", sub)))
+	require.NoError(t, err)
+}
+
+func TestUserIDComesFromCognitoNeverFromEditableData(t *testing.T) {
+	f := newFixture(t)
+	// The stored claims name another user id; cognito_uuid is absent: the event's sub wins.
+	f.put(t, item{email: "bob@example.com", claimsJSON: `{"x-hasura-default-role":"viewer","x-hasura-allowed-roles":["viewer"],"x-hasura-user-id":"admin"}`})
+	out, err, _ := invoke(t, f.h, event("2", "TokenGeneration_Authentication", nativeUser("bob@example.com", sub)))
+	require.NoError(t, err)
+	assert.Equal(t, sub, tokenClaims(t, "2", out)["id"]["x-hasura-user-id"])
+
+	// A custom attribute a user might control is ignored too.
+	attrs := nativeUser("bob@example.com", sub)
+	attrs["custom:hasura_user_id"] = "admin"
+	out, err, _ = invoke(t, f.h, event("2", "TokenGeneration_Authentication", attrs))
+	require.NoError(t, err)
+	assert.Equal(t, sub, tokenClaims(t, "2", out)["id"]["x-hasura-user-id"])
+}
+
+func TestMopedCompatibilityAttributesBecomeStringClaims(t *testing.T) {
+	f := newFixture(t)
+	f.put(t, item{email: "carol@example.com", claimsJSON: editorClaims, uuid: uuid, extra: map[string]types.AttributeValue{
+		"database_id": &types.AttributeValueMemberN{Value: "42"}, "workgroup_id": &types.AttributeValueMemberS{Value: "7"},
+	}})
+	out, err, _ := invoke(t, f.h, event("1", "TokenGeneration_HostedAuth", nativeUser("carol@example.com", sub)))
+	require.NoError(t, err)
+	got := tokenClaims(t, "1", out)["id"]
+	assert.Equal(t, "42", got["x-hasura-user-db-id"])
+	assert.Equal(t, "7", got["x-hasura-user-wg-id"])
+}
+
+func TestFederatedUsersAreVouchedForByTheirProvider(t *testing.T) {
+	f := newFixture(t)
+	f.put(t, item{email: "dave@contoso.com", claimsJSON: editorClaims})
+	attrs := map[string]string{
+		"sub": sub, "email": "Dave@Contoso.com", "cognito:user_status": "EXTERNAL_PROVIDER",
+		"identities": `[{"providerName":"EntraID","providerType":"OIDC","userId":"x"}]`,
+	}
+	_, err, _ := invoke(t, f.h, event("2", "TokenGeneration_HostedAuth", attrs))
+	require.NoError(t, err, "no email_verified is needed when the provider vouches for the email")
+}
+
+func TestMopedDataWrittenByPythonWorksUnchanged(t *testing.T) {
+	var fx struct {
+		Key   string `json:"key"`
+		Items []struct {
+			Item  map[string]map[string]string `json:"item"`
+			Email string                       `json:"email_in_event"`
+			Sub   string                       `json:"sub"`
+			Want  map[string]any               `json:"want"`
+		} `json:"items"`
+	}
+	b := readFile(t, "../../testdata/moped_fixture.json")
+	require.NoError(t, json.Unmarshal(b, &fx))
+	f := newFixture(t)
+	ring, err := claims.NewKeyRing(fx.Key)
+	require.NoError(t, err)
+	f.setSecret(t, ring.SecretString())
+	for _, it := range fx.Items {
+		av := map[string]types.AttributeValue{}
+		for k, v := range it.Item {
+			if s, ok := v["S"]; ok {
+				av[k] = &types.AttributeValueMemberS{Value: s}
+			} else {
+				av[k] = &types.AttributeValueMemberN{Value: v["N"]}
+			}
+		}
+		f.putRaw(t, item{email: av["user_id"].(*types.AttributeValueMemberS).Value, uuid: optS(av["cognito_uuid"]), extra: av}, av["claims"].(*types.AttributeValueMemberS).Value)
+		out, err, _ := invoke(t, f.h, event("2", "TokenGeneration_Authentication", nativeUser(it.Email, it.Sub)))
+		require.NoError(t, err, it.Email)
+		assert.Equal(t, it.Want, tokenClaims(t, "2", out)["access"], it.Email)
+	}
+}
+
+func optS(v types.AttributeValue) string {
+	if s, ok := v.(*types.AttributeValueMemberS); ok {
+		return s.Value
+	}
+	return ""
+}
+
+func TestRefusesWithOneGenericMessageAndLogsTheReason(t *testing.T) {
+	f := newFixture(t)
+	f.put(t, item{email: "ok@example.com", claimsJSON: editorClaims, uuid: uuid})
+	f.put(t, item{email: "notjson@example.com", claimsJSON: `not json`})
+	f.put(t, item{email: "array@example.com", claimsJSON: `["editor"]`})
+	f.put(t, item{email: "baddefault@example.com", claimsJSON: `{"x-hasura-default-role":"admin","x-hasura-allowed-roles":["viewer"]}`})
+	f.put(t, item{email: "noroles@example.com", claimsJSON: `{"x-hasura-default-role":"viewer","x-hasura-allowed-roles":[]}`})
+	f.put(t, item{email: "nonstring@example.com", claimsJSON: `{"x-hasura-default-role":"viewer","x-hasura-allowed-roles":["viewer"],"x-hasura-org":{"id":1}}`})
+	f.put(t, item{email: "foreign@example.com", claimsJSON: `{"x-hasura-default-role":"viewer","x-hasura-allowed-roles":["viewer"],"role":"admin"}`})
+	f.putRaw(t, item{email: "garbled@example.com"}, "gAAAAABfa8G-garbled-not-a-fernet-token==")
+	otherKey, _ := claims.GenerateKey()
+	otherRing, _ := claims.NewKeyRing(otherKey)
+	foreignTok, _ := otherRing.Encrypt([]byte(editorClaims))
+	f.putRaw(t, item{email: "otherkey@example.com"}, foreignTok)
+	_, err := f.db.PutItem(context.Background(), putInput(f.table, map[string]types.AttributeValue{
+		"user_id": &types.AttributeValueMemberS{Value: "noclaims@example.com"},
+	}))
+	require.NoError(t, err)
+
+	unverified := nativeUser("ok@example.com", sub)
+	unverified["email_verified"] = "false"
+	noVerifiedAttr := nativeUser("ok@example.com", sub)
+	delete(noVerifiedAttr, "email_verified")
+
+	cases := []struct {
+		name, reason string
+		ev           []byte
+	}{
+		{"unknown user", ReasonUnknownUser, event("2", "TokenGeneration_Authentication", nativeUser("nobody@example.com", sub))},
+		{"unverified email", ReasonEmailUnverified, event("2", "TokenGeneration_Authentication", unverified)},
+		{"email_verified missing", ReasonEmailUnverified, event("2", "TokenGeneration_Authentication", noVerifiedAttr)},
+		{"no email", ReasonNoEmail, event("2", "TokenGeneration_Authentication", map[string]string{"sub": sub, "email_verified": "true"})},
+		{"malformed email", ReasonNoEmail, event("2", "TokenGeneration_Authentication", nativeUser("not-an-email", sub))},
+		{"claims missing", ReasonBadRecord, event("2", "TokenGeneration_Authentication", nativeUser("noclaims@example.com", sub))},
+		{"garbled claims", ReasonUndecryptable, event("2", "TokenGeneration_Authentication", nativeUser("garbled@example.com", sub))},
+		{"claims under a key not in the ring", ReasonUndecryptable, event("1", "TokenGeneration_Authentication", nativeUser("otherkey@example.com", sub))},
+		{"claims not JSON", ReasonInvalidClaims, event("2", "TokenGeneration_Authentication", nativeUser("notjson@example.com", sub))},
+		{"claims an array", ReasonInvalidClaims, event("2", "TokenGeneration_Authentication", nativeUser("array@example.com", sub))},
+		{"default role not allowed", ReasonInvalidClaims, event("2", "TokenGeneration_Authentication", nativeUser("baddefault@example.com", sub))},
+		{"empty allowed roles", ReasonInvalidClaims, event("2", "TokenGeneration_Authentication", nativeUser("noroles@example.com", sub))},
+		{"non-string claim", ReasonInvalidClaims, event("2", "TokenGeneration_Authentication", nativeUser("nonstring@example.com", sub))},
+		{"non-hasura claim", ReasonInvalidClaims, event("2", "TokenGeneration_Authentication", nativeUser("foreign@example.com", sub))},
+		{"no sub and no cognito_uuid", ReasonInvalidClaims, event("2", "TokenGeneration_Authentication", map[string]string{"email": "notjson@example.com", "email_verified": "true"})},
+		{"version 3", ReasonUnsupportedVer, event("3", "TokenGeneration_Authentication", nativeUser("ok@example.com", sub))},
+		{"no version", ReasonUnsupportedVer, []byte(`{"triggerSource":"TokenGeneration_Authentication","request":{"userAttributes":{}}}`)},
+		{"client credentials", ReasonUnsupportedSource, event("2", "TokenGeneration_ClientCredentials", nativeUser("ok@example.com", sub))},
+		{"other trigger", ReasonUnsupportedSource, event("1", "PreSignUp_SignUp", nativeUser("ok@example.com", sub))},
+		{"not JSON", ReasonBadEvent, []byte(`{"version":`)},
+		{"JSON array", ReasonBadEvent, []byte(`[1,2]`)},
+		{"attributes of the wrong type", ReasonBadEvent, []byte(`{"version":"2","triggerSource":"TokenGeneration_Authentication","request":{"userAttributes":{"email":["a@b.c"]}}}`)},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			out, err, _ := invoke(t, f.h, c.ev)
+			require.Error(t, err)
+			assert.Nil(t, out, "no token")
+			assert.Equal(t, RefusalMessage, err.Error(), "users see one fixed sentence")
+			log := f.logs.lastLog(t)
+			assert.Equal(t, "refused", log["outcome"])
+			assert.Equal(t, c.reason, log["reason"])
+			assert.Equal(t, "WARN", log["level"])
+			assert.Contains(t, log, "latency_ms")
+			assert.Contains(t, log, "request_id")
+		})
+	}
+
+	// Nothing secret or personal in any log line: no email, claims, roles, keys or ciphertext.
+	logs := f.logs.String()
+	for _, s := range []string{"@example.com", "editor", "admin", "x-hasura", foreignTok, otherKey, f.ring.Keys()[0], "gAAAAA"} {
+		assert.NotContains(t, logs, s)
+	}
+	assert.Contains(t, logs, `"user":"sha256:`, "users are identified by a hash of their email")
+}
+
+func TestKeyRingIsCachedForTheTTLAndReReadWhenADecryptFails(t *testing.T) {
+	f := newFixture(t)
+	f.put(t, item{email: "alice@example.com", claimsJSON: editorClaims, uuid: uuid})
+	now := time.Now()
+	f.h.Now = func() time.Time { return now }
+	login := func() error {
+		_, err, _ := invoke(t, f.h, event("2", "TokenGeneration_RefreshTokens", nativeUser("alice@example.com", sub)))
+		return err
+	}
+	require.NoError(t, login(), "warm up: the ring is cached")
+
+	// A broken secret is not noticed while the cached ring still decrypts: no extra reads.
+	f.setSecret(t, `{"keys":["broken"]}`)
+	require.NoError(t, login())
+	now = now.Add(5*time.Minute + time.Second)
+	require.Error(t, login(), "after the TTL the secret is read again")
+	assert.Equal(t, ReasonKeyRingInvalid, f.logs.lastLog(t)["reason"])
+
+	// Rotation while warm: the item is re-encrypted under a new key and the old key retired.
+	f.setSecret(t, f.ring.SecretString())
+	require.NoError(t, login(), "ring re-read")
+	newKey, _ := claims.GenerateKey()
+	f.ring, _ = claims.NewKeyRing(newKey)
+	f.setSecret(t, f.ring.SecretString())
+	f.put(t, item{email: "alice@example.com", claimsJSON: editorClaims, uuid: uuid})
+	require.NoError(t, login(), "a decrypt failure re-reads the secret once, within the TTL, without a redeploy")
+}
+
+func TestDependenciesThatHangOrRefuseStillEndInTimeAndRefuse(t *testing.T) {
+	hang, closeHang, err := testenv.Blackhole()
+	require.NoError(t, err)
+	defer closeHang()
+	refused, err := testenv.Refusing()
+	require.NoError(t, err)
+
+	f := newFixture(t)
+	f.put(t, item{email: "alice@example.com", claimsJSON: editorClaims, uuid: uuid})
+	for _, c := range []struct {
+		name, envVar, url, reason string
+	}{
+		{"table hangs", "AWS_ENDPOINT_URL_DYNAMODB", hang, ReasonTableError},
+		{"table refuses connections", "AWS_ENDPOINT_URL_DYNAMODB", refused, ReasonTableError},
+		{"secret hangs", "AWS_ENDPOINT_URL_SECRETS_MANAGER", hang, ReasonSecretError},
+		{"secret refuses connections", "AWS_ENDPOINT_URL_SECRETS_MANAGER", refused, ReasonSecretError},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Setenv(c.envVar, c.url)
+			h := f.handler(t, nil)
+			out, err, took := invoke(t, h, event("2", "TokenGeneration_Authentication", nativeUser("alice@example.com", sub)))
+			require.Error(t, err)
+			assert.Nil(t, out)
+			assert.Equal(t, c.reason, f.logs.lastLog(t)["reason"])
+			// The contract is Cognito's: an answer inside its 5 s wait, so the login is refused
+			// rather than timed out and retried against a dead dependency.
+			assert.Less(t, took, 5*time.Second, "the invocation must end inside Cognito's limit")
+		})
+	}
+}
+
+func TestInitRefusesIncompleteConfiguration(t *testing.T) {
+	log := slog.New(slog.NewJSONHandler(&syncBuffer{}, nil))
+	for name, env := range map[string]map[string]string{
+		"no table":  {"CLAIMS_KEY_SECRET_ID": "s"},
+		"no secret": {"CLAIMS_TABLE_NAME": "t"},
+		"bad ttl":   {"CLAIMS_TABLE_NAME": "t", "CLAIMS_KEY_SECRET_ID": "s", "CLAIMS_KEY_CACHE_TTL": "five minutes"},
+		"negative":  {"CLAIMS_TABLE_NAME": "t", "CLAIMS_KEY_SECRET_ID": "s", "CLAIMS_KEY_CACHE_TTL": "-1m"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := newHandler(context.Background(), func(k string) string { return env[k] }, log)
+			require.Error(t, err)
+			assert.True(t, strings.Contains(err.Error(), "CLAIMS_"), err.Error())
+		})
+	}
+	h, err := newHandler(context.Background(), func(k string) string {
+		return map[string]string{"CLAIMS_TABLE_NAME": "t", "CLAIMS_KEY_SECRET_ID": "s", "CLAIMS_KEY_CACHE_TTL": "90s"}[k]
+	}, log)
+	require.NoError(t, err)
+	assert.Equal(t, 90*time.Second, h.KeyTTL)
+	assert.Equal(t, budget, h.Budget)
+	assert.Less(t, budget, 3*time.Second, "the budget must end before the function's 3 s timeout")
+}
