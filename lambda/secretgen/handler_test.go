@@ -1,0 +1,211 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"sync/atomic"
+	"testing"
+
+	"github.com/aws/aws-lambda-go/cfn"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/hasura-auth-cdk/hasuraauth/internal/claims"
+	"github.com/hasura-auth-cdk/hasuraauth/internal/testenv"
+)
+
+var moto *testenv.Moto
+
+func TestMain(m *testing.M) {
+	var err error
+	if moto, err = testenv.StartMoto(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	moto.Stop()
+	os.Exit(code)
+}
+
+var n atomic.Int64
+
+type fixture struct {
+	h    *Handler
+	ssm  *ssm.Client
+	sm   *secretsmanager.Client
+	logs *bytes.Buffer
+}
+
+func newFixture() *fixture {
+	cfg := moto.Config()
+	f := &fixture{ssm: ssm.NewFromConfig(cfg), sm: secretsmanager.NewFromConfig(cfg), logs: &bytes.Buffer{}}
+	f.h = &Handler{SSM: f.ssm, Secrets: f.sm, Log: slog.New(slog.NewJSONHandler(f.logs, nil))}
+	return f
+}
+
+func apiKeyEvent(req cfn.RequestType, physicalID, name string, retain bool) cfn.Event {
+	return cfn.Event{
+		RequestType: req, ResourceType: TypeEventAPIKey, LogicalResourceID: "EventApiKey",
+		RequestID: "req-1", PhysicalResourceID: physicalID,
+		ResourceProperties: map[string]any{"ParameterName": name, "Description": "d", "RetainOnDelete": fmt.Sprint(retain)},
+	}
+}
+
+func (f *fixture) param(t *testing.T, name string) (string, bool) {
+	t.Helper()
+	out, err := f.ssm.GetParameter(context.Background(), &ssm.GetParameterInput{Name: aws.String(name), WithDecryption: aws.Bool(true)})
+	var nf *ssmtypes.ParameterNotFound
+	if err != nil && assert.ErrorAs(t, err, &nf) {
+		return "", false
+	}
+	require.NoError(t, err)
+	assert.Equal(t, ssmtypes.ParameterTypeSecureString, out.Parameter.Type)
+	return aws.ToString(out.Parameter.Value), true
+}
+
+func TestEventAPIKeyLifecycle(t *testing.T) {
+	f := newFixture()
+	ctx := context.Background()
+	name := fmt.Sprintf("/test/%d/event-api-key", n.Add(1))
+
+	id, data, err := f.h.Handle(ctx, apiKeyEvent(cfn.RequestCreate, "", name, false))
+	require.NoError(t, err)
+	assert.Equal(t, name, id, "the physical ID is the parameter name")
+	assert.Nil(t, data, "nothing but the name goes back to CloudFormation")
+	key, ok := f.param(t, name)
+	require.True(t, ok, "created as a SecureString")
+	raw, err := base64.RawURLEncoding.DecodeString(key)
+	require.NoError(t, err)
+	assert.Len(t, raw, APIKeyBytes, "32 random bytes")
+
+	_, _, err = f.h.Handle(ctx, apiKeyEvent(cfn.RequestUpdate, name, name, false))
+	require.NoError(t, err)
+	again, _ := f.param(t, name)
+	assert.Equal(t, key, again, "an update keeps the value")
+
+	// A replayed create (or a re-created stack adopting a retained parameter) keeps it too.
+	_, _, err = f.h.Handle(ctx, apiKeyEvent(cfn.RequestCreate, "", name, false))
+	require.NoError(t, err)
+	again, _ = f.param(t, name)
+	assert.Equal(t, key, again)
+
+	renamed := name + "-v2"
+	id, _, err = f.h.Handle(ctx, apiKeyEvent(cfn.RequestUpdate, name, renamed, false))
+	require.NoError(t, err)
+	assert.Equal(t, renamed, id, "a new name is a new physical resource; CloudFormation then deletes the old one")
+	other, ok := f.param(t, renamed)
+	require.True(t, ok)
+	assert.NotEqual(t, key, other, "two draws never repeat")
+
+	_, _, err = f.h.Handle(ctx, apiKeyEvent(cfn.RequestDelete, renamed, renamed, false))
+	require.NoError(t, err)
+	_, ok = f.param(t, renamed)
+	assert.False(t, ok, "deleted outside production")
+	_, _, err = f.h.Handle(ctx, apiKeyEvent(cfn.RequestDelete, renamed, renamed, false))
+	require.NoError(t, err, "deleting twice is fine")
+
+	_, _, err = f.h.Handle(ctx, apiKeyEvent(cfn.RequestDelete, name, name, true))
+	require.NoError(t, err)
+	_, ok = f.param(t, name)
+	assert.True(t, ok, "production keeps the parameter")
+
+	assert.NotContains(t, f.logs.String(), key, "the value is never logged")
+	assert.NotContains(t, f.logs.String(), other)
+}
+
+func TestDeleteAfterAFailedCreateTouchesNothing(t *testing.T) {
+	f := newFixture()
+	name := fmt.Sprintf("/test/%d/event-api-key", n.Add(1))
+	_, _, err := f.h.Handle(context.Background(), apiKeyEvent(cfn.RequestCreate, "", name, false))
+	require.NoError(t, err)
+	// A failed create reports the request ID as physical ID; the rollback delete carries it.
+	_, _, err = f.h.Handle(context.Background(), apiKeyEvent(cfn.RequestDelete, "req-1", name, false))
+	require.NoError(t, err)
+	_, ok := f.param(t, name)
+	assert.True(t, ok, "a parameter the failed resource does not own is left alone")
+}
+
+func TestBadPropertiesFailClearly(t *testing.T) {
+	f := newFixture()
+	_, _, err := f.h.Handle(context.Background(), apiKeyEvent(cfn.RequestCreate, "", "no-slash", false))
+	assert.EqualError(t, err, `property ParameterName "no-slash" must be an SSM parameter path starting with /`)
+	_, _, err = f.h.Handle(context.Background(), cfn.Event{RequestType: cfn.RequestCreate, ResourceType: "Custom::Other"})
+	assert.ErrorContains(t, err, `unsupported resource type "Custom::Other"`)
+	_, _, err = f.h.Handle(context.Background(), cfn.Event{RequestType: cfn.RequestCreate, ResourceType: TypeFernetKeyRing})
+	assert.EqualError(t, err, "property SecretId is required")
+}
+
+func TestKeyRingIsWrittenOnceAndNeverReplaced(t *testing.T) {
+	f := newFixture()
+	ctx := context.Background()
+	// As CloudFormation creates it: a random placeholder that is not a key ring.
+	created, err := f.sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{
+		Name: aws.String(fmt.Sprintf("test/%d/claims-key", n.Add(1))), SecretString: aws.String("Placeholder0123456789abcdefghijk"),
+	})
+	require.NoError(t, err)
+	arn := aws.ToString(created.ARN)
+	ev := cfn.Event{RequestType: cfn.RequestCreate, ResourceType: TypeFernetKeyRing, ResourceProperties: map[string]any{"SecretId": arn}}
+
+	id, data, err := f.h.Handle(ctx, ev)
+	require.NoError(t, err)
+	assert.Equal(t, arn, id)
+	assert.Nil(t, data)
+	ring := readRing(t, f, arn)
+	require.Equal(t, 1, ring.Len())
+
+	// Update and a replayed create keep the ring: replacing it would lock every user out.
+	for _, req := range []cfn.RequestType{cfn.RequestUpdate, cfn.RequestCreate} {
+		ev.RequestType = req
+		ev.PhysicalResourceID = arn
+		_, _, err = f.h.Handle(ctx, ev)
+		require.NoError(t, err)
+		assert.Equal(t, ring.Keys(), readRing(t, f, arn).Keys(), "%s keeps the key ring", req)
+	}
+	ev.RequestType = cfn.RequestDelete
+	_, _, err = f.h.Handle(ctx, ev)
+	require.NoError(t, err)
+	assert.Equal(t, ring.Keys(), readRing(t, f, arn).Keys(), "delete leaves the secret to its own removal policy")
+	assert.NotContains(t, f.logs.String(), ring.Keys()[0])
+}
+
+func readRing(t *testing.T, f *fixture, id string) *claims.KeyRing {
+	t.Helper()
+	out, err := f.sm.GetSecretValue(context.Background(), &secretsmanager.GetSecretValueInput{SecretId: aws.String(id)})
+	require.NoError(t, err)
+	ring, err := claims.ParseKeyRing(aws.ToString(out.SecretString))
+	require.NoError(t, err, "the secret holds a valid key ring")
+	return ring
+}
+
+// TestCloudFormationResponseCarriesNoSecret runs the wrapped function as Lambda does and reads
+// what it sends to CloudFormation's response URL.
+func TestCloudFormationResponseCarriesNoSecret(t *testing.T) {
+	f := newFixture()
+	var body []byte
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ = io.ReadAll(r.Body)
+	}))
+	defer srv.Close()
+	name := fmt.Sprintf("/test/%d/event-api-key", n.Add(1))
+	ev := apiKeyEvent(cfn.RequestCreate, "", name, false)
+	ev.ResponseURL = srv.URL
+	ev.StackID = "arn:aws:cloudformation:us-east-1:000000000000:stack/s/1"
+	_, err := cfn.LambdaWrap(f.h.Handle)(context.Background(), ev)
+	require.NoError(t, err)
+	key, _ := f.param(t, name)
+	require.NotEmpty(t, body)
+	assert.Contains(t, string(body), `"Status":"SUCCESS"`)
+	assert.Contains(t, string(body), `"PhysicalResourceId":"`+name+`"`)
+	assert.NotContains(t, string(body), key)
+}
