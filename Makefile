@@ -12,7 +12,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 NO_AWS := env -u AWS_PROFILE -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN
 CDK_ENV_FLAG = $(if $(ENV),-c environment=$(ENV),)
 
-.PHONY: help deps synth test vet fmt bench fuzz diff deploy clean
+.PHONY: help deps synth test vet fmt bench fuzz diff deploy claimsctl clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-12s %s\n", $$1, $$2}'
@@ -57,6 +57,10 @@ diff: deps ## cdk diff ENV=name against the deployed stacks (needs AWS credentia
 deploy: deps ## cdk deploy ENV=name (needs AWS credentials and a bootstrapped account)
 	@test -n "$(ENV)" || { echo "usage: make deploy ENV=<environment>"; exit 2; }
 	$(CDK) deploy $(CDK_ENV_FLAG) --require-approval broadening '*-$(ENV)-*'
+
+claimsctl: ## Build the operator CLI as one static binary: bin/claimsctl
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o bin/claimsctl ./cmd/claimsctl
+	@echo "bin/claimsctl built; run bin/claimsctl --help"
 
 clean: ## Remove build output
 	rm -rf cdk.out bin

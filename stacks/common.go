@@ -8,27 +8,28 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/hasura-auth-cdk/hasuraauth/config"
+	"github.com/hasura-auth-cdk/hasuraauth/stacks/names"
 )
 
-// Output names: stable, read by claimsctl and operators.
+// Output names are in package names, shared with claimsctl.
 const (
-	OutUserPoolID               = "UserPoolId"
-	OutUserPoolClientID         = "UserPoolClientId"
-	OutJwksURL                  = "JwksUrl"
-	OutClaimsTableName          = "ClaimsTableName"
-	OutClaimsKeySecretArn       = "ClaimsKeySecretArn"
-	OutEventAPIKeyParameterName = "EventApiKeyParameterName"
-	OutHasuraURL                = "HasuraUrl"
-	OutHasuraServiceName        = "HasuraServiceName"
-	OutClusterName              = "ClusterName"
-	OutHasuraAdminSecretArn     = "HasuraAdminSecretArn"
+	OutUserPoolID               = names.OutUserPoolID
+	OutUserPoolClientID         = names.OutUserPoolClientID
+	OutJwksURL                  = names.OutJwksURL
+	OutClaimsTableName          = names.OutClaimsTableName
+	OutClaimsKeySecretArn       = names.OutClaimsKeySecretArn
+	OutEventAPIKeyParameterName = names.OutEventAPIKeyParameterName
+	OutHasuraURL                = names.OutHasuraURL
+	OutHasuraServiceName        = names.OutHasuraServiceName
+	OutClusterName              = names.OutClusterName
+	OutHasuraAdminSecretArn     = names.OutHasuraAdminSecretArn
 )
 
 // IdentityStackName and HasuraStackName are the CloudFormation stack names of an environment.
-func IdentityStackName(project, env string) string { return project + "-" + env + "-identity" }
-
-// HasuraStackName is the Hasura stack's name.
-func HasuraStackName(project, env string) string { return project + "-" + env + "-hasura" }
+var (
+	IdentityStackName = names.IdentityStack
+	HasuraStackName   = names.HasuraStack
+)
 
 // Common is what both stacks of an environment take.
 type Common struct {

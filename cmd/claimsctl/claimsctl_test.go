@@ -1,0 +1,334 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	cip "github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/hasura-auth-cdk/hasuraauth/internal/claims"
+)
+
+func TestUserAddCreatesTheUserAndClaimsTheLambdaAccepts(t *testing.T) {
+	d := deploy(t)
+	out, errOut, code := d.ctl(t, "", "user", "add", "Alice@Example.com", "--roles", "viewer,editor", "--default-role", "editor", "--set", "x-hasura-org-id=7", "--json")
+	require.Equal(t, exitOK, code, errOut)
+	var res map[string]any
+	require.NoError(t, json.Unmarshal([]byte(out), &res))
+	assert.Equal(t, "alice@example.com", res["email"])
+
+	u, ok := d.user(t, "alice@example.com")
+	require.True(t, ok)
+	assert.Equal(t, "true", attr(u.UserAttributes, "email_verified"))
+	sub := attr(u.UserAttributes, "sub")
+	assert.Equal(t, sub, res["sub"])
+
+	c, err := d.tokenClaims(t, "alice@example.com")
+	require.NoError(t, err, "the Lambda's code path reads the claims")
+	assert.Equal(t, sub, c[claims.UserID], "x-hasura-user-id is the Cognito sub (stored as cognito_uuid)")
+	assert.Equal(t, "editor", c[claims.DefaultRole])
+	assert.Equal(t, []string{"viewer", "editor"}, c[claims.AllowedRoles])
+	assert.Equal(t, "7", c["x-hasura-org-id"])
+
+	_, errOut, code = d.ctl(t, "", "user", "add", "alice@example.com", "--roles", "viewer", "--default-role", "viewer")
+	assert.Equal(t, exitFailed, code)
+	assert.Contains(t, errOut, "already has claims")
+}
+
+func TestUserAddWithATemporaryPasswordFromStdin(t *testing.T) {
+	d := deploy(t)
+	_, errOut, code := d.ctl(t, "Temp-Passw0rd!x\n", "user", "add", "bob@example.com", "--roles", "viewer", "--default-role", "viewer", "--temporary-password-stdin")
+	require.Equal(t, exitOK, code, errOut)
+	u, ok := d.user(t, "bob@example.com")
+	require.True(t, ok)
+	assert.Equal(t, "FORCE_CHANGE_PASSWORD", string(u.UserStatus))
+}
+
+func TestUserAddUndoesTheUserWhenClaimsCannotBeWritten(t *testing.T) {
+	d := deploy(t)
+	// A real failure between the two writes: the table disappears.
+	faultHook = func(point string) error {
+		if point == "user-add:user-created" {
+			_, err := d.db.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(d.table)})
+			require.NoError(t, err)
+		}
+		return nil
+	}
+	defer func() { faultHook = nil }()
+	_, errOut, code := d.ctl(t, "", "user", "add", "carol@example.com", "--roles", "viewer", "--default-role", "viewer")
+	assert.Equal(t, exitFailed, code)
+	assert.Contains(t, errOut, "the new Cognito user was removed again, nothing was changed")
+	_, exists := d.user(t, "carol@example.com")
+	assert.False(t, exists, "the first step was undone")
+}
+
+func TestUserAddReportsTheStateWhenTheUndoFailsToo(t *testing.T) {
+	d := deploy(t)
+	faultHook = func(point string) error {
+		if point == "user-add:user-created" {
+			ctx := context.Background()
+			_, err := d.db.DeleteTable(ctx, &dynamodb.DeleteTableInput{TableName: aws.String(d.table)})
+			require.NoError(t, err)
+			_, err = d.idp.DeleteUserPool(ctx, &cip.DeleteUserPoolInput{UserPoolId: aws.String(d.pool)})
+			require.NoError(t, err)
+		}
+		return nil
+	}
+	defer func() { faultHook = nil }()
+	_, errOut, code := d.ctl(t, "", "user", "add", "dan@example.com", "--roles", "viewer", "--default-role", "viewer")
+	assert.Equal(t, exitPartial, code)
+	assert.Contains(t, errOut, "INCOMPLETE")
+	assert.Contains(t, errOut, "the user exists without claims and cannot get a token")
+	assert.Contains(t, errOut, "claimsctl user remove dan@example.com")
+}
+
+func TestUserDisableEnableRemoveKeepCognitoAndClaimsConsistent(t *testing.T) {
+	d := deploy(t)
+	_, errOut, code := d.ctl(t, "", "user", "add", "erin@example.com", "--roles", "viewer", "--default-role", "viewer")
+	require.Equal(t, exitOK, code, errOut)
+
+	_, errOut, code = d.ctl(t, "", "user", "disable", "erin@example.com")
+	require.Equal(t, exitOK, code, errOut)
+	u, _ := d.user(t, "erin@example.com")
+	assert.False(t, u.Enabled)
+	_, err := d.tokenClaims(t, "erin@example.com")
+	assert.NoError(t, err, "claims are kept while disabled")
+
+	_, errOut, code = d.ctl(t, "", "user", "enable", "erin@example.com")
+	require.Equal(t, exitOK, code, errOut)
+	u, _ = d.user(t, "erin@example.com")
+	assert.True(t, u.Enabled)
+
+	// Without claims, enabling is refused and the user stays disabled.
+	_, _, code = d.ctl(t, "", "user", "disable", "erin@example.com")
+	require.Equal(t, exitOK, code)
+	_, _, code = d.ctl(t, "", "claims", "delete", "erin@example.com")
+	require.Equal(t, exitOK, code)
+	_, errOut, code = d.ctl(t, "", "user", "enable", "erin@example.com")
+	assert.Equal(t, exitFailed, code)
+	assert.Contains(t, errOut, "has no claims")
+	u, _ = d.user(t, "erin@example.com")
+	assert.False(t, u.Enabled)
+
+	_, _, code = d.ctl(t, "", "claims", "put", "erin@example.com", "--roles", "viewer", "--default-role", "viewer")
+	require.Equal(t, exitOK, code)
+	_, errOut, code = d.ctl(t, "", "user", "remove", "erin@example.com")
+	require.Equal(t, exitOK, code, errOut)
+	_, exists := d.user(t, "erin@example.com")
+	assert.False(t, exists)
+	_, err = d.tokenClaims(t, "erin@example.com")
+	assert.Error(t, err, "claims removed with the user")
+
+	_, errOut, code = d.ctl(t, "", "user", "disable", "nobody@example.com")
+	assert.Equal(t, exitFailed, code)
+	assert.Contains(t, errOut, "no Cognito user nobody@example.com")
+}
+
+func TestUserRemoveInterruptedLeavesAUserThatCannotSignIn(t *testing.T) {
+	d := deploy(t)
+	_, _, code := d.ctl(t, "", "user", "add", "fay@example.com", "--roles", "viewer", "--default-role", "viewer")
+	require.Equal(t, exitOK, code)
+	faultHook = func(point string) error {
+		if point == "user-remove:claims-deleted" {
+			return errors.New("injected: connection reset")
+		}
+		return nil
+	}
+	_, errOut, code := d.ctl(t, "", "user", "remove", "fay@example.com")
+	faultHook = nil
+	assert.Equal(t, exitPartial, code)
+	assert.Contains(t, errOut, "they can no longer get a token; rerun claimsctl user remove fay@example.com")
+	_, err := d.tokenClaims(t, "fay@example.com")
+	assert.Error(t, err, "the claims went first: fail closed")
+	_, _, code = d.ctl(t, "", "user", "remove", "fay@example.com")
+	assert.Equal(t, exitOK, code, "a rerun completes")
+	_, exists := d.user(t, "fay@example.com")
+	assert.False(t, exists)
+}
+
+func TestClaimsPutGetDeleteAndRoleChanges(t *testing.T) {
+	d := deploy(t)
+	_, _, code := d.ctl(t, "", "user", "add", "gus@example.com", "--roles", "viewer", "--default-role", "viewer")
+	require.Equal(t, exitOK, code)
+	u, _ := d.user(t, "gus@example.com")
+
+	_, errOut, code := d.ctl(t, "", "claims", "put", "gus@example.com", "--roles", "viewer,admin", "--default-role", "admin")
+	require.Equal(t, exitOK, code, errOut)
+	c, err := d.tokenClaims(t, "gus@example.com")
+	require.NoError(t, err)
+	assert.Equal(t, []string{"viewer", "admin"}, c[claims.AllowedRoles])
+	assert.Equal(t, attr(u.UserAttributes, "sub"), c[claims.UserID], "the user id survives a claims change")
+
+	out, errOut, code := d.ctl(t, "", "claims", "get", "gus@example.com")
+	require.Equal(t, exitOK, code, errOut)
+	assert.JSONEq(t, `{"x-hasura-allowed-roles":["viewer","admin"],"x-hasura-default-role":"admin"}`, out)
+
+	// From a file, validated the same way.
+	f := filepath.Join(t.TempDir(), "claims.json")
+	require.NoError(t, os.WriteFile(f, []byte(`{"x-hasura-default-role":"viewer","x-hasura-allowed-roles":["viewer"],"x-hasura-org-id":"9"}`), 0o600))
+	_, errOut, code = d.ctl(t, "", "claims", "put", "gus@example.com", "--file", f)
+	require.Equal(t, exitOK, code, errOut)
+	out, _, _ = d.ctl(t, "", "claims", "get", "gus@example.com")
+	assert.Contains(t, out, `"x-hasura-org-id": "9"`)
+
+	_, _, code = d.ctl(t, "", "claims", "delete", "gus@example.com")
+	require.Equal(t, exitOK, code)
+	_, errOut, code = d.ctl(t, "", "claims", "delete", "gus@example.com")
+	assert.Equal(t, exitFailed, code)
+	assert.Contains(t, errOut, "no claims for gus@example.com")
+	_, errOut, code = d.ctl(t, "", "claims", "get", "gus@example.com")
+	assert.Equal(t, exitFailed, code)
+	assert.Contains(t, errOut, "no claims for gus@example.com")
+}
+
+func TestBadInputIsRefusedAndNothingIsWritten(t *testing.T) {
+	d := deploy(t)
+	cases := []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"malformed email", []string{"user", "add", "not-an-email", "--roles", "viewer", "--default-role", "viewer"}, exitUsage, "not a plain email address"},
+		{"display-name email", []string{"user", "add", "Eve <eve@example.com>", "--roles", "viewer", "--default-role", "viewer"}, exitUsage, "not a plain email address"},
+		{"unknown role as default", []string{"user", "add", "eve@example.com", "--roles", "viewer", "--default-role", "admin"}, exitUsage, "x-hasura-default-role is not one of x-hasura-allowed-roles"},
+		{"empty roles", []string{"user", "add", "eve@example.com", "--roles", " , ", "--default-role", "viewer"}, exitUsage, "x-hasura-allowed-roles must be a non-empty array"},
+		{"no roles", []string{"user", "add", "eve@example.com"}, exitUsage, "--roles is required"},
+		{"bad role name", []string{"claims", "put", "eve@example.com", "--roles", "view er", "--default-role", "view er"}, exitUsage, "must be a role name"},
+		{"bad --set", []string{"claims", "put", "eve@example.com", "--roles", "viewer", "--default-role", "viewer", "--set", "org=1"}, exitUsage, `key "org" is not an x-hasura-* session variable`},
+		{"extra argument", []string{"claims", "get", "eve@example.com", "other@example.com"}, exitUsage, "want EMAIL"},
+		{"unknown flag", []string{"claims", "list", "--rolez", "x"}, exitUsage, "flag provided but not defined: -rolez"},
+		{"unknown command", []string{"users", "add"}, exitUsage, `unknown command "users"`},
+		{"unknown subcommand", []string{"user", "create", "eve@example.com"}, exitUsage, `unknown subcommand "create" of user`},
+		{"import key as argument", []string{"key", "import"}, exitUsage, "pass --stdin"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, errOut, code := d.ctl(t, "", c.args...)
+			assert.Equal(t, c.code, code, errOut)
+			assert.Contains(t, errOut, c.want)
+		})
+	}
+	_, errOut, code := d.ctl(t, "not-a-fernet-key\n", "key", "import", "--stdin")
+	assert.Equal(t, exitUsage, code)
+	assert.Contains(t, errOut, "not a Fernet key")
+	assert.NotContains(t, errOut, "not-a-fernet-key", "the key is never echoed")
+
+	assert.Equal(t, 0, d.itemCount(t), "nothing was written")
+	users, err := d.idp.ListUsers(context.Background(), &cip.ListUsersInput{UserPoolId: aws.String(d.pool)})
+	require.NoError(t, err)
+	assert.Empty(t, users.Users, "no Cognito user was created")
+	assert.Equal(t, 1, d.ring(t).Len(), "the key ring is unchanged")
+}
+
+func TestEnvironmentProblemsNameTheResourceAndTheNextStep(t *testing.T) {
+	d := deploy(t)
+	_, errOut, code := ctlRaw(t, "", "claims", "list", "--project", project, "--env", "nope")
+	assert.Equal(t, exitFailed, code)
+	assert.Contains(t, errOut, "stack ctltest-nope-identity does not exist in us-east-1: deploy it (make deploy ENV=nope)")
+
+	_, errOut, code = d.ctl(t, "", "claims", "list", "--region", "eu-west-1")
+	assert.Equal(t, exitFailed, code)
+	assert.Contains(t, errOut, "does not exist in eu-west-1", "a wrong region is named")
+
+	_, errOut, code = ctlRaw(t, "", "claims", "list", "--project", project)
+	assert.Equal(t, exitUsage, code)
+	assert.Contains(t, errOut, "pass --env NAME")
+
+	// An unreadable key secret: the user is not created.
+	_, errOut, code = d.ctl(t, "", "user", "add", "hal@example.com", "--roles", "viewer", "--default-role", "viewer", "--key-secret", "does-not-exist")
+	assert.Equal(t, exitFailed, code)
+	assert.Contains(t, errOut, "read claims key secret does-not-exist")
+	_, exists := d.user(t, "hal@example.com")
+	assert.False(t, exists)
+	assert.Equal(t, 0, d.itemCount(t))
+
+	// Every resource given by flag: no stack needed at all.
+	out, errOut, code := ctlRaw(t, "", "claims", "list", "--table", d.table, "--key-secret", d.secretArn, "--json")
+	require.Equal(t, exitOK, code, errOut)
+	assert.JSONEq(t, `[]`, out)
+}
+
+func TestClaimsListPagesAndVerifyCountsFailures(t *testing.T) {
+	d := deploy(t)
+	ring := d.ring(t)
+	good, _ := ring.Encrypt([]byte(`{"x-hasura-default-role":"viewer","x-hasura-allowed-roles":["viewer"]}`))
+	for i := 0; i < 230; i++ { // more than two scan pages
+		d.putToken(t, fmt.Sprintf("user%03d@example.com", i), good)
+	}
+	out, errOut, code := d.ctl(t, "", "claims", "list", "--json")
+	require.Equal(t, exitOK, code, errOut)
+	var rows []map[string]string
+	require.NoError(t, json.Unmarshal([]byte(out), &rows))
+	require.Len(t, rows, 230)
+	assert.Equal(t, map[string]string{"user_id": "user000@example.com", "default_role": "viewer", "allowed_roles": "viewer", "status": "ok"}, rows[0])
+
+	out, _, code = d.ctl(t, "", "claims", "list")
+	require.Equal(t, exitOK, code)
+	assert.True(t, strings.HasPrefix(out, "USER_ID"), "a table for people")
+
+	_, errOut, code = d.ctl(t, "", "claims", "verify")
+	require.Equal(t, exitOK, code, errOut)
+
+	d.putToken(t, "garbled@example.com", "gAAAAAB-garbled")
+	bad, _ := ring.Encrypt([]byte(`{"x-hasura-default-role":"admin","x-hasura-allowed-roles":["viewer"]}`))
+	d.putToken(t, "invalid@example.com", bad)
+	out, errOut, code = d.ctl(t, "", "claims", "verify")
+	assert.Equal(t, exitFailed, code)
+	assert.Contains(t, out, "232 items, 2 failed: garbled@example.com, invalid@example.com")
+	assert.Contains(t, errOut, "2 of 232 items fail to decrypt or validate")
+}
+
+func TestApiKeyRotateWritesANewKeyAndRedeploysWithoutPrintingIt(t *testing.T) {
+	d := deploy(t)
+	read := func() string {
+		out, err := d.ps.GetParameter(context.Background(), &ssm.GetParameterInput{Name: aws.String(d.param), WithDecryption: aws.Bool(true)})
+		require.NoError(t, err)
+		return aws.ToString(out.Parameter.Value)
+	}
+	before := read()
+	out, errOut, code := d.ctl(t, "", "apikey", "rotate")
+	require.Equal(t, exitOK, code, errOut)
+	after := read()
+	assert.NotEqual(t, before, after)
+	assert.Len(t, after, 43, "32 random bytes, base64url")
+	assert.NotContains(t, out+errOut, after, "the key is never printed")
+	assert.Contains(t, out, "started a new deployment of "+d.service)
+
+	// A missing service: nothing is changed.
+	_, errOut, code = d.ctl(t, "", "apikey", "rotate", "--service", "missing")
+	assert.Equal(t, exitFailed, code)
+	assert.Contains(t, errOut, "find Hasura service missing")
+	assert.Equal(t, after, read())
+}
+
+func TestHelpAtEveryLevel(t *testing.T) {
+	out, _, code := ctlRaw(t, "", "--help")
+	assert.Equal(t, exitOK, code)
+	assert.Contains(t, out, "Exit codes:")
+	for _, group := range []string{"user", "claims", "key", "apikey"} {
+		out, _, code := ctlRaw(t, "", group, "--help")
+		assert.Equal(t, exitOK, code, group)
+		assert.Contains(t, out, "Usage: claimsctl "+group)
+	}
+	for _, c := range commands {
+		out, errOut, code := ctlRaw(t, "", c.group, c.name, "--help")
+		assert.Equal(t, exitOK, code, "%s %s: %s", c.group, c.name, errOut)
+		assert.Contains(t, out, "Usage: claimsctl "+c.group+" "+c.name)
+	}
+	out, _, _ = ctlRaw(t, "", "user", "add", "--help")
+	assert.Contains(t, out, "--default-role")
+	_, _, code = ctlRaw(t, "")
+	assert.Equal(t, exitUsage, code)
+}

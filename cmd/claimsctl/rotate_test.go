@@ -1,0 +1,214 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/hasura-auth-cdk/hasuraauth/internal/claims"
+)
+
+var users = []string{"ann@example.com", "ben@example.com", "cat@example.com"}
+
+func withUsers(t *testing.T) *deployment {
+	t.Helper()
+	d := deploy(t)
+	for _, u := range users {
+		_, errOut, code := d.ctl(t, "", "user", "add", u, "--roles", "viewer,editor", "--default-role", "viewer")
+		require.Equal(t, exitOK, code, errOut)
+	}
+	return d
+}
+
+// allReadable asserts every item gives a token through the Lambda's code path, with the key ring
+// the secret holds right now.
+func allReadable(t *testing.T, d *deployment, emails ...string) {
+	t.Helper()
+	for _, e := range emails {
+		c, err := d.tokenClaims(t, e)
+		if assert.NoError(t, err, "%s must stay readable", e) {
+			assert.Equal(t, "viewer", c[claims.DefaultRole])
+		}
+	}
+}
+
+func onPrimary(t *testing.T, d *deployment, emails ...string) {
+	t.Helper()
+	ring := d.ring(t)
+	for _, e := range emails {
+		item := d.item(t, e)
+		assert.True(t, ring.DecryptsWithPrimary(item.Claims), "%s is under the primary key", e)
+	}
+}
+
+func (d *deployment) item(t *testing.T, e string) claims.Record {
+	t.Helper()
+	out, err := d.db.GetItem(t.Context(), getInput(d.table, e))
+	require.NoError(t, err)
+	rec, err := claims.RecordFromItem(out.Item)
+	require.NoError(t, err)
+	return rec
+}
+
+func TestKeyRotateThenRetire(t *testing.T) {
+	d := withUsers(t)
+	before := d.ring(t).Keys()
+	out, errOut, code := d.ctl(t, "", "key", "rotate", "--json")
+	require.Equal(t, exitOK, code, errOut)
+	var res map[string]any
+	require.NoError(t, json.Unmarshal([]byte(out), &res))
+	assert.Equal(t, 3.0, res["reencrypted"])
+	ring := d.ring(t)
+	require.Equal(t, 2, ring.Len())
+	assert.Equal(t, before[0], ring.Keys()[1], "the old key stays, second")
+	assert.NotContains(t, out, ring.Keys()[0], "keys are never printed")
+	onPrimary(t, d, users...)
+
+	_, errOut, code = d.ctl(t, "", "key", "retire")
+	require.Equal(t, exitOK, code, errOut)
+	assert.Equal(t, []string{ring.Keys()[0]}, d.ring(t).Keys())
+	allReadable(t, d, users...)
+
+	out, _, code = d.ctl(t, "", "key", "retire")
+	assert.Equal(t, exitOK, code)
+	assert.Contains(t, out, "nothing to retire")
+}
+
+// TestKeyRotateSurvivesAnInterruptionAfterEveryStep stops `key rotate --retire` after each of
+// its steps in turn: the table stays fully readable, and a rerun completes the rotation.
+func TestKeyRotateSurvivesAnInterruptionAfterEveryStep(t *testing.T) {
+	// Count the steps of an uninterrupted run first.
+	var steps []string
+	d := withUsers(t)
+	faultHook = func(p string) error { steps = append(steps, p); return nil }
+	_, errOut, code := d.ctl(t, "", "key", "rotate", "--retire")
+	faultHook = nil
+	require.Equal(t, exitOK, code, errOut)
+	require.Equal(t, []string{stepKeyAdded, stepReencrypted, stepReencrypted, stepReencrypted, stepVerified, stepRetired}, steps)
+
+	for stop := range steps {
+		t.Run(fmt.Sprintf("after %d %s", stop, steps[stop]), func(t *testing.T) {
+			d := withUsers(t)
+			original := d.ring(t).Keys()[0]
+			n := 0
+			faultHook = func(p string) error {
+				defer func() { n++ }()
+				if n == stop {
+					return errors.New("injected interruption after " + p)
+				}
+				return nil
+			}
+			_, errOut, code := d.ctl(t, "", "key", "rotate", "--retire")
+			faultHook = nil
+			require.NotEqual(t, exitOK, code, "the interruption must surface")
+			assert.Contains(t, errOut, "injected interruption")
+			allReadable(t, d, users...)
+
+			_, errOut, code = d.ctl(t, "", "key", "rotate", "--retire")
+			require.Equal(t, exitOK, code, "a rerun completes: %s", errOut)
+			ring := d.ring(t)
+			assert.Equal(t, 1, ring.Len(), "old keys retired")
+			assert.NotEqual(t, original, ring.Keys()[0], "the original key is gone")
+			onPrimary(t, d, users...)
+			allReadable(t, d, users...)
+		})
+	}
+}
+
+func TestItemsWrittenDuringARotationStayReadable(t *testing.T) {
+	d := withUsers(t)
+	wrote := false
+	faultHook = func(p string) error {
+		if p == stepReencrypted && !wrote {
+			wrote = true
+			// Another operator changes and adds claims mid-rotation.
+			_, errOut, code := d.ctl(t, "", "claims", "put", "ben@example.com", "--roles", "viewer", "--default-role", "viewer")
+			require.Equal(t, exitOK, code, errOut)
+			_, errOut, code = d.ctl(t, "", "user", "add", "dee@example.com", "--roles", "viewer", "--default-role", "viewer")
+			require.Equal(t, exitOK, code, errOut)
+		}
+		return nil
+	}
+	_, errOut, code := d.ctl(t, "", "key", "rotate", "--retire")
+	faultHook = nil
+	require.Equal(t, exitOK, code, errOut)
+	assert.Equal(t, 1, d.ring(t).Len())
+	allReadable(t, d, append(users, "dee@example.com")...)
+	onPrimary(t, d, append(users, "dee@example.com")...)
+	c, _ := d.tokenClaims(t, "ben@example.com")
+	assert.Equal(t, []string{"viewer"}, c[claims.AllowedRoles], "the concurrent change was kept, not overwritten by the rotation")
+}
+
+func TestRetireIsRefusedWhileAnItemNeedsAnOldKey(t *testing.T) {
+	d := withUsers(t)
+	_, _, code := d.ctl(t, "", "key", "rotate")
+	require.Equal(t, exitOK, code)
+	// An item written with the old key after the rotation (e.g. by an old tool).
+	old, _ := claims.NewKeyRing(d.ring(t).Keys()[1])
+	tok, _ := old.Encrypt([]byte(`{"x-hasura-default-role":"viewer","x-hasura-allowed-roles":["viewer"]}`))
+	d.putToken(t, "late@example.com", tok)
+	_, errOut, code := d.ctl(t, "", "key", "retire")
+	assert.Equal(t, exitFailed, code)
+	assert.Contains(t, errOut, "not retiring: 1 items do not decrypt with the primary key")
+	assert.Equal(t, 2, d.ring(t).Len(), "unchanged")
+	allReadable(t, d, append(users, "late@example.com")...)
+}
+
+func TestImportAMopedKeyAndMigrateItsItems(t *testing.T) {
+	var fx struct {
+		Key   string `json:"key"`
+		Items []struct {
+			Item map[string]map[string]string `json:"item"`
+		} `json:"items"`
+	}
+	b, err := os.ReadFile(filepath.Join("..", "..", "testdata", "moped_fixture.json"))
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(b, &fx))
+
+	d := deploy(t)
+	var emails []string
+	for _, it := range fx.Items {
+		item := map[string]types.AttributeValue{}
+		for k, v := range it.Item {
+			if s, ok := v["S"]; ok {
+				item[k] = &types.AttributeValueMemberS{Value: s}
+			} else {
+				item[k] = &types.AttributeValueMemberN{Value: v["N"]}
+			}
+		}
+		emails = append(emails, item["user_id"].(*types.AttributeValueMemberS).Value)
+		_, err := d.db.PutItem(t.Context(), putInput(d.table, item))
+		require.NoError(t, err)
+	}
+	_, _, code := d.ctl(t, "", "claims", "verify")
+	require.Equal(t, exitFailed, code, "Moped's items are unreadable before the import")
+
+	out, errOut, code := d.ctl(t, fx.Key+"\n", "key", "import", "--stdin")
+	require.Equal(t, exitOK, code, errOut)
+	assert.NotContains(t, out, fx.Key)
+	assert.Equal(t, fx.Key, d.ring(t).Keys()[1], "imported as a decrypt-only key")
+	_, errOut, code = d.ctl(t, "", "claims", "verify")
+	require.Equal(t, exitOK, code, "Moped's items decrypt after the import: %s", errOut)
+
+	out, _, code = d.ctl(t, fx.Key+"\n", "key", "import", "--stdin")
+	assert.Equal(t, exitOK, code)
+	assert.Contains(t, out, "already in the key ring")
+
+	// Moving off the Moped key: rotate resumes onto the current primary, then retire.
+	_, errOut, code = d.ctl(t, "", "key", "rotate", "--retire")
+	require.Equal(t, exitOK, code, errOut)
+	assert.NotContains(t, d.ring(t).Keys(), fx.Key)
+	_, errOut, code = d.ctl(t, "", "claims", "verify")
+	assert.Equal(t, exitOK, code, errOut)
+	for _, e := range emails {
+		_, err := d.tokenClaims(t, e)
+		assert.NoError(t, err)
+	}
+}

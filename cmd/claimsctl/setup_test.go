@@ -1,0 +1,207 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
+	cip "github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider"
+	ciptypes "github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider/types"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
+	"github.com/stretchr/testify/require"
+
+	"github.com/hasura-auth-cdk/hasuraauth/internal/claims"
+	"github.com/hasura-auth-cdk/hasuraauth/internal/testenv"
+	"github.com/hasura-auth-cdk/hasuraauth/stacks/names"
+)
+
+// Every command runs in-process, through the real SDK clients, against moto's server.
+var moto *testenv.Moto
+
+func TestMain(m *testing.M) {
+	var err error
+	if moto, err = testenv.StartMoto(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	moto.Setenv(func(k, v string) { os.Setenv(k, v) })
+	code := m.Run()
+	moto.Stop()
+	os.Exit(code)
+}
+
+const project = "ctltest"
+
+var envSeq atomic.Int64
+
+// deployment is one environment as `make deploy` leaves it: both stacks with their outputs,
+// and the resources they name.
+type deployment struct {
+	env, pool, table, secretArn, param, cluster, service string
+
+	idp *cip.Client
+	db  *dynamodb.Client
+	sm  *secretsmanager.Client
+	ps  *ssm.Client
+	ecs *ecs.Client
+}
+
+func deploy(t *testing.T) *deployment {
+	t.Helper()
+	ctx := context.Background()
+	cfg := moto.Config()
+	n := envSeq.Add(1)
+	d := &deployment{
+		env: fmt.Sprintf("e%d", n),
+		idp: cip.NewFromConfig(cfg), db: dynamodb.NewFromConfig(cfg), sm: secretsmanager.NewFromConfig(cfg),
+		ps: ssm.NewFromConfig(cfg), ecs: ecs.NewFromConfig(cfg),
+	}
+	pool, err := d.idp.CreateUserPool(ctx, &cip.CreateUserPoolInput{
+		PoolName: aws.String(d.env + "-users"), UsernameAttributes: []ciptypes.UsernameAttributeType{ciptypes.UsernameAttributeTypeEmail},
+	})
+	require.NoError(t, err)
+	d.pool = aws.ToString(pool.UserPool.Id)
+
+	d.table = fmt.Sprintf("%s-%s-claims", project, d.env)
+	_, err = d.db.CreateTable(ctx, &dynamodb.CreateTableInput{
+		TableName:            aws.String(d.table),
+		AttributeDefinitions: []ddbtypes.AttributeDefinition{{AttributeName: aws.String("user_id"), AttributeType: ddbtypes.ScalarAttributeTypeS}},
+		KeySchema:            []ddbtypes.KeySchemaElement{{AttributeName: aws.String("user_id"), KeyType: ddbtypes.KeyTypeHash}},
+		BillingMode:          ddbtypes.BillingModePayPerRequest,
+	})
+	require.NoError(t, err)
+
+	key, _ := claims.GenerateKey()
+	ring, _ := claims.NewKeyRing(key)
+	sec, err := d.sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String(project + "/" + d.env + "/claims-key"), SecretString: aws.String(ring.SecretString())})
+	require.NoError(t, err)
+	d.secretArn = aws.ToString(sec.ARN)
+
+	d.param = "/" + project + "/" + d.env + "/event-api-key"
+	_, err = d.ps.PutParameter(ctx, &ssm.PutParameterInput{Name: aws.String(d.param), Type: ssmtypes.ParameterTypeSecureString, Value: aws.String("initial-key-value")})
+	require.NoError(t, err)
+
+	d.cluster = project + "-" + d.env + "-hasura"
+	_, err = d.ecs.CreateCluster(ctx, &ecs.CreateClusterInput{ClusterName: aws.String(d.cluster)})
+	require.NoError(t, err)
+	td, err := d.ecs.RegisterTaskDefinition(ctx, &ecs.RegisterTaskDefinitionInput{
+		Family: aws.String(d.cluster), ContainerDefinitions: []ecstypes.ContainerDefinition{{Name: aws.String("hasura"), Image: aws.String("hasura/graphql-engine:v2.48.5"), Memory: aws.Int32(512)}},
+	})
+	require.NoError(t, err)
+	d.service = d.cluster
+	_, err = d.ecs.CreateService(ctx, &ecs.CreateServiceInput{Cluster: aws.String(d.cluster), ServiceName: aws.String(d.service), TaskDefinition: td.TaskDefinition.TaskDefinitionArn, DesiredCount: aws.Int32(1)})
+	require.NoError(t, err)
+
+	d.stack(t, names.IdentityStack(project, d.env), map[string]string{
+		names.OutUserPoolID: d.pool, names.OutClaimsTableName: d.table, names.OutClaimsKeySecretArn: d.secretArn,
+		names.OutEventAPIKeyParameterName: d.param,
+	})
+	d.stack(t, names.HasuraStack(project, d.env), map[string]string{names.OutClusterName: d.cluster, names.OutHasuraServiceName: d.service})
+	return d
+}
+
+// stack creates a CloudFormation stack in moto whose outputs are the given values.
+func (d *deployment) stack(t *testing.T, name string, outputs map[string]string) {
+	t.Helper()
+	outs := map[string]any{}
+	for k, v := range outputs {
+		outs[k] = map[string]any{"Value": v}
+	}
+	tmpl, _ := json.Marshal(map[string]any{
+		"Resources": map[string]any{"Handle": map[string]any{"Type": "AWS::CloudFormation::WaitConditionHandle"}},
+		"Outputs":   outs,
+	})
+	cf := cloudformation.NewFromConfig(moto.Config())
+	_, err := cf.CreateStack(context.Background(), &cloudformation.CreateStackInput{StackName: aws.String(name), TemplateBody: aws.String(string(tmpl))})
+	require.NoError(t, err)
+}
+
+// ctl runs claimsctl for this environment and returns stdout, stderr and the exit code.
+func (d *deployment) ctl(t *testing.T, stdin string, args ...string) (string, string, int) {
+	t.Helper()
+	return ctlRaw(t, stdin, append(args, "--project", project, "--env", d.env)...)
+}
+
+func ctlRaw(t *testing.T, stdin string, args ...string) (string, string, int) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(context.Background(), args, strings.NewReader(stdin), &out, &errb)
+	return out.String(), errb.String(), code
+}
+
+func (d *deployment) ring(t *testing.T) *claims.KeyRing {
+	t.Helper()
+	out, err := d.sm.GetSecretValue(context.Background(), &secretsmanager.GetSecretValueInput{SecretId: aws.String(d.secretArn)})
+	require.NoError(t, err)
+	r, err := claims.ParseKeyRing(aws.ToString(out.SecretString))
+	require.NoError(t, err)
+	return r
+}
+
+// tokenClaims reads a user's item and returns what the pre-token Lambda would put in a token,
+// through the same internal/claims code path, with the ring the secret holds now.
+func (d *deployment) tokenClaims(t *testing.T, email string) (claims.Claims, error) {
+	t.Helper()
+	got, err := d.db.GetItem(context.Background(), &dynamodb.GetItemInput{TableName: aws.String(d.table), Key: key(email), ConsistentRead: aws.Bool(true)})
+	require.NoError(t, err)
+	if len(got.Item) == 0 {
+		return nil, fmt.Errorf("no item for %s", email)
+	}
+	rec, err := claims.RecordFromItem(got.Item)
+	if err != nil {
+		return nil, err
+	}
+	plain, err := d.ring(t).Decrypt(rec.Claims)
+	if err != nil {
+		return nil, err
+	}
+	stored, err := claims.Parse(plain)
+	if err != nil {
+		return nil, err
+	}
+	return claims.ForToken(stored, rec, "sub-from-event")
+}
+
+func (d *deployment) user(t *testing.T, email string) (*cip.AdminGetUserOutput, bool) {
+	t.Helper()
+	u, err := d.idp.AdminGetUser(context.Background(), &cip.AdminGetUserInput{UserPoolId: aws.String(d.pool), Username: aws.String(email)})
+	if err != nil {
+		require.True(t, cognitoNotFound(err), "unexpected error: %v", err)
+		return nil, false
+	}
+	return u, true
+}
+
+func (d *deployment) itemCount(t *testing.T) int {
+	t.Helper()
+	out, err := d.db.Scan(context.Background(), &dynamodb.ScanInput{TableName: aws.String(d.table), Select: ddbtypes.SelectCount})
+	require.NoError(t, err)
+	return int(out.Count)
+}
+
+func (d *deployment) putToken(t *testing.T, email, token string) {
+	t.Helper()
+	_, err := d.db.PutItem(context.Background(), &dynamodb.PutItemInput{TableName: aws.String(d.table), Item: claims.Record{UserID: email, Claims: token}.Item()})
+	require.NoError(t, err)
+}
+
+func getInput(table, email string) *dynamodb.GetItemInput {
+	return &dynamodb.GetItemInput{TableName: aws.String(table), Key: key(email), ConsistentRead: aws.Bool(true)}
+}
+
+func putInput(table string, item map[string]ddbtypes.AttributeValue) *dynamodb.PutItemInput {
+	return &dynamodb.PutItemInput{TableName: aws.String(table), Item: item}
+}

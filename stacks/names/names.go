@@ -1,0 +1,23 @@
+// Package names holds the stack and output names the app deploys and claimsctl reads. It imports
+// nothing from the CDK, so the CLI stays small.
+package names
+
+// Output names: stable, read by claimsctl and operators.
+const (
+	OutUserPoolID               = "UserPoolId"
+	OutUserPoolClientID         = "UserPoolClientId"
+	OutJwksURL                  = "JwksUrl"
+	OutClaimsTableName          = "ClaimsTableName"
+	OutClaimsKeySecretArn       = "ClaimsKeySecretArn"
+	OutEventAPIKeyParameterName = "EventApiKeyParameterName"
+	OutHasuraURL                = "HasuraUrl"
+	OutHasuraServiceName        = "HasuraServiceName"
+	OutClusterName              = "ClusterName"
+	OutHasuraAdminSecretArn     = "HasuraAdminSecretArn"
+)
+
+// IdentityStack is the stateful stack of an environment.
+func IdentityStack(project, env string) string { return project + "-" + env + "-identity" }
+
+// HasuraStack is the Hasura stack of an environment.
+func HasuraStack(project, env string) string { return project + "-" + env + "-hasura" }
