@@ -12,7 +12,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 NO_AWS := env -u AWS_PROFILE -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN
 CDK_ENV_FLAG = $(if $(ENV),-c environment=$(ENV),)
 
-.PHONY: help deps synth test vet fmt bench fuzz diff deploy claimsctl clean
+.PHONY: help deps synth test e2e local vet fmt bench fuzz diff deploy claimsctl clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-12s %s\n", $$1, $$2}'
@@ -31,6 +31,13 @@ synth: deps ## Synthesize every environment (or ENV=name) into cdk.out, with no 
 
 test: deps vet ## Run every test (CDK assertions, unit, fuzz seeds, emulator integration)
 	$(NO_AWS) $(GO) test -count=1 ./...
+
+e2e: deps ## The end-to-end login: claimsctl -> cognito-local -> pre-token Lambda -> token verified as Hasura would
+	$(NO_AWS) $(GO) test -count=1 -v -run . ./e2e/
+
+local: deps ## Run the whole auth chain locally (cognito-local, moto, the real Lambda) until Ctrl-C
+	$(GO) build -o bin/localauth ./cmd/localauth
+	$(NO_AWS) bin/localauth
 
 vet: ## go vet and the gofmt check
 	$(GO) vet ./...
