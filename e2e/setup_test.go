@@ -19,7 +19,7 @@ import (
 
 var (
 	env         *localauth.Env
-	claimsctl   string     // the built CLI
+	claimsctl   string    // the built CLI
 	synthesized jwtSecret // HASURA_GRAPHQL_JWT_SECRET from cdk.out, pointed at the emulator
 	rawSecret   jwtSecret // as synthesized, before pointing it at the emulator
 )
