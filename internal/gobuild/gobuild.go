@@ -2,10 +2,14 @@
 package gobuild
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
+	"strings"
 )
 
 // Lambda cross-compiles a main package for provided.al2023 on arm64, reproducibly: no paths,
@@ -20,4 +24,41 @@ func Lambda(moduleRoot, pkg, out string) error {
 		return fmt.Errorf("go build ./%s: %w\n%s", pkg, err, msg)
 	}
 	return nil
+}
+
+// SourceFingerprint hashes what a main package is built from inside this module: the Go files of
+// every module package it imports (transitively), go.mod and go.sum. It changes exactly when the
+// code or the dependencies change, independent of the machine, the checkout path and the Go
+// toolchain, which is what a reviewer needs to see in a template snapshot.
+func SourceFingerprint(moduleRoot, pkg string) (string, error) {
+	cmd := exec.Command("go", "list", "-deps", "-f", "{{if .Module}}{{if .Module.Main}}{{.Dir}}{{range .GoFiles}} {{.}}{{end}}{{range .EmbedFiles}} {{.}}{{end}}{{end}}{{end}}", "./"+filepath.ToSlash(pkg))
+	cmd.Dir = moduleRoot
+	cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH=arm64", "CGO_ENABLED=0", "GOFLAGS=-tags=lambda.norpc")
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("go list ./%s: %w", pkg, err)
+	}
+	var files []string
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		fields := strings.Fields(line)
+		if len(fields) == 0 {
+			continue
+		}
+		for _, f := range fields[1:] {
+			files = append(files, filepath.Join(fields[0], f))
+		}
+	}
+	files = append(files, filepath.Join(moduleRoot, "go.mod"), filepath.Join(moduleRoot, "go.sum"))
+	sort.Strings(files)
+	h := sha256.New()
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return "", fmt.Errorf("fingerprint %s: %w", f, err)
+		}
+		rel, _ := filepath.Rel(moduleRoot, f)
+		fmt.Fprintf(h, "%s %d\n", filepath.ToSlash(rel), len(b))
+		h.Write(b)
+	}
+	return hex.EncodeToString(h.Sum(nil))[:16], nil
 }

@@ -1,0 +1,96 @@
+// Package synth runs this repository's CDK app the way the CDK CLI does, without the CLI: it
+// builds the app, passes the tree's cdk.json context in CDK_CONTEXT_JSON and writes the cloud
+// assembly to a directory of the caller's choosing. Tests, the determinism check and the
+// offline diff use it.
+package synth
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+)
+
+// Options select what to synthesize.
+type Options struct {
+	// Environment limits synthesis to one environment ("" for all).
+	Environment string
+	// SkipBundling leaves the Lambdas unbuilt (their asset hashes are then meaningless).
+	SkipBundling bool
+	// Context is merged over the tree's cdk.json context.
+	Context map[string]any
+}
+
+// Context reads a tree's cdk.json context.
+func Context(root string) (map[string]any, error) {
+	b, err := os.ReadFile(filepath.Join(root, "cdk.json"))
+	if err != nil {
+		return nil, fmt.Errorf("read cdk.json: %w", err)
+	}
+	var f struct {
+		Context map[string]any `json:"context"`
+	}
+	if err := json.Unmarshal(b, &f); err != nil {
+		return nil, fmt.Errorf("parse %s/cdk.json: %w", root, err)
+	}
+	return f.Context, nil
+}
+
+// BuildApp compiles the app of the tree at root into bin.
+func BuildApp(root, bin string) error {
+	cmd := exec.Command("go", "build", "-trimpath", "-o", bin, ".")
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("build the CDK app in %s: %w\n%s", root, err, out)
+	}
+	return nil
+}
+
+// Run synthesizes the tree at root with the app binary bin into outdir. The app's stderr is
+// returned with any error.
+func Run(root, bin, outdir string, o Options) error {
+	ctx, err := Context(root)
+	if err != nil {
+		return err
+	}
+	for k, v := range o.Context {
+		ctx[k] = v
+	}
+	if o.Environment != "" {
+		ctx["environment"] = o.Environment
+	}
+	if o.SkipBundling {
+		ctx["aws:cdk:bundling-stacks"] = []any{}
+	}
+	b, err := json.Marshal(ctx)
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(bin)
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CDK_CONTEXT_JSON="+string(b), "CDK_OUTDIR="+outdir,
+		"JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("synthesize %s: %w\n%s", root, err, out)
+	}
+	return nil
+}
+
+// Templates reads every template of a cloud assembly, by stack name.
+func Templates(outdir string) (map[string][]byte, error) {
+	paths, err := filepath.Glob(filepath.Join(outdir, "*.template.json"))
+	if err != nil {
+		return nil, err
+	}
+	out := map[string][]byte{}
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil, err
+		}
+		name := filepath.Base(p)
+		out[name[:len(name)-len(".template.json")]] = b
+	}
+	return out, nil
+}
