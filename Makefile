@@ -12,7 +12,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 NO_AWS := env -u AWS_PROFILE -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN
 CDK_ENV_FLAG = $(if $(ENV),-c environment=$(ENV),)
 
-.PHONY: help deps synth test e2e local vet fmt bench fuzz diff diff-offline deploy claimsctl clean
+.PHONY: help deps synth test e2e local vet fmt bench fuzz snapshots diff diff-offline deploy claimsctl clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-12s %s\n", $$1, $$2}'
@@ -60,6 +60,10 @@ fuzz: ## Fuzz each target for FUZZTIME (default 30s); new failures land in testd
 diff: deps ## cdk diff ENV=name against the deployed stacks (needs AWS credentials)
 	@test -n "$(ENV)" || { echo "usage: make diff ENV=<environment>"; exit 2; }
 	$(CDK) diff $(CDK_ENV_FLAG) '*-$(ENV)-*'
+
+snapshots: deps ## Refresh the committed template snapshots (testdata/snapshots) after an intended change
+	UPDATE_SNAPSHOTS=1 $(NO_AWS) $(GO) test -count=1 -run '^TestTemplateSnapshots$$' ./stacks/
+	@git status --short testdata/snapshots
 
 diff-offline: deps ## Offline diff of BASE (default HEAD) against the working tree, per environment and stack; no credentials
 	$(NO_AWS) $(GO) run ./cmd/cfndiff --base $(or $(BASE),HEAD)

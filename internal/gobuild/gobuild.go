@@ -31,6 +31,10 @@ func Lambda(moduleRoot, pkg, out string) error {
 // code or the dependencies change, independent of the machine, the checkout path and the Go
 // toolchain, which is what a reviewer needs to see in a template snapshot.
 func SourceFingerprint(moduleRoot, pkg string) (string, error) {
+	moduleRoot, err := filepath.Abs(moduleRoot)
+	if err != nil {
+		return "", err
+	}
 	cmd := exec.Command("go", "list", "-deps", "-f", "{{if .Module}}{{if .Module.Main}}{{.Dir}}{{range .GoFiles}} {{.}}{{end}}{{range .EmbedFiles}} {{.}}{{end}}{{end}}{{end}}", "./"+filepath.ToSlash(pkg))
 	cmd.Dir = moduleRoot
 	cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH=arm64", "CGO_ENABLED=0", "GOFLAGS=-tags=lambda.norpc")

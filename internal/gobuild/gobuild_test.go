@@ -42,3 +42,16 @@ func TestLambdaBuildFailureNamesThePackage(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "go build ./lambda/does-not-exist")
 }
+
+func TestSourceFingerprintFollowsTheCodeNotThePath(t *testing.T) {
+	abs, _ := filepath.Abs(filepath.Join("..", ".."))
+	a, err := SourceFingerprint(filepath.Join("..", ".."), "lambda/pretoken")
+	require.NoError(t, err)
+	b, err := SourceFingerprint(abs, "lambda/pretoken")
+	require.NoError(t, err)
+	assert.Equal(t, a, b, "however the module root is spelled")
+	c, err := SourceFingerprint(abs, "lambda/secretgen")
+	require.NoError(t, err)
+	assert.NotEqual(t, a, c, "each package has its own inputs")
+	assert.Len(t, a, 16)
+}

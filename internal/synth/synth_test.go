@@ -1,0 +1,90 @@
+package synth
+
+import (
+	"bytes"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// copyTree copies the files git knows (tracked, and untracked but not ignored) of the checkout
+// at root, so a test can synthesize the same commit from another path.
+func copyTree(t *testing.T, root, dst string) {
+	t.Helper()
+	cmd := exec.Command("git", "ls-files", "-z", "--cached", "--others", "--exclude-standard")
+	cmd.Dir = root
+	out, err := cmd.Output()
+	require.NoError(t, err)
+	for _, rel := range strings.Split(strings.TrimRight(string(out), "\x00"), "\x00") {
+		src := filepath.Join(root, rel)
+		st, err := os.Lstat(src)
+		if err != nil || !st.Mode().IsRegular() {
+			continue // deleted in the working tree, or not a file
+		}
+		require.NoError(t, os.MkdirAll(filepath.Join(dst, filepath.Dir(rel)), 0o755))
+		in, err := os.Open(src)
+		require.NoError(t, err)
+		f, err := os.OpenFile(filepath.Join(dst, rel), os.O_CREATE|os.O_WRONLY, st.Mode().Perm())
+		require.NoError(t, err)
+		_, err = io.Copy(f, in)
+		require.NoError(t, err)
+		in.Close()
+		f.Close()
+	}
+}
+
+// TestSynthIsDeterministicAcrossCheckoutPaths synthesizes the same tree from two checkout paths,
+// with the Lambdas really built, and requires byte-identical templates and asset manifests:
+// what a reviewer approves is what deploys, whoever synthesized it.
+func TestSynthIsDeterministicAcrossCheckoutPaths(t *testing.T) {
+	root, _ := filepath.Abs(filepath.Join("..", ".."))
+	tmp := t.TempDir()
+	bin := filepath.Join(tmp, "app")
+	require.NoError(t, BuildApp(root, bin))
+	trees := []string{filepath.Join(tmp, "checkout-a", "repo"), filepath.Join(tmp, "elsewhere", "b", "repo")}
+	outs := []string{filepath.Join(tmp, "out-a"), filepath.Join(tmp, "out-b")}
+	errs := make([]error, 2)
+	var wg sync.WaitGroup
+	for i := range trees {
+		copyTree(t, root, trees[i])
+		wg.Add(1)
+		go func() { defer wg.Done(); errs[i] = Run(trees[i], bin, outs[i], Options{}) }()
+	}
+	wg.Wait()
+	require.NoError(t, errs[0])
+	require.NoError(t, errs[1])
+
+	files, err := filepath.Glob(filepath.Join(outs[0], "*.json"))
+	require.NoError(t, err)
+	compared := 0
+	for _, a := range files {
+		name := filepath.Base(a)
+		if !strings.HasSuffix(name, ".template.json") && !strings.HasSuffix(name, ".assets.json") {
+			continue // tree.json and manifest.json describe the run, not what deploys
+		}
+		ab, _ := os.ReadFile(a)
+		bb, err := os.ReadFile(filepath.Join(outs[1], name))
+		require.NoError(t, err, "%s missing from the second synth", name)
+		assert.True(t, bytes.Equal(ab, bb), "%s differs between checkout paths", name)
+		for _, p := range append(trees, tmp, root) {
+			assert.NotContains(t, string(ab), p, "%s holds an absolute path", name)
+		}
+		compared++
+	}
+	assert.Equal(t, 8, compared, "a template and an asset manifest for each of the four stacks")
+
+	// The Lambda assets themselves: same binaries, so the same asset directories.
+	assets, _ := filepath.Glob(filepath.Join(outs[0], "asset.*"))
+	require.NotEmpty(t, assets)
+	for _, a := range assets {
+		_, err := os.Stat(filepath.Join(outs[1], filepath.Base(a)))
+		assert.NoError(t, err, "asset %s only in one synth", filepath.Base(a))
+	}
+}
