@@ -12,7 +12,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 NO_AWS := env -u AWS_PROFILE -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN
 CDK_ENV_FLAG = $(if $(ENV),-c environment=$(ENV),)
 
-.PHONY: help deps synth test e2e local vet fmt bench fuzz snapshots diff diff-offline deploy claimsctl clean
+.PHONY: help deps synth test e2e local vet fmt bench fuzz snapshots diagram diff diff-offline deploy claimsctl clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-12s %s\n", $$1, $$2}'
@@ -64,6 +64,11 @@ diff: deps ## cdk diff ENV=name against the deployed stacks (needs AWS credentia
 snapshots: deps ## Refresh the committed template snapshots (testdata/snapshots) after an intended change
 	UPDATE_SNAPSHOTS=1 $(NO_AWS) $(GO) test -count=1 -run '^TestTemplateSnapshots$$' ./stacks/
 	@git status --short testdata/snapshots
+
+diagram: deps ## Render each environment's resources and connections to docs/<env>.svg and .png (graphviz)
+	@command -v dot >/dev/null 2>&1 || { echo "installing graphviz (Debian package)"; apt-get update -qq && apt-get install -y -qq graphviz >/dev/null; } || \
+	  { echo "graphviz is needed: apt-get install graphviz"; exit 2; }
+	$(NO_AWS) $(GO) run ./cmd/diagram
 
 diff-offline: deps ## Offline diff of BASE (default HEAD) against the working tree, per environment and stack; no credentials
 	$(NO_AWS) $(GO) run ./cmd/cfndiff --base $(or $(BASE),HEAD)

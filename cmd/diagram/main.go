@@ -1,0 +1,434 @@
+// Command diagram (make diagram) draws each environment's resources and the connections between
+// them (the trigger, what each role may read or write, the secrets ECS injects, the network path)
+// from the synthesized templates, as Graphviz DOT rendered to SVG and PNG under docs/.
+// Everything drawn is derived from the templates, so the pictures change when the
+// infrastructure does.
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/hasura-auth-cdk/hasuraauth/internal/synth"
+)
+
+func main() {
+	out := flag.String("out", "docs", "directory for <env>.dot, .svg and .png")
+	flag.Parse()
+	if err := run(*out); err != nil {
+		fmt.Fprintln(os.Stderr, "diagram:", err)
+		os.Exit(1)
+	}
+}
+
+func run(outDir string) error {
+	if _, err := exec.LookPath("dot"); err != nil {
+		return fmt.Errorf("graphviz's dot is not installed: apt-get install graphviz")
+	}
+	root, err := os.Getwd()
+	if err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp("", "diagram-*")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	bin := filepath.Join(tmp, "app")
+	if err := synth.BuildApp(root, bin); err != nil {
+		return err
+	}
+	assembly := filepath.Join(tmp, "cdk.out")
+	if err := synth.Run(root, bin, assembly, synth.Options{SkipBundling: true}); err != nil {
+		return err
+	}
+	templates, err := synth.Templates(assembly)
+	if err != nil {
+		return err
+	}
+	ctx, err := synth.Context(root)
+	if err != nil {
+		return err
+	}
+	project, _ := ctx["project"].(string)
+	var envs []string
+	for name := range ctx["environments"].(map[string]any) {
+		envs = append(envs, name)
+	}
+	sort.Strings(envs)
+	if err := os.MkdirAll(outDir, 0o755); err != nil {
+		return err
+	}
+	for _, env := range envs {
+		g, err := build(env, templates[project+"-"+env+"-identity"], templates[project+"-"+env+"-hasura"])
+		if err != nil {
+			return fmt.Errorf("%s: %w", env, err)
+		}
+		base := filepath.Join(outDir, env)
+		if err := os.WriteFile(base+".dot", []byte(g), 0o644); err != nil {
+			return err
+		}
+		for _, format := range []string{"svg", "png"} {
+			args := []string{"-T" + format, "-o", base + "." + format, base + ".dot"}
+			if format == "png" {
+				args = append([]string{"-Gdpi=110"}, args...)
+			}
+			if out, err := exec.Command("dot", args...).CombinedOutput(); err != nil {
+				return fmt.Errorf("dot -T%s: %w\n%s", format, err, out)
+			}
+		}
+		fmt.Printf("wrote %s.{dot,svg,png}\n", base)
+	}
+	return nil
+}
+
+type resource struct {
+	Type       string
+	Properties map[string]any
+	Metadata   map[string]any
+}
+
+type template struct {
+	Resources map[string]resource
+	Outputs   map[string]struct{ Value any }
+}
+
+type graph struct {
+	nodes map[string]string // id -> DOT attributes
+	stack map[string]string // id -> cluster
+	edges []string
+	seen  map[string]bool
+}
+
+func (g *graph) node(id, cluster, label, shape, color string) {
+	g.nodes[id] = fmt.Sprintf(`label=%q, shape=%s, style="filled,rounded", fillcolor=%q`, label, shape, color)
+	g.stack[id] = cluster
+}
+
+func (g *graph) edge(from, to, label, style string) {
+	if from == "" || to == "" || g.nodes[from] == "" || g.nodes[to] == "" {
+		return
+	}
+	key := from + "|" + to + "|" + label
+	if g.seen[key] {
+		return
+	}
+	g.seen[key] = true
+	g.edges = append(g.edges, fmt.Sprintf("  %q -> %q [label=%q, %s];", from, to, label, style))
+}
+
+// refs lists the logical IDs v refers to (Ref, Fn::GetAtt), in order.
+func refs(v any) []string {
+	var out []string
+	switch x := v.(type) {
+	case map[string]any:
+		if r, ok := x["Ref"].(string); ok && !strings.HasPrefix(r, "AWS::") { // not pseudo parameters
+			out = append(out, r)
+		}
+		if a, ok := x["Fn::GetAtt"].([]any); ok && len(a) > 0 {
+			if s, ok := a[0].(string); ok {
+				out = append(out, s)
+			}
+		}
+		for _, k := range sortedKeys(x) {
+			out = append(out, refs(x[k])...)
+		}
+	case []any:
+		for _, e := range x {
+			out = append(out, refs(e)...)
+		}
+	}
+	return out
+}
+
+func sortedKeys(m map[string]any) []string {
+	var ks []string
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}
+
+func build(env string, identityJSON, hasuraJSON []byte) (string, error) {
+	var id, h template
+	if err := json.Unmarshal(identityJSON, &id); err != nil {
+		return "", fmt.Errorf("identity template: %w", err)
+	}
+	if err := json.Unmarshal(hasuraJSON, &h); err != nil {
+		return "", fmt.Errorf("hasura template: %w", err)
+	}
+	g := &graph{nodes: map[string]string{}, stack: map[string]string{}, seen: map[string]bool{}}
+	const (
+		blue, green, yellow, grey, orange = "#dbeafe", "#dcfce7", "#fef9c3", "#f3f4f6", "#ffedd5"
+	)
+	g.node("browser", "", "Browser (SPA)", "box", grey)
+	g.node("internet", "", "Internet", "ellipse", grey)
+	g.node("backend", "", "Backend API", "box", grey)
+
+	// Identity stack.
+	roleOwner := map[string]string{} // role -> the node acting with it
+	for lid, r := range id.Resources {
+		p := r.Properties
+		switch r.Type {
+		case "AWS::Cognito::UserPool":
+			g.node(lid, "identity", fmt.Sprintf("Cognito user pool\nMFA %v", p["MfaConfiguration"]), "box", blue)
+		case "AWS::Cognito::UserPoolClient":
+			g.node(lid, "identity", "SPA app client\n(public, SRP)", "box", blue)
+		case "AWS::Cognito::UserPoolIdentityProvider":
+			g.node(lid, "identity", fmt.Sprintf("Entra ID (OIDC)\n%v", p["ProviderName"]), "box", blue)
+		case "AWS::DynamoDB::GlobalTable", "AWS::DynamoDB::Table":
+			g.node(lid, "identity", "Claims table\n(DynamoDB, user_id)", "cylinder", yellow)
+		case "AWS::SecretsManager::Secret":
+			g.node(lid, "identity", "Claims key\n(Fernet key ring)", "note", orange)
+		case "Custom::EventApiKey":
+			g.node(lid, "identity", fmt.Sprintf("Event API key\nSSM SecureString\n%v", p["ParameterName"]), "note", orange)
+		case "AWS::Lambda::Function":
+			pkg, _ := r.Metadata["GoPackage"].(string)
+			if pkg == "" {
+				continue
+			}
+			g.node(lid, "identity", fmt.Sprintf("Lambda %s\n(Go, arm64, %vs)", pkg, p["Timeout"]), "component", green)
+			if roles := refs(p["Role"]); len(roles) > 0 {
+				roleOwner[roles[0]] = lid
+			}
+		}
+	}
+	for lid, r := range id.Resources {
+		switch r.Type {
+		case "AWS::Cognito::UserPool":
+			if cfg, ok := r.Properties["LambdaConfig"].(map[string]any); ok {
+				for kind, v := range cfg {
+					m, _ := v.(map[string]any)
+					for _, fn := range refs(m["LambdaArn"]) {
+						g.edge(lid, fn, fmt.Sprintf("%s %v", strings.TrimSuffix(kind, "Config"), m["LambdaVersion"]), `color="#2563eb", penwidth=2`)
+					}
+				}
+			}
+		case "AWS::Cognito::UserPoolClient":
+			for _, pool := range refs(r.Properties["UserPoolId"]) {
+				g.edge(lid, pool, "client of", `style=dotted`)
+			}
+		case "AWS::Cognito::UserPoolIdentityProvider":
+			for _, pool := range refs(r.Properties["UserPoolId"]) {
+				g.edge(lid, pool, "federates", `style=dotted`)
+			}
+		case "Custom::FernetKeyRing", "Custom::EventApiKey":
+			for _, fn := range refs(r.Properties["ServiceToken"]) {
+				target := lid
+				if r.Type == "Custom::FernetKeyRing" {
+					if s := refs(r.Properties["SecretId"]); len(s) > 0 {
+						target = s[0]
+					}
+				}
+				g.edge(fn, target, "generates value", `style=dashed, color="#ea580c"`)
+			}
+		}
+	}
+	policyEdges(g, id, roleOwner)
+
+	// Hasura stack.
+	var service, task, alb, db string
+	sgOwner := map[string]string{}
+	for lid, r := range h.Resources {
+		p := r.Properties
+		switch r.Type {
+		case "AWS::ECS::Service":
+			service = lid
+			g.node(lid, "hasura", fmt.Sprintf("Hasura on Fargate\ndesired %v", p["DesiredCount"]), "component", green)
+			if net, ok := p["NetworkConfiguration"].(map[string]any); ok {
+				for _, sg := range refs(net) {
+					sgOwner[sg] = lid
+				}
+			}
+		case "AWS::ECS::TaskDefinition":
+			task = lid
+		case "AWS::ElasticLoadBalancingV2::LoadBalancer":
+			alb = lid
+			g.node(lid, "hasura", fmt.Sprintf("ALB (%v)", p["Scheme"]), "box", blue)
+			for _, sg := range refs(p["SecurityGroups"]) {
+				sgOwner[sg] = lid
+			}
+		case "AWS::RDS::DBInstance":
+			db = lid
+			g.node(lid, "hasura", fmt.Sprintf("PostgreSQL %v\n(RDS, encrypted)", p["EngineVersion"]), "cylinder", yellow)
+			for _, sg := range refs(p["VPCSecurityGroups"]) {
+				sgOwner[sg] = lid
+			}
+
+		case "AWS::SecretsManager::Secret":
+			label := "Secret"
+			if d, ok := p["Description"].(string); ok && strings.HasPrefix(d, "HASURA_GRAPHQL_") {
+				label = strings.TrimSuffix(strings.Fields(d)[0], ",")
+			} else if _, ok := p["GenerateSecretString"]; ok {
+				label = "Database credentials"
+			}
+			g.node(lid, "hasura", label, "note", orange)
+		}
+	}
+	if r, ok := h.Resources[db]; ok {
+		for _, secret := range refs(r.Properties["MasterUserPassword"]) {
+			g.edge(secret, db, "master credentials", `style=dotted`)
+		}
+	}
+	// Secrets ECS injects, including the event API key from the identity stack.
+	if t, ok := h.Resources[task]; ok && service != "" {
+		for _, c := range t.Properties["ContainerDefinitions"].([]any) {
+			cd := c.(map[string]any)
+			for _, s := range list(cd["Secrets"]) {
+				sm := s.(map[string]any)
+				name, _ := sm["Name"].(string)
+				targets := refs(sm["ValueFrom"])
+				if len(targets) == 0 && strings.Contains(fmt.Sprint(sm["ValueFrom"]), ":parameter/") {
+					for lid, r := range id.Resources {
+						if r.Type == "Custom::EventApiKey" {
+							targets = []string{lid}
+						}
+					}
+				}
+				for _, target := range targets {
+					g.edge(service, target, "ECS secret "+name, `style=dashed, color="#ea580c"`)
+				}
+			}
+			for _, e := range list(cd["Environment"]) {
+				em := e.(map[string]any)
+				if em["Name"] == "HASURA_GRAPHQL_JWT_SECRET" {
+					for lid, r := range id.Resources {
+						if r.Type == "AWS::Cognito::UserPool" {
+							g.edge(service, lid, "JWKS (RS256, issuer pinned)", `color="#2563eb"`)
+						}
+					}
+				}
+			}
+		}
+	}
+	for lid, r := range h.Resources {
+		if r.Type == "AWS::SecretsManager::Secret" {
+			if ss, ok := r.Properties["SecretString"]; ok && db != "" {
+				for _, ref := range refs(ss) {
+					if ref == db || h.Resources[ref].Type == "AWS::SecretsManager::SecretTargetAttachment" {
+						g.edge(lid, db, "URL of", `style=dotted`)
+						break
+					}
+				}
+			}
+			_ = lid
+		}
+	}
+	// Network path, from the security groups.
+	for _, r := range h.Resources {
+		switch r.Type {
+		case "AWS::EC2::SecurityGroup":
+			for _, in := range list(r.Properties["SecurityGroupIngress"]) {
+				rule := in.(map[string]any)
+				if rule["CidrIp"] == "0.0.0.0/0" && alb != "" {
+					g.edge("internet", alb, fmt.Sprintf("tcp/%v", rule["FromPort"]), `color="#dc2626"`)
+				}
+			}
+		case "AWS::EC2::SecurityGroupIngress":
+			from := sgOwner[first(refs(r.Properties["SourceSecurityGroupId"]))]
+			to := sgOwner[first(refs(r.Properties["GroupId"]))]
+			g.edge(from, to, fmt.Sprintf("tcp/%v", r.Properties["FromPort"]), `color="#dc2626"`)
+		}
+	}
+	for lid, r := range id.Resources {
+		if r.Type == "AWS::Cognito::UserPool" {
+			g.edge("browser", lid, "sign in (SRP), refresh", `color="#6b7280"`)
+		}
+	}
+	g.edge("browser", "internet", "Bearer ID token", `color="#6b7280"`)
+	g.edge(service, "backend", "event triggers (value_from_env)", `color="#6b7280"`)
+	policyEdges(g, h, map[string]string{first(refs(h.Resources[task].Properties["ExecutionRoleArn"])): service})
+
+	var b strings.Builder
+	fmt.Fprintf(&b, "digraph %q {\n  rankdir=LR; newrank=true; nodesep=0.5; ranksep=0.9;\n", env)
+	fmt.Fprintf(&b, "  graph [fontname=\"Helvetica\", fontsize=12, label=%q, labelloc=t];\n", "Hasura auth: "+env+" (derived from the synthesized templates)")
+	b.WriteString("  node [fontname=\"Helvetica\", fontsize=10]; edge [fontname=\"Helvetica\", fontsize=9];\n")
+	clusters := map[string]string{"identity": "identity stack (stateful)", "hasura": "hasura stack (VPC)"}
+	for _, c := range []string{"identity", "hasura"} {
+		fmt.Fprintf(&b, "  subgraph cluster_%s {\n    label=%q; style=rounded; color=\"#9ca3af\";\n", c, clusters[c])
+		for _, n := range sortedNodes(g, c) {
+			fmt.Fprintf(&b, "    %q [%s];\n", n, g.nodes[n])
+		}
+		b.WriteString("  }\n")
+	}
+	for _, n := range sortedNodes(g, "") {
+		fmt.Fprintf(&b, "  %q [%s];\n", n, g.nodes[n])
+	}
+	sort.Strings(g.edges)
+	for _, e := range g.edges {
+		b.WriteString(e + "\n")
+	}
+	b.WriteString("}\n")
+	return b.String(), nil
+}
+
+// policyEdges draws what each acting node's role may do on resources in the graph.
+func policyEdges(g *graph, t template, roleOwner map[string]string) {
+	for _, r := range t.Resources {
+		if r.Type != "AWS::IAM::Policy" {
+			continue
+		}
+		for _, role := range refs(r.Properties["Roles"]) {
+			actor := roleOwner[role]
+			if actor == "" {
+				continue
+			}
+			doc, _ := r.Properties["PolicyDocument"].(map[string]any)
+			for _, st := range list(doc["Statement"]) {
+				sm := st.(map[string]any)
+				var actions []string
+				for _, a := range list(sm["Action"]) {
+					s := fmt.Sprint(a)
+					if strings.HasPrefix(s, "logs:") {
+						continue
+					}
+					actions = append(actions, s[strings.Index(s, ":")+1:])
+				}
+				if len(actions) == 0 {
+					continue
+				}
+				for _, target := range refs(sm["Resource"]) {
+					if g.stack[actor] == "hasura" && g.nodes[target] != "" && strings.HasPrefix(g.nodes[target], `label="HASURA`) {
+						continue // the ECS secret edges already say it
+					}
+					g.edge(actor, target, strings.Join(actions, ", "), `color="#16a34a"`)
+				}
+			}
+		}
+	}
+}
+
+func sortedNodes(g *graph, cluster string) []string {
+	var out []string
+	for n := range g.nodes {
+		if g.stack[n] == cluster {
+			out = append(out, n)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func list(v any) []any {
+	if l, ok := v.([]any); ok {
+		return l
+	}
+	if v == nil {
+		return nil
+	}
+	return []any{v}
+}
+
+func first(s []string) string {
+	if len(s) == 0 {
+		return ""
+	}
+	return s[0]
+}
