@@ -22,8 +22,12 @@ node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
 	@touch $@
 
-deps: node_modules/.package-lock.json ## Install the pinned CDK CLI (npm ci) and Go modules
+deps: node_modules/.package-lock.json ## Install the pinned CDK CLI and cognito-local (npm ci), Go modules, PostgreSQL for the rotation tests
 	$(GO) mod download
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then echo "installing PostgreSQL (Debian package postgresql) for the rotation tests"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	  else echo "the rotation tests need PostgreSQL's server: sudo apt-get install postgresql"; exit 2; fi; }
 
 synth: deps ## Synthesize every environment (or ENV=name) into cdk.out, with no AWS credentials
 	$(NO_AWS) $(CDK) synth --quiet $(CDK_ENV_FLAG)

@@ -22,7 +22,13 @@ func main() {
 	}
 }
 
-func run() error {
+func run() (err error) {
+	// Synth panics (through jsii) when cdk-nag or CDK validation reports an error; say so plainly.
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("synth failed: %v\n(cdk-nag or CDK validation errors are listed above; fix them or add a justified suppression on the resource)", r)
+		}
+	}()
 	app := awscdk.NewApp(nil)
 	node := app.Node()
 	root, err := config.Load(node.TryGetContext(jsii.String("project")), node.TryGetContext(jsii.String("environments")))
@@ -42,6 +48,7 @@ func run() error {
 	for _, e := range envs {
 		stacks.NewEnvironment(app, stacks.Common{Project: root.Project, Env: e, ModuleRoot: moduleRoot})
 	}
+	stacks.ApplySecurityChecks(app)
 	app.Synth(nil)
 	return nil
 }

@@ -67,6 +67,8 @@ type Cognito struct {
 	AccessTokenValidity  string `json:"accessTokenValidity"`
 	IDTokenValidity      string `json:"idTokenValidity"`
 	RefreshTokenValidity string `json:"refreshTokenValidity"`
+	// ThreatProtection is Cognito's threat protection: off, audit or enforced (needs the Plus plan).
+	ThreatProtection string `json:"threatProtection"`
 	// SSO adds Microsoft Entra ID as an OIDC identity provider when set.
 	SSO *SSO `json:"sso"`
 }
@@ -161,6 +163,7 @@ func Defaults(name string) Environment {
 			AccessTokenValidity:  "1h",
 			IDTokenValidity:      "1h",
 			RefreshTokenValidity: "720h",
+			ThreatProtection:     "off",
 		},
 		Claims:      Claims{KeyCacheTTL: "5m", LambdaMemoryMB: 512},
 		EventAPIKey: EventAPIKey{EnvVar: "EVENT_API_KEY"},
@@ -179,6 +182,7 @@ func Defaults(name string) Environment {
 		e.Removal = RemovalRetain
 		e.LogRetentionDays = 365
 		e.Cognito.MFA = "required"
+		e.Cognito.ThreatProtection = "enforced"
 		e.Hasura.DesiredCount, e.Hasura.MinCount, e.Hasura.MaxCount = 2, 2, 4
 		e.VPC.NATGateways = 2
 		e.Database.MultiAZ = true

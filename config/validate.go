@@ -56,6 +56,7 @@ func (e Environment) Validate() error {
 	c := e.Cognito
 	v.check(c.PreTokenVersion == "V1_0" || c.PreTokenVersion == "V2_0", "cognito.preTokenVersion", c.PreTokenVersion, `"V1_0" or "V2_0"`)
 	v.check(oneOf(c.MFA, "off", "optional", "required"), "cognito.mfa", c.MFA, `"off", "optional" or "required"`)
+	v.check(oneOf(c.ThreatProtection, "off", "audit", "enforced"), "cognito.threatProtection", c.ThreatProtection, `"off", "audit" or "enforced"`)
 	v.check(c.DomainPrefix == "" || (domainRe.MatchString(c.DomainPrefix) && !strings.Contains(c.DomainPrefix, "aws") && !strings.Contains(c.DomainPrefix, "cognito")),
 		"cognito.domainPrefix", c.DomainPrefix, "lower-case letters, digits and hyphens, without 'aws' or 'cognito'")
 	for i, u := range c.CallbackURLs {
@@ -141,6 +142,7 @@ func (e Environment) Validate() error {
 		v.check(h.CertificateArn != "", "hasura.certificateArn", h.CertificateArn, "an ACM certificate ARN in production (production serves HTTPS only)")
 		v.check(!h.EnableConsole, "hasura.enableConsole", h.EnableConsole, "false in production (the console and dev mode expose the schema and internal errors)")
 		v.check(c.MFA != "off", "cognito.mfa", c.MFA, `"optional" or "required" in production`)
+		v.check(c.ThreatProtection != "off", "cognito.threatProtection", c.ThreatProtection, `"audit" or "enforced" in production (compromised-credential and risk detection)`)
 		v.check(!d.Create || d.BackupDays >= 7, "database.backupRetentionDays", d.BackupDays, "at least 7 in production")
 	}
 	return v.err()

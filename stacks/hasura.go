@@ -33,6 +33,7 @@ func NewHasuraStack(scope constructs.Construct, id string, p *HasuraStackProps) 
 		audience = dir.Client.UserPoolClientId()
 	}
 	svc := hasuraservice.New(stack, "Hasura", &hasuraservice.Props{
+		ModuleRoot:               c.ModuleRoot,
 		Name:                     c.prefix(),
 		SecretPrefix:             c.Project + "/" + c.Env.Name,
 		Hasura:                   c.Env.Hasura,

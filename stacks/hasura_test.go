@@ -2,6 +2,7 @@ package stacks_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"sort"
 	"strings"
 	"testing"
@@ -228,6 +229,7 @@ func TestSecurityGroupsAdmitOnlyTheNextHop(t *testing.T) {
 	albSG, alb := tp.withPrefix(t, "AWS::EC2::SecurityGroup", "HasuraAlbSecurityGroup")
 	svcSG, _ := tp.withPrefix(t, "AWS::EC2::SecurityGroup", "HasuraServiceSecurityGroup")
 	dbSG, _ := tp.withPrefix(t, "AWS::EC2::SecurityGroup", "HasuraDatabaseSecurityGroup")
+	rotSG, rot := tp.withPrefix(t, "AWS::EC2::SecurityGroup", "HasuraRotationSecurityGroup")
 	var ports []float64
 	for _, r := range alb.Properties["SecurityGroupIngress"].([]any) {
 		rule := r.(map[string]any)
@@ -249,8 +251,24 @@ func TestSecurityGroupsAdmitOnlyTheNextHop(t *testing.T) {
 	}
 	assert.ElementsMatch(t, []rule{
 		{getAtt(svcSG, "GroupId"), getAtt(albSG, "GroupId"), 8080},
-		{getAtt(dbSG, "GroupId"), getAtt(svcSG, "GroupId"), 5432},
-	}, rules, "Hasura only from the ALB, the database only from Hasura")
+		{getAtt(dbSG, "GroupId"), getAtt(svcSG, "GroupId"), 5433},
+		{getAtt(dbSG, "GroupId"), getAtt(rotSG, "GroupId"), 5433},
+	}, rules, "Hasura only from the ALB, the database only from Hasura and its credential rotation")
+	// The rotation function reaches the database and HTTPS APIs, nothing else.
+	var egress []string
+	for _, e := range rot.Properties["SecurityGroupEgress"].([]any) {
+		egress = append(egress, compact(e))
+	}
+	for _, id := range tp.ofType("AWS::EC2::SecurityGroupEgress") {
+		p := tp.Resources[id].Properties
+		if compact(p["GroupId"]) == getAtt(rotSG, "GroupId") {
+			egress = append(egress, fmt.Sprintf("to %s port %v", compact(p["DestinationSecurityGroupId"]), p["FromPort"]))
+		}
+	}
+	assert.ElementsMatch(t, []string{
+		`{"CidrIp":"0.0.0.0/0","Description":"Secrets Manager and ECS APIs (through NAT)","FromPort":443,"IpProtocol":"tcp","ToPort":443}`,
+		"to " + getAtt(dbSG, "GroupId") + " port 5433",
+	}, egress)
 }
 
 func TestDatabaseIsEncryptedPrivateAndItsURLNeverInTheTemplate(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
+	"github.com/aws/aws-cdk-go/awscdk/v2/cxapi"
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/hasura-auth-cdk/hasuraauth/config"
@@ -24,6 +25,8 @@ var (
 	envs      map[string]*stacks.Environment
 	templates = map[string]Template{}
 	cfgs      map[string]config.Environment
+	// nagErrors holds, per stack name, the cdk-nag errors the synthesis reported.
+	nagErrors = map[string][]string{}
 )
 
 // Test-only environments beside the committed staging and production ones, to cover the
@@ -78,8 +81,15 @@ func CDKContext(t testing.TB) map[string]any {
 
 func TestMain(m *testing.M) {
 	os.Setenv("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
-	code := func() int {
+	code := func() (code int) {
 		defer jsii.Close()
+		defer func() {
+			// Synthesis panics through jsii when cdk-nag or CDK validation reports an error.
+			if r := recover(); r != nil {
+				fmt.Fprintf(os.Stderr, "synthesis failed (cdk-nag or validation errors above): %v\n", r)
+				code = 1
+			}
+		}()
 		ctx := CDKContext(&testing.T{})
 		all := map[string]any{}
 		for k, v := range ctx["environments"].(map[string]any) {
@@ -105,9 +115,22 @@ func TestMain(m *testing.M) {
 			cfgs[e.Name] = e
 			envs[e.Name] = stacks.NewEnvironment(app, stacks.Common{Project: root.Project, Env: e, ModuleRoot: filepath.Dir(wd)})
 		}
+		stacks.ApplySecurityChecks(app)
 		for name, e := range envs {
 			templates[name+"/identity"] = render(e.Identity.Stack)
 			templates[name+"/hasura"] = render(e.Hasura.Stack)
+		}
+		// The synthesis above ran cdk-nag; read its messages once from the cloud assembly.
+		asm := app.Synth(nil)
+		for _, e := range envs {
+			for _, st := range []awscdk.Stack{e.Identity.Stack, e.Hasura.Stack} {
+				for _, m := range *asm.GetStackArtifact(st.ArtifactId()).Messages() {
+					data := fmt.Sprint(m.Entry.Data)
+					if m.Level == cxapi.SynthesisMessageLevel_ERROR && strings.Contains(data, "AwsSolutions-") {
+						nagErrors[*st.StackName()] = append(nagErrors[*st.StackName()], *m.Id+": "+data)
+					}
+				}
+			}
 		}
 		return m.Run()
 	}()
@@ -129,6 +152,7 @@ func render(s awscdk.Stack) Template {
 
 // Template is a synthesized CloudFormation template as plain Go values.
 type Template struct {
+	Metadata  map[string]any      `json:"Metadata"`
 	Resources map[string]Resource `json:"Resources"`
 	Outputs   map[string]struct {
 		Value       any    `json:"Value"`
@@ -142,6 +166,7 @@ type Resource struct {
 	Properties     map[string]any `json:"Properties"`
 	DependsOn      []string       `json:"DependsOn"`
 	DeletionPolicy string         `json:"DeletionPolicy"`
+	Metadata       map[string]any `json:"Metadata"`
 }
 
 func tmpl(t *testing.T, env, stack string) Template {

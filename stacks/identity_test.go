@@ -52,7 +52,10 @@ func TestPreTokenTriggerIsWiredWithTheConfiguredEventVersion(t *testing.T) {
 					"LambdaVersion": version,
 				},
 			}, cfg, "the only trigger is pre-token generation, with the configured version")
-			if version == "V2_0" {
+			if env == "production" {
+				assert.Equal(t, "PLUS", pool.Properties["UserPoolTier"], "threat protection needs the Plus plan")
+				assert.Equal(t, map[string]any{"AdvancedSecurityMode": "ENFORCED"}, pool.Properties["UserPoolAddOns"])
+			} else if version == "V2_0" {
 				assert.Equal(t, "ESSENTIALS", pool.Properties["UserPoolTier"], "V2_0 events need the Essentials plan")
 			}
 

@@ -24,7 +24,7 @@ func TestDiagramShowsTriggerReadsSecretsAndNetworkPath(t *testing.T) {
 			`label="PreTokenGeneration V2_0"`, `label="GetItem"`, `label="GetSecretValue"`,
 			`label="GetSecretValue, PutSecretValue"`, `label="ECS secret HASURA_GRAPHQL_ADMIN_SECRET"`,
 			`label="ECS secret HASURA_GRAPHQL_DATABASE_URL"`, `label="ECS secret EVENT_API_KEY"`,
-			`label="JWKS (RS256, issuer pinned)"`, `label="tcp/8080"`, `label="tcp/5432"`,
+			`label="JWKS (RS256, issuer pinned)"`, `label="tcp/8080"`, `label="tcp/5433"`,
 			"subgraph cluster_identity", "subgraph cluster_hasura",
 		} {
 			assert.Contains(t, dot, want, env)

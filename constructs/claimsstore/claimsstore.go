@@ -9,6 +9,7 @@ import (
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
+	"github.com/hasura-auth-cdk/hasuraauth/constructs/nag"
 	"github.com/hasura-auth-cdk/hasuraauth/constructs/secretgen"
 	"github.com/hasura-auth-cdk/hasuraauth/internal/claims"
 )
@@ -49,6 +50,7 @@ func New(scope constructs.Construct, id string, p *Props) *Store {
 		GenerateSecretString: &awssecretsmanager.SecretStringGenerator{ExcludePunctuation: jsii.Bool(true), PasswordLength: jsii.Number(32)},
 		RemovalPolicy:        p.RemovalPolicy,
 	})
+	nag.Suppress(secret, "AwsSolutions-SMG4", "The claims key is rotated by operators with claimsctl key rotate: a rotation must re-encrypt every table item, which a Secrets Manager rotation function cannot do safely (see README, Security).")
 	ring := p.Generator.KeyRing(c, "KeyRing", secret)
 	return &Store{Table: table, KeySecret: secret, KeyRing: ring}
 }

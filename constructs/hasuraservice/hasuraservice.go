@@ -14,16 +14,23 @@ import (
 	elbv2 "github.com/aws/aws-cdk-go/awscdk/v2/awselasticloadbalancingv2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsrds"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssecretsmanager"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsssm"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/hasura-auth-cdk/hasuraauth/config"
+	"github.com/hasura-auth-cdk/hasuraauth/constructs/golambda"
+	"github.com/hasura-auth-cdk/hasuraauth/constructs/nag"
 )
 
 // ContainerPort is where graphql-engine listens.
 const ContainerPort = 8080
+
+// DatabasePort is PostgreSQL's port: not the default, so that scans for 5432 find nothing (the
+// security group is what actually restricts it).
+const DatabasePort = 5433
 
 // dbPasswordExcludes keeps generated database passwords URL-safe, so they can sit in the
 // postgres:// URL without encoding. What remains: letters, digits, '-', '_', '.', '~'.
@@ -31,6 +38,8 @@ const dbPasswordExcludes = " !\"#$%&'()*+,/:;<=>?@[\\]^`{|}"
 
 // Props configure the service.
 type Props struct {
+	// ModuleRoot is where go.mod is, for the rotation Lambda's bundling.
+	ModuleRoot string
 	// Name prefixes resource names (<project>-<env>); SecretPrefix prefixes secret names (<project>/<env>).
 	Name         string
 	SecretPrefix string
@@ -59,6 +68,8 @@ type Service struct {
 	AdminSecret       awssecretsmanager.Secret
 	DatabaseURLSecret awssecretsmanager.ISecret
 	Database          awsrds.DatabaseInstance // nil with an existing database
+	AccessLogs        awss3.Bucket
+	RotationFunctions []*golambda.Function
 	URL               *string
 }
 
@@ -84,6 +95,14 @@ func New(scope constructs.Construct, id string, p *Props) *Service {
 	c := constructs.NewConstruct(scope, jsii.String(id))
 	s := &Service{}
 	s.Vpc = network(c, p.VPC)
+	flowLogs := awslogs.NewLogGroup(c, jsii.String("FlowLogs"), &awslogs.LogGroupProps{
+		Retention: p.LogRetention, RemovalPolicy: p.RemovalPolicy,
+	})
+	awsec2.NewFlowLog(c, jsii.String("FlowLog"), &awsec2.FlowLogProps{
+		ResourceType: awsec2.FlowLogResourceType_FromVpc(s.Vpc),
+		Destination:  awsec2.FlowLogDestination_ToCloudWatchLogs(flowLogs, nil),
+		TrafficType:  awsec2.FlowLogTrafficType_ALL,
+	})
 
 	appSubnets := &awsec2.SubnetSelection{SubnetType: awsec2.SubnetType_PRIVATE_WITH_EGRESS}
 	dbSubnets := appSubnets
@@ -105,6 +124,7 @@ func New(scope constructs.Construct, id string, p *Props) *Service {
 		albSG.AddIngressRule(awsec2.Peer_AnyIpv4(), awsec2.Port_Tcp(jsii.Number(443)), jsii.String("HTTPS from the internet"), nil)
 	}
 	albSG.AddIngressRule(awsec2.Peer_AnyIpv4(), awsec2.Port_Tcp(jsii.Number(80)), jsii.String("HTTP from the internet (redirected to HTTPS when a certificate is set)"), nil)
+	nag.Suppress(albSG, "AwsSolutions-EC23", "The internet-facing ALB must accept the internet, on 443 and on 80 (which only redirects to HTTPS when a certificate is set); nothing else is open (stacks tests).")
 	svcSG.AddIngressRule(albSG, awsec2.Port_Tcp(jsii.Number(ContainerPort)), jsii.String("Hasura from the ALB"), nil)
 	albSG.AddEgressRule(svcSG, awsec2.Port_Tcp(jsii.Number(ContainerPort)), jsii.String("ALB to Hasura"), nil)
 
@@ -116,8 +136,9 @@ func New(scope constructs.Construct, id string, p *Props) *Service {
 		GenerateSecretString: &awssecretsmanager.SecretStringGenerator{ExcludePunctuation: jsii.Bool(true), PasswordLength: jsii.Number(48)},
 		RemovalPolicy:        p.RemovalPolicy,
 	})
+	var dbSG awsec2.ISecurityGroup
 	if p.Database.Create {
-		s.Database, s.DatabaseURLSecret = database(c, p, s.Vpc, dbSubnets, svcSG)
+		s.Database, s.DatabaseURLSecret, dbSG = database(c, p, s.Vpc, dbSubnets, svcSG)
 	} else {
 		s.DatabaseURLSecret = awssecretsmanager.Secret_FromSecretCompleteArn(c, jsii.String("DatabaseUrlSecret"), jsii.String(p.Database.ConnectionSecretArn))
 	}
@@ -174,6 +195,7 @@ func New(scope constructs.Construct, id string, p *Props) *Service {
 		}),
 		ReadonlyRootFilesystem: jsii.Bool(false),
 	})
+	nag.Suppress(s.TaskDefinition, "AwsSolutions-ECS2", "The plain environment holds only non-secret settings (the JWT config of public JWKS URLs, console and log flags); every secret is an ECS secret (stacks tests).")
 	s.Service = awsecs.NewFargateService(c, jsii.String("Service"), &awsecs.FargateServiceProps{
 		Cluster:                s.Cluster,
 		TaskDefinition:         s.TaskDefinition,
@@ -188,6 +210,7 @@ func New(scope constructs.Construct, id string, p *Props) *Service {
 		HealthCheckGracePeriod: awscdk.Duration_Seconds(jsii.Number(60)),
 		EnableExecuteCommand:   jsii.Bool(false),
 	})
+	s.rotation(c, p, dbSG)
 	scaling := s.Service.AutoScaleTaskCount(&awsapplicationautoscaling.EnableScalingProps{
 		MinCapacity: jsii.Number(float64(p.Hasura.MinCount)),
 		MaxCapacity: jsii.Number(float64(p.Hasura.MaxCount)),
@@ -203,6 +226,19 @@ func New(scope constructs.Construct, id string, p *Props) *Service {
 		DropInvalidHeaderFields: jsii.Bool(true),
 		DeletionProtection:      jsii.Bool(p.Production),
 	})
+	accessLogs := awss3.NewBucket(c, jsii.String("AccessLogs"), &awss3.BucketProps{
+		// ALB access logs support SSE-S3 only.
+		Encryption:        awss3.BucketEncryption_S3_MANAGED,
+		BlockPublicAccess: awss3.BlockPublicAccess_BLOCK_ALL(),
+		EnforceSSL:        jsii.Bool(true),
+		ObjectOwnership:   awss3.ObjectOwnership_BUCKET_OWNER_ENFORCED,
+		LifecycleRules:    &[]*awss3.LifecycleRule{{Expiration: awscdk.Duration_Days(jsii.Number(accessLogDays(p)))}},
+		// Logs are evidence: a stack deletion keeps them (they expire by the lifecycle rule).
+		RemovalPolicy: awscdk.RemovalPolicy_RETAIN,
+	})
+	nag.Suppress(accessLogs, "AwsSolutions-S1", "This bucket receives the ALB's access logs; logging its own accesses to another bucket would only move the same finding there.")
+	s.LoadBalancer.LogAccessLogs(accessLogs, jsii.String("alb"))
+	s.AccessLogs = accessLogs
 	target := elbv2.NewApplicationTargetGroup(c, jsii.String("Targets"), &elbv2.ApplicationTargetGroupProps{
 		Vpc:        s.Vpc,
 		Port:       jsii.Number(ContainerPort),
@@ -240,6 +276,14 @@ func New(scope constructs.Construct, id string, p *Props) *Service {
 	return s
 }
 
+// accessLogDays keeps ALB access logs at least as long as the environment's log retention.
+func accessLogDays(p *Props) float64 {
+	if p.Production {
+		return 365
+	}
+	return 90
+}
+
 func network(c constructs.Construct, v config.VPC) awsec2.IVpc {
 	if !v.Create {
 		// By IDs from config: no context lookup, so synth needs no credentials.
@@ -266,12 +310,12 @@ func network(c constructs.Construct, v config.VPC) awsec2.IVpc {
 	})
 }
 
-func database(c constructs.Construct, p *Props, vpc awsec2.IVpc, subnets *awsec2.SubnetSelection, clients awsec2.ISecurityGroup) (awsrds.DatabaseInstance, awssecretsmanager.ISecret) {
+func database(c constructs.Construct, p *Props, vpc awsec2.IVpc, subnets *awsec2.SubnetSelection, clients awsec2.ISecurityGroup) (awsrds.DatabaseInstance, awssecretsmanager.ISecret, awsec2.ISecurityGroup) {
 	major := strings.SplitN(p.Database.PostgresVersion, ".", 2)[0]
 	sg := awsec2.NewSecurityGroup(c, jsii.String("DatabaseSecurityGroup"), &awsec2.SecurityGroupProps{
 		Vpc: vpc, Description: jsii.String("Hasura database: PostgreSQL from the Hasura tasks only"), AllowAllOutbound: jsii.Bool(false),
 	})
-	sg.AddIngressRule(clients, awsec2.Port_Tcp(jsii.Number(5432)), jsii.String("PostgreSQL from Hasura"), nil)
+	sg.AddIngressRule(clients, awsec2.Port_Tcp(jsii.Number(DatabasePort)), jsii.String("PostgreSQL from Hasura"), nil)
 	removal := p.RemovalPolicy
 	identifier := p.Name + "-hasura"
 	// RDS would create this log group without retention; creating it first sets retention
@@ -283,6 +327,7 @@ func database(c constructs.Construct, p *Props, vpc awsec2.IVpc, subnets *awsec2
 	})
 	db := awsrds.NewDatabaseInstance(c, jsii.String("Database"), &awsrds.DatabaseInstanceProps{
 		InstanceIdentifier: jsii.String(identifier),
+		Port:               jsii.Number(DatabasePort),
 		Engine: awsrds.DatabaseInstanceEngine_Postgres(&awsrds.PostgresInstanceEngineProps{
 			Version: awsrds.PostgresEngineVersion_Of(jsii.String(p.Database.PostgresVersion), jsii.String(major), nil),
 		}),
@@ -309,6 +354,14 @@ func database(c constructs.Construct, p *Props, vpc awsec2.IVpc, subnets *awsec2
 		IamAuthentication:         jsii.Bool(false),
 	})
 	db.Node().AddDependency(logs)
+	// CDK does not give the generated credentials the instance's removal policy.
+	db.Node().FindChild(jsii.String("Secret")).Node().DefaultChild().(awscdk.CfnResource).ApplyRemovalPolicy(removal, nil)
+	if !p.Production {
+		nag.Suppress(db, "AwsSolutions-RDS10", "Deletion protection is on in production; this environment is not production and may be deleted with its stack.")
+	}
+	if !p.Database.MultiAZ {
+		nag.Suppress(db, "AwsSolutions-RDS3", "Single-AZ by this environment's config (database.multiAz); the production default is Multi-AZ.")
+	}
 	creds := db.Secret()
 	// The URL secret is assembled by CloudFormation from dynamic references to the generated
 	// credentials: the template holds {{resolve:...}} references, never the password.
@@ -325,7 +378,7 @@ func database(c constructs.Construct, p *Props, vpc awsec2.IVpc, subnets *awsec2
 		SecretStringValue: awscdk.NewSecretValue(url, nil),
 		RemovalPolicy:     removal,
 	})
-	return db, urlSecret
+	return db, urlSecret, sg
 }
 
 // Origins returns the distinct scheme://host[:port] of urls, sorted: Hasura's CORS list.

@@ -13,6 +13,7 @@ import (
 	"github.com/hasura-auth-cdk/hasuraauth/config"
 	"github.com/hasura-auth-cdk/hasuraauth/constructs/claimsstore"
 	"github.com/hasura-auth-cdk/hasuraauth/constructs/golambda"
+	"github.com/hasura-auth-cdk/hasuraauth/constructs/nag"
 )
 
 // TriggerTimeout is the pre-token Lambda's timeout: Cognito waits 5 s at most (and retries),
@@ -51,6 +52,13 @@ func New(scope constructs.Construct, id string, p *Props) *Directory {
 	if p.Cognito.MFA != "off" {
 		second = &awscognito.MfaSecondFactor{Otp: jsii.Bool(true), Sms: jsii.Bool(false)}
 	}
+	plan, threat := awscognito.FeaturePlan_ESSENTIALS, awscognito.StandardThreatProtectionMode_NO_ENFORCEMENT
+	switch p.Cognito.ThreatProtection {
+	case "audit":
+		plan, threat = awscognito.FeaturePlan_PLUS, awscognito.StandardThreatProtectionMode_AUDIT_ONLY
+	case "enforced":
+		plan, threat = awscognito.FeaturePlan_PLUS, awscognito.StandardThreatProtectionMode_FULL_FUNCTION
+	}
 	d.Pool = awscognito.NewUserPool(c, jsii.String("Pool"), &awscognito.UserPoolProps{
 		UserPoolName: jsii.String(p.Prefix + "-users"),
 		// Operators create users (claimsctl user add); nobody signs themselves up.
@@ -72,11 +80,16 @@ func New(scope constructs.Construct, id string, p *Props) *Directory {
 		Mfa:             mfa,
 		MfaSecondFactor: second,
 		AccountRecovery: awscognito.AccountRecovery_EMAIL_ONLY,
-		// Essentials: V2_0 pre-token events (access token claims) and password history need it.
-		FeaturePlan:        awscognito.FeaturePlan_ESSENTIALS,
-		DeletionProtection: jsii.Bool(p.Production),
-		RemovalPolicy:      p.RemovalPolicy,
+		// Essentials at least: V2_0 pre-token events and password history need it; Plus for threat protection.
+		FeaturePlan:                  plan,
+		StandardThreatProtectionMode: threat,
+		DeletionProtection:           jsii.Bool(p.Production),
+		RemovalPolicy:                p.RemovalPolicy,
 	})
+
+	if p.Cognito.ThreatProtection == "off" {
+		nag.Suppress(d.Pool, "AwsSolutions-COG8", "Threat protection (Plus plan) is off by this environment's config (cognito.threatProtection); production cannot turn it off (config validation).")
+	}
 
 	d.PreToken = golambda.New(c, "PreToken", &golambda.Props{
 		ModuleRoot:  p.ModuleRoot,

@@ -286,8 +286,11 @@ func compact(v any) string {
 	if v == nil {
 		return ""
 	}
-	b, _ := json.Marshal(v)
-	return string(b)
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+	return strings.TrimSuffix(b.String(), "\n")
 }
 
 // Report writes the changes for people: per stack, data loss, IAM and network changes first.

@@ -12,6 +12,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/hasura-auth-cdk/hasuraauth/internal/secretscan"
 )
 
 // copyTree copies the files git knows (tracked, and untracked but not ignored) of the checkout
@@ -40,9 +42,10 @@ func copyTree(t *testing.T, root, dst string) {
 	}
 }
 
-// TestSynthIsDeterministicAcrossCheckoutPaths synthesizes the same tree from two checkout paths,
-// with the Lambdas really built, and requires byte-identical templates and asset manifests:
-// what a reviewer approves is what deploys, whoever synthesized it.
+// TestSynthIsDeterministicAcrossCheckoutPaths synthesizes every environment from two checkout
+// paths, with the Lambdas really built, and requires byte-identical templates and asset
+// manifests (what a reviewer approves is what deploys, whoever synthesized it) and no secret
+// material in any file of the output.
 func TestSynthIsDeterministicAcrossCheckoutPaths(t *testing.T) {
 	root, _ := filepath.Abs(filepath.Join("..", ".."))
 	tmp := t.TempDir()
@@ -50,18 +53,21 @@ func TestSynthIsDeterministicAcrossCheckoutPaths(t *testing.T) {
 	require.NoError(t, BuildApp(root, bin))
 	trees := []string{filepath.Join(tmp, "checkout-a", "repo"), filepath.Join(tmp, "elsewhere", "b", "repo")}
 	outs := []string{filepath.Join(tmp, "out-a"), filepath.Join(tmp, "out-b")}
+	// Every environment from the first checkout (all of it is secret-scanned below); the
+	// second synthesizes staging, whose files must match byte for byte.
+	opts := []Options{{}, {Environment: "staging"}}
 	errs := make([]error, 2)
 	var wg sync.WaitGroup
 	for i := range trees {
 		copyTree(t, root, trees[i])
 		wg.Add(1)
-		go func() { defer wg.Done(); errs[i] = Run(trees[i], bin, outs[i], Options{}) }()
+		go func() { defer wg.Done(); errs[i] = Run(trees[i], bin, outs[i], opts[i]) }()
 	}
 	wg.Wait()
 	require.NoError(t, errs[0])
 	require.NoError(t, errs[1])
 
-	files, err := filepath.Glob(filepath.Join(outs[0], "*.json"))
+	files, err := filepath.Glob(filepath.Join(outs[1], "*.json"))
 	require.NoError(t, err)
 	compared := 0
 	for _, a := range files {
@@ -69,22 +75,29 @@ func TestSynthIsDeterministicAcrossCheckoutPaths(t *testing.T) {
 		if !strings.HasSuffix(name, ".template.json") && !strings.HasSuffix(name, ".assets.json") {
 			continue // tree.json and manifest.json describe the run, not what deploys
 		}
-		ab, _ := os.ReadFile(a)
-		bb, err := os.ReadFile(filepath.Join(outs[1], name))
-		require.NoError(t, err, "%s missing from the second synth", name)
+		bb, _ := os.ReadFile(a)
+		ab, err := os.ReadFile(filepath.Join(outs[0], name))
+		require.NoError(t, err, "%s missing from the first synth", name)
 		assert.True(t, bytes.Equal(ab, bb), "%s differs between checkout paths", name)
 		for _, p := range append(trees, tmp, root) {
 			assert.NotContains(t, string(ab), p, "%s holds an absolute path", name)
 		}
 		compared++
 	}
-	assert.Equal(t, 8, compared, "a template and an asset manifest for each of the four stacks")
+	assert.Equal(t, 4, compared, "a template and an asset manifest for each staging stack")
+	all, _ := filepath.Glob(filepath.Join(outs[0], "*.template.json"))
+	assert.Len(t, all, 4, "the first synth has every environment's stacks")
+
+	// No secret material anywhere in the cloud assembly: templates, manifests, tree, binaries.
+	found, err := secretscan.Dir(outs[0])
+	require.NoError(t, err)
+	assert.Empty(t, found, "secret material in cdk.out")
 
 	// The Lambda assets themselves: same binaries, so the same asset directories.
-	assets, _ := filepath.Glob(filepath.Join(outs[0], "asset.*"))
+	assets, _ := filepath.Glob(filepath.Join(outs[1], "asset.*"))
 	require.NotEmpty(t, assets)
 	for _, a := range assets {
-		_, err := os.Stat(filepath.Join(outs[1], filepath.Base(a)))
+		_, err := os.Stat(filepath.Join(outs[0], filepath.Base(a)))
 		assert.NoError(t, err, "asset %s only in one synth", filepath.Base(a))
 	}
 }
