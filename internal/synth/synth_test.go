@@ -87,6 +87,13 @@ func TestSynthIsDeterministicAcrossCheckoutPaths(t *testing.T) {
 	assert.Equal(t, 4, compared, "a template and an asset manifest for each staging stack")
 	all, _ := filepath.Glob(filepath.Join(outs[0], "*.template.json"))
 	assert.Len(t, all, 4, "the first synth has every environment's stacks")
+	staging, _ := filepath.Glob(filepath.Join(outs[1], "*.template.json"))
+	var names []string
+	for _, p := range staging {
+		names = append(names, filepath.Base(p))
+	}
+	assert.ElementsMatch(t, []string{"hasura-auth-staging-hasura.template.json", "hasura-auth-staging-identity.template.json"}, names,
+		"-c environment=staging synthesizes staging only")
 
 	// No secret material anywhere in the cloud assembly: templates, manifests, tree, binaries.
 	found, err := secretscan.Dir(outs[0])
