@@ -33,8 +33,10 @@ synth: deps ## Synthesize every environment (or ENV=name) into cdk.out, with no 
 	$(NO_AWS) $(CDK) synth --quiet $(CDK_ENV_FLAG)
 	@echo "Templates in cdk.out/:" && ls cdk.out/*.template.json
 
-test: deps vet ## Run every test (CDK assertions, unit, fuzz seeds, emulator integration)
-	$(NO_AWS) $(GO) test -count=1 ./...
+test: deps vet ## Run every test (CDK assertions, unit, fuzz seeds, emulator integration, e2e)
+	@# The CDK app is linked once here instead of in each test package that runs it.
+	$(GO) build -trimpath -o bin/test-app .
+	$(NO_AWS) HASURAAUTH_TEST_APP=$(CURDIR)/bin/test-app $(GO) test -count=1 ./...
 
 e2e: deps ## The end-to-end login: claimsctl -> cognito-local -> pre-token Lambda -> token verified as Hasura would
 	$(NO_AWS) $(GO) test -count=1 -v -run . ./e2e/

@@ -10,14 +10,15 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/hasura-auth-cdk/hasuraauth/internal/synth"
 )
 
 // app builds the CDK app binary once for the tests that run it the way the CDK CLI does.
 func app(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "app")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	require.NoError(t, err, "%s", out)
+	bin, err := synth.TestApp(".", filepath.Join(t.TempDir(), "app"))
+	require.NoError(t, err)
 	return bin
 }
 

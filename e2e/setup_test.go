@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/hasura-auth-cdk/hasuraauth/internal/localauth"
+	"github.com/hasura-auth-cdk/hasuraauth/internal/synth"
 )
 
 var (
@@ -56,7 +57,7 @@ func TestMain(m *testing.M) {
 			return 1, fmt.Errorf("start the local auth chain: %w\n%s", err, logs.String())
 		}
 		defer env.Stop()
-		if err := synth(root, tmp); err != nil {
+		if err := synthesize(root, tmp); err != nil {
 			return 1, err
 		}
 		return m.Run(), nil
@@ -67,12 +68,12 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// synth runs the CDK app as the CLI does (staging only, no Lambda bundling) and reads the JWT
+// synthesize runs the CDK app as the CLI does (staging only, no Lambda bundling) and reads the JWT
 // secret from the Hasura stack's template in the output directory.
-func synth(root, tmp string) error {
-	app := filepath.Join(tmp, "app")
-	if out, err := exec.Command("go", "build", "-o", app, root).CombinedOutput(); err != nil {
-		return fmt.Errorf("build the CDK app: %w\n%s", err, out)
+func synthesize(root, tmp string) error {
+	app, err := synth.TestApp(root, filepath.Join(tmp, "app"))
+	if err != nil {
+		return err
 	}
 	b, err := os.ReadFile(filepath.Join(root, "cdk.json"))
 	if err != nil {

@@ -101,8 +101,8 @@ func TestIdenticalTemplatesHaveNoChanges(t *testing.T) {
 func TestDiffOfTwoSynthesizedTrees(t *testing.T) {
 	root, _ := filepath.Abs(filepath.Join("..", ".."))
 	tmp := t.TempDir()
-	bin := filepath.Join(tmp, "app")
-	require.NoError(t, synth.BuildApp(root, bin))
+	bin, err := synth.TestApp(root, filepath.Join(tmp, "app"))
+	require.NoError(t, err)
 	ctx, err := synth.Context(root)
 	require.NoError(t, err)
 	envs := ctx["environments"].(map[string]any)

@@ -94,3 +94,18 @@ func Templates(outdir string) (map[string][]byte, error) {
 	}
 	return out, nil
 }
+
+// AppEnv names a prebuilt app binary of the working tree: `make test` builds the app once and
+// sets it, so test packages do not each link the (large) CDK app again.
+const AppEnv = "HASURAAUTH_TEST_APP"
+
+// TestApp returns the app binary of the tree at root for tests: the prebuilt one when AppEnv
+// names an existing file, else one built into bin.
+func TestApp(root, bin string) (string, error) {
+	if p := os.Getenv(AppEnv); p != "" {
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
+	return bin, BuildApp(root, bin)
+}

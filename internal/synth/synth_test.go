@@ -49,8 +49,8 @@ func copyTree(t *testing.T, root, dst string) {
 func TestSynthIsDeterministicAcrossCheckoutPaths(t *testing.T) {
 	root, _ := filepath.Abs(filepath.Join("..", ".."))
 	tmp := t.TempDir()
-	bin := filepath.Join(tmp, "app")
-	require.NoError(t, BuildApp(root, bin))
+	bin, err := TestApp(root, filepath.Join(tmp, "app"))
+	require.NoError(t, err)
 	trees := []string{filepath.Join(tmp, "checkout-a", "repo"), filepath.Join(tmp, "elsewhere", "b", "repo")}
 	outs := []string{filepath.Join(tmp, "out-a"), filepath.Join(tmp, "out-b")}
 	// Every environment from the first checkout (all of it is secret-scanned below); the
