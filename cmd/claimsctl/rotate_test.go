@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -13,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hasura-auth-cdk/hasuraauth/internal/claims"
+	"github.com/hasura-auth-cdk/hasuraauth/internal/testenv"
 )
 
 var users = []string{"ann@example.com", "ben@example.com", "cat@example.com"}
@@ -162,29 +162,15 @@ func TestRetireIsRefusedWhileAnItemNeedsAnOldKey(t *testing.T) {
 }
 
 func TestImportAMopedKeyAndMigrateItsItems(t *testing.T) {
-	var fx struct {
-		Key   string `json:"key"`
-		Items []struct {
-			Item map[string]map[string]string `json:"item"`
-		} `json:"items"`
-	}
-	b, err := os.ReadFile(filepath.Join("..", "..", "testdata", "moped_fixture.json"))
+	key, items, err := testenv.MopedFixture(filepath.Join("..", ".."))
 	require.NoError(t, err)
-	require.NoError(t, json.Unmarshal(b, &fx))
+	fx := struct{ Key string }{key}
 
 	d := deploy(t)
 	var emails []string
-	for _, it := range fx.Items {
-		item := map[string]types.AttributeValue{}
-		for k, v := range it.Item {
-			if s, ok := v["S"]; ok {
-				item[k] = &types.AttributeValueMemberS{Value: s}
-			} else {
-				item[k] = &types.AttributeValueMemberN{Value: v["N"]}
-			}
-		}
-		emails = append(emails, item["user_id"].(*types.AttributeValueMemberS).Value)
-		_, err := d.db.PutItem(t.Context(), putInput(d.table, item))
+	for _, it := range items {
+		emails = append(emails, it.Item["user_id"].(*types.AttributeValueMemberS).Value)
+		_, err := d.db.PutItem(t.Context(), putInput(d.table, it.Item))
 		require.NoError(t, err)
 	}
 	_, _, code := d.ctl(t, "", "claims", "verify")

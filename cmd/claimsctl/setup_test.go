@@ -31,17 +31,7 @@ import (
 // Every command runs in-process, through the real SDK clients, against moto's server.
 var moto *testenv.Moto
 
-func TestMain(m *testing.M) {
-	var err error
-	if moto, err = testenv.StartMoto(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	moto.Setenv(func(k, v string) { os.Setenv(k, v) })
-	code := m.Run()
-	moto.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(testenv.RunWithMoto(m, &moto)) }
 
 const project = "ctltest"
 

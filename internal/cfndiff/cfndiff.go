@@ -248,20 +248,8 @@ func compare(path string, a, b any) []PropChange {
 	am, aok := a.(map[string]any)
 	bm, bok := b.(map[string]any)
 	if aok && bok {
-		keys := map[string]bool{}
-		for k := range am {
-			keys[k] = true
-		}
-		for k := range bm {
-			keys[k] = true
-		}
-		var names []string
-		for k := range keys {
-			names = append(names, k)
-		}
-		sort.Strings(names)
 		var out []PropChange
-		for _, k := range names {
+		for _, k := range unionKeys(am, bm) {
 			p := k
 			if path != "" {
 				p = path + "." + k
@@ -374,20 +362,8 @@ func Summary(changes []Change) string {
 
 // DiffTrees compares all stacks of two sets of templates (stack name -> template JSON).
 func DiffTrees(old, new map[string][]byte) ([]Change, error) {
-	names := map[string]bool{}
-	for k := range old {
-		names[k] = true
-	}
-	for k := range new {
-		names[k] = true
-	}
-	var sorted []string
-	for k := range names {
-		sorted = append(sorted, k)
-	}
-	sort.Strings(sorted)
 	var out []Change
-	for _, name := range sorted {
+	for _, name := range unionKeys(old, new) {
 		var o, n *Template
 		var err error
 		if b, ok := old[name]; ok {
@@ -403,4 +379,20 @@ func DiffTrees(old, new map[string][]byte) ([]Change, error) {
 		out = append(out, Diff(name, o, n)...)
 	}
 	return out, nil
+}
+
+// unionKeys lists the keys of a and b, sorted.
+func unionKeys[V any](a, b map[string]V) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, m := range []map[string]V{a, b} {
+		for k := range m {
+			if !seen[k] {
+				seen[k] = true
+				out = append(out, k)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
 }

@@ -3,7 +3,6 @@ package claims
 import (
 	"encoding/json"
 	"errors"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -12,6 +11,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/hasura-auth-cdk/hasuraauth/internal/testenv"
 )
 
 func TestParseAcceptsValidClaimsAndNormalizes(t *testing.T) {
@@ -212,42 +213,14 @@ func TestParseKeyRing(t *testing.T) {
 	}
 }
 
-// The fixture was made by Moped's kind of tooling: Python's cryptography.fernet
-// (testdata/make_moped_fixture.py). Its key protects nothing but the fixture.
-type mopedFixture struct {
-	Key   string `json:"key"`
-	Items []struct {
-		Item  map[string]map[string]string `json:"item"`
-		Email string                       `json:"email_in_event"`
-		Sub   string                       `json:"sub"`
-		Want  map[string]any               `json:"want"`
-	} `json:"items"`
-}
-
-func loadFixture(t *testing.T) mopedFixture {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "..", "testdata", "moped_fixture.json"))
-	require.NoError(t, err)
-	var f mopedFixture
-	require.NoError(t, json.Unmarshal(b, &f))
-	return f
-}
-
 func TestPythonMadeClaimsDecryptToTheSameTokenClaims(t *testing.T) {
-	f := loadFixture(t)
-	ring, err := NewKeyRing(f.Key)
+	key, items, err := testenv.MopedFixture(filepath.Join("..", ".."))
 	require.NoError(t, err)
-	require.NotEmpty(t, f.Items)
-	for _, it := range f.Items {
-		item := map[string]types.AttributeValue{}
-		for k, v := range it.Item {
-			if s, ok := v["S"]; ok {
-				item[k] = &types.AttributeValueMemberS{Value: s}
-			} else {
-				item[k] = &types.AttributeValueMemberN{Value: v["N"]}
-			}
-		}
-		rec, err := RecordFromItem(item)
+	ring, err := NewKeyRing(key)
+	require.NoError(t, err)
+	require.NotEmpty(t, items)
+	for _, it := range items {
+		rec, err := RecordFromItem(it.Item)
 		require.NoError(t, err)
 		plain, err := ring.Decrypt(rec.Claims)
 		require.NoError(t, err)

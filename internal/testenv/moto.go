@@ -181,3 +181,17 @@ func Refusing() (string, error) {
 	}
 	return fmt.Sprintf("http://127.0.0.1:%d", port), nil
 }
+
+// RunWithMoto is a TestMain body: it starts moto, points this process's AWS SDK settings at it,
+// stores it in *m, runs the tests and stops moto. Pass its result to os.Exit.
+func RunWithMoto(tests interface{ Run() int }, m **Moto) int {
+	mt, err := StartMoto()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer mt.Stop()
+	mt.Setenv(func(k, v string) { os.Setenv(k, v) })
+	*m = mt
+	return tests.Run()
+}

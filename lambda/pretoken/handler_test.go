@@ -107,42 +107,19 @@ func TestFederatedUsersAreVouchedForByTheirProvider(t *testing.T) {
 }
 
 func TestMopedDataWrittenByPythonWorksUnchanged(t *testing.T) {
-	var fx struct {
-		Key   string `json:"key"`
-		Items []struct {
-			Item  map[string]map[string]string `json:"item"`
-			Email string                       `json:"email_in_event"`
-			Sub   string                       `json:"sub"`
-			Want  map[string]any               `json:"want"`
-		} `json:"items"`
-	}
-	b := readFile(t, "../../testdata/moped_fixture.json")
-	require.NoError(t, json.Unmarshal(b, &fx))
+	key, items, err := testenv.MopedFixture("../..")
+	require.NoError(t, err)
 	f := newFixture(t)
-	ring, err := claims.NewKeyRing(fx.Key)
+	ring, err := claims.NewKeyRing(key)
 	require.NoError(t, err)
 	f.setSecret(t, ring.SecretString())
-	for _, it := range fx.Items {
-		av := map[string]types.AttributeValue{}
-		for k, v := range it.Item {
-			if s, ok := v["S"]; ok {
-				av[k] = &types.AttributeValueMemberS{Value: s}
-			} else {
-				av[k] = &types.AttributeValueMemberN{Value: v["N"]}
-			}
-		}
-		f.putRaw(t, item{email: av["user_id"].(*types.AttributeValueMemberS).Value, uuid: optS(av["cognito_uuid"]), extra: av}, av["claims"].(*types.AttributeValueMemberS).Value)
+	for _, it := range items {
+		_, err := f.db.PutItem(context.Background(), putInput(f.table, it.Item))
+		require.NoError(t, err)
 		out, err, _ := invoke(t, f.h, event("2", "TokenGeneration_Authentication", nativeUser(it.Email, it.Sub)))
 		require.NoError(t, err, it.Email)
 		assert.Equal(t, it.Want, tokenClaims(t, "2", out)["access"], it.Email)
 	}
-}
-
-func optS(v types.AttributeValue) string {
-	if s, ok := v.(*types.AttributeValueMemberS); ok {
-		return s.Value
-	}
-	return ""
 }
 
 func TestRefusesWithOneGenericMessageAndLogsTheReason(t *testing.T) {

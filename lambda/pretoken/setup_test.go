@@ -27,18 +27,7 @@ import (
 // server, started once for the package and pointed at with the standard AWS_ENDPOINT_URL.
 var moto *testenv.Moto
 
-func TestMain(m *testing.M) {
-	var err error
-	moto, err = testenv.StartMoto()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	moto.Setenv(func(k, v string) { os.Setenv(k, v) })
-	code := m.Run()
-	moto.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(testenv.RunWithMoto(m, &moto)) }
 
 // fixture is one claims table and key secret, named for the test so tests stay independent.
 type fixture struct {

@@ -27,16 +27,7 @@ import (
 
 var moto *testenv.Moto
 
-func TestMain(m *testing.M) {
-	var err error
-	if moto, err = testenv.StartMoto(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	moto.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(testenv.RunWithMoto(m, &moto)) }
 
 var n atomic.Int64
 
