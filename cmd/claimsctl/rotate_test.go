@@ -76,6 +76,12 @@ func TestKeyRotateThenRetire(t *testing.T) {
 	assert.Equal(t, []string{ring.Keys()[0]}, d.ring(t).Keys())
 	allReadable(t, d, users...)
 
+	// Written after the rotation: under the new key, readable by the Lambda's code path.
+	_, errOut, code = d.ctl(t, "", "user", "add", "after@example.com", "--roles", "viewer", "--default-role", "viewer")
+	require.Equal(t, exitOK, code, errOut)
+	onPrimary(t, d, "after@example.com")
+	allReadable(t, d, "after@example.com")
+
 	out, _, code = d.ctl(t, "", "key", "retire")
 	assert.Equal(t, exitOK, code)
 	assert.Contains(t, out, "nothing to retire")
