@@ -15,7 +15,7 @@ CDK_ENV_FLAG = $(if $(ENV),-c environment=$(ENV),)
 .PHONY: help deps synth test e2e local vet fmt bench fuzz snapshots diagram diff diff-offline deploy claimsctl clean
 
 help: ## List the targets
-	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-12s %s\n", $$1, $$2}'
 	@echo "  ENV=<name> selects one environment for synth, diff and deploy (deploy and diff require it)."
 
 node_modules/.package-lock.json: package.json package-lock.json
