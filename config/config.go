@@ -168,7 +168,7 @@ func Defaults(name string) Environment {
 		Claims:      Claims{KeyCacheTTL: "5m", LambdaMemoryMB: 512},
 		EventAPIKey: EventAPIKey{EnvVar: "EVENT_API_KEY"},
 		Hasura: Hasura{
-			Image:        "hasura/graphql-engine:v2.48.5",
+			Image:        "hasura/graphql-engine:v2.48.9",
 			DesiredCount: 1, MinCount: 1, MaxCount: 2,
 			CPU: 512, MemoryMiB: 1024, JWTToken: "id",
 		},

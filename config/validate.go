@@ -87,7 +87,7 @@ func (e Environment) Validate() error {
 	v.check(envVarRe.MatchString(e.EventAPIKey.EnvVar) && !strings.HasPrefix(e.EventAPIKey.EnvVar, "HASURA_GRAPHQL_"), "eventApiKey.envVar", e.EventAPIKey.EnvVar, "an upper-case environment variable name, not starting with HASURA_GRAPHQL_")
 
 	h := e.Hasura
-	v.check(imageRe.MatchString(h.Image), "hasura.image", h.Image, "hasura/graphql-engine pinned to a version tag, e.g. hasura/graphql-engine:v2.48.5")
+	v.check(imageRe.MatchString(h.Image), "hasura.image", h.Image, "hasura/graphql-engine pinned to a version tag, e.g. hasura/graphql-engine:v2.48.9")
 	v.check(h.MinCount >= 1 && h.MinCount <= h.DesiredCount && h.DesiredCount <= h.MaxCount && h.MaxCount <= 100,
 		"hasura.desiredCount", fmt.Sprintf("min %d, desired %d, max %d", h.MinCount, h.DesiredCount, h.MaxCount), "1 <= minCount <= desiredCount <= maxCount <= 100")
 	if mems, ok := fargateSizes[h.CPU]; !ok {

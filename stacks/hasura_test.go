@@ -147,7 +147,7 @@ func TestHasuraContainerSettings(t *testing.T) {
 			tp := tmpl(t, env, "hasura")
 			c := container(t, tp)
 			e := envOf(c)
-			assert.Equal(t, "hasura/graphql-engine:v2.48.5", c["Image"], "the image is pinned to a version")
+			assert.Equal(t, "hasura/graphql-engine:v2.48.9", c["Image"], "the image is pinned to a version")
 			assert.Equal(t, console, e["HASURA_GRAPHQL_ENABLE_CONSOLE"])
 			assert.Equal(t, console, e["HASURA_GRAPHQL_DEV_MODE"])
 			assert.Equal(t, "false", e["HASURA_GRAPHQL_ENABLE_TELEMETRY"])

@@ -88,7 +88,7 @@ func deploy(t *testing.T) *deployment {
 	_, err = d.ecs.CreateCluster(ctx, &ecs.CreateClusterInput{ClusterName: aws.String(d.cluster)})
 	require.NoError(t, err)
 	td, err := d.ecs.RegisterTaskDefinition(ctx, &ecs.RegisterTaskDefinitionInput{
-		Family: aws.String(d.cluster), ContainerDefinitions: []ecstypes.ContainerDefinition{{Name: aws.String("hasura"), Image: aws.String("hasura/graphql-engine:v2.48.5"), Memory: aws.Int32(512)}},
+		Family: aws.String(d.cluster), ContainerDefinitions: []ecstypes.ContainerDefinition{{Name: aws.String("hasura"), Image: aws.String("hasura/graphql-engine:v2.48.9"), Memory: aws.Int32(512)}},
 	})
 	require.NoError(t, err)
 	d.service = d.cluster

@@ -72,7 +72,7 @@ func newFixture(t *testing.T, kind, initial string) *fixture {
 	_, err = f.ecs.CreateCluster(ctx, &ecs.CreateClusterInput{ClusterName: aws.String(f.cluster)})
 	require.NoError(t, err)
 	td, err := f.ecs.RegisterTaskDefinition(ctx, &ecs.RegisterTaskDefinitionInput{Family: aws.String(f.cluster),
-		ContainerDefinitions: []ecstypes.ContainerDefinition{{Name: aws.String("hasura"), Image: aws.String("hasura/graphql-engine:v2.48.5"), Memory: aws.Int32(512)}}})
+		ContainerDefinitions: []ecstypes.ContainerDefinition{{Name: aws.String("hasura"), Image: aws.String("hasura/graphql-engine:v2.48.9"), Memory: aws.Int32(512)}}})
 	require.NoError(t, err)
 	_, err = f.ecs.CreateService(ctx, &ecs.CreateServiceInput{Cluster: aws.String(f.cluster), ServiceName: aws.String("hasura"), TaskDefinition: td.TaskDefinition.TaskDefinitionArn, DesiredCount: aws.Int32(1)})
 	require.NoError(t, err)
