@@ -174,7 +174,7 @@ func Defaults(name string) Environment {
 		},
 		VPC: VPC{Create: true, CIDR: "10.0.0.0/16", MaxAZs: 2, NATGateways: 1},
 		Database: Database{
-			Create: true, InstanceType: "t4g.micro", PostgresVersion: "16.4",
+			Create: true, InstanceType: "t4g.micro", PostgresVersion: "16.13",
 			AllocatedStorage: 20, BackupDays: 7,
 		},
 	}

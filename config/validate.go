@@ -129,7 +129,7 @@ func (e Environment) Validate() error {
 	d := e.Database
 	if d.Create {
 		v.check(instanceRe.MatchString(d.InstanceType), "database.instanceType", d.InstanceType, "an RDS instance size without the db. prefix, e.g. t4g.micro")
-		v.check(pgVersionRe.MatchString(d.PostgresVersion), "database.postgresVersion", d.PostgresVersion, "a PostgreSQL major.minor version from 13 to 17, e.g. 16.4")
+		v.check(pgVersionRe.MatchString(d.PostgresVersion), "database.postgresVersion", d.PostgresVersion, "a PostgreSQL major.minor version from 13 to 17, e.g. 16.13")
 		v.check(d.AllocatedStorage >= 20 && d.AllocatedStorage <= 65536, "database.allocatedStorageGiB", d.AllocatedStorage, "20-65536")
 		v.check(d.BackupDays >= 1 && d.BackupDays <= 35, "database.backupRetentionDays", d.BackupDays, "1-35")
 		v.check(d.ConnectionSecretArn == "", "database.connectionSecretArn", d.ConnectionSecretArn, "empty when database.create is true")

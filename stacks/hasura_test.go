@@ -282,7 +282,7 @@ func TestDatabaseIsEncryptedPrivateAndItsURLNeverInTheTemplate(t *testing.T) {
 			assert.Equal(t, prod, p["MultiAZ"])
 			assert.Equal(t, prod, p["DeletionProtection"])
 			assert.Equal(t, map[bool]string{true: "Retain", false: "Delete"}[prod], db.DeletionPolicy)
-			assert.Equal(t, "16.4", p["EngineVersion"])
+			assert.Equal(t, "16.13", p["EngineVersion"])
 			assert.Equal(t, "hasura-auth-"+env+"-hasura", p["DBInstanceIdentifier"])
 			assert.Empty(t, tp.ofType("Custom::LogRetention"), "log retention without CDK's account-wide LogRetention Lambda")
 			_, logs := tp.withPrefix(t, "AWS::Logs::LogGroup", "HasuraDatabaseLogs")
