@@ -49,7 +49,6 @@ func (c Common) stackProps(description string) *awscdk.StackProps {
 		Env:                   env,
 		Description:           jsii.String(description),
 		TerminationProtection: jsii.Bool(c.Env.Production),
-		// No CDK bootstrap version check: synth and review need no account; deploy still does.
 		Tags: c.tags(),
 	}
 }
