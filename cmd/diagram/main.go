@@ -231,11 +231,12 @@ func build(env string, identityJSON, hasuraJSON []byte) (string, error) {
 			}
 		}
 	}
-	policyEdges(g, id, roleOwner)
+	policyEdges(g, id, roleOwner, "")
 
 	// Hasura stack.
 	var service, task, alb, db string
 	sgOwner := map[string]string{}
+	hasuraRoles := map[string]string{} // role -> the function acting with it
 	for lid, r := range h.Resources {
 		p := r.Properties
 		switch r.Type {
@@ -249,6 +250,26 @@ func build(env string, identityJSON, hasuraJSON []byte) (string, error) {
 			}
 		case "AWS::ECS::TaskDefinition":
 			task = lid
+		case "AWS::Lambda::Function":
+			pkg, _ := r.Metadata["GoPackage"].(string)
+			if pkg == "" {
+				continue
+			}
+			kind := ""
+			if env, ok := p["Environment"].(map[string]any); ok {
+				if vars, ok := env["Variables"].(map[string]any); ok {
+					kind = fmt.Sprint(vars["ROTATION_KIND"])
+				}
+			}
+			g.node(lid, "hasura", fmt.Sprintf("Lambda %s\n(%s)", pkg, kind), "component", green)
+			if vpc, ok := p["VpcConfig"].(map[string]any); ok {
+				for _, sg := range refs(vpc["SecurityGroupIds"]) {
+					sgOwner[sg] = lid
+				}
+			}
+			if roles := refs(p["Role"]); len(roles) > 0 {
+				hasuraRoles[roles[0]] = lid
+			}
 		case "AWS::ElasticLoadBalancingV2::LoadBalancer":
 			alb = lid
 			g.node(lid, "hasura", fmt.Sprintf("ALB (%v)", p["Scheme"]), "box", blue)
@@ -321,6 +342,16 @@ func build(env string, identityJSON, hasuraJSON []byte) (string, error) {
 			_ = lid
 		}
 	}
+	for _, r := range h.Resources {
+		if r.Type == "AWS::SecretsManager::RotationSchedule" {
+			fn := first(refs(r.Properties["RotationLambdaARN"]))
+			secret := first(refs(r.Properties["SecretId"]))
+			if h.Resources[secret].Type == "AWS::SecretsManager::SecretTargetAttachment" {
+				secret = first(refs(h.Resources[secret].Properties["SecretId"]))
+			}
+			g.edge(fn, secret, "rotates (30 days)", `style=dashed, color="#ea580c"`)
+		}
+	}
 	// Network path, from the security groups.
 	for _, r := range h.Resources {
 		switch r.Type {
@@ -344,7 +375,8 @@ func build(env string, identityJSON, hasuraJSON []byte) (string, error) {
 	}
 	g.edge("browser", "internet", "Bearer ID token", `color="#6b7280"`)
 	g.edge(service, "backend", "event triggers (value_from_env)", `color="#6b7280"`)
-	policyEdges(g, h, map[string]string{first(refs(h.Resources[task].Properties["ExecutionRoleArn"])): service})
+	hasuraRoles[first(refs(h.Resources[task].Properties["ExecutionRoleArn"]))] = service
+	policyEdges(g, h, hasuraRoles, service)
 
 	var b strings.Builder
 	fmt.Fprintf(&b, "digraph %q {\n  rankdir=LR; newrank=true; nodesep=0.5; ranksep=0.9;\n", env)
@@ -370,7 +402,7 @@ func build(env string, identityJSON, hasuraJSON []byte) (string, error) {
 }
 
 // policyEdges draws what each acting node's role may do on resources in the graph.
-func policyEdges(g *graph, t template, roleOwner map[string]string) {
+func policyEdges(g *graph, t template, roleOwner map[string]string, skipSecretsOf string) {
 	for _, r := range t.Resources {
 		if r.Type != "AWS::IAM::Policy" {
 			continue
@@ -395,7 +427,7 @@ func policyEdges(g *graph, t template, roleOwner map[string]string) {
 					continue
 				}
 				for _, target := range refs(sm["Resource"]) {
-					if g.stack[actor] == "hasura" && g.nodes[target] != "" && strings.HasPrefix(g.nodes[target], `label="HASURA`) {
+					if actor == skipSecretsOf && strings.HasPrefix(g.nodes[target], `label="HASURA`) {
 						continue // the ECS secret edges already say it
 					}
 					g.edge(actor, target, strings.Join(actions, ", "), `color="#16a34a"`)
