@@ -49,7 +49,7 @@ func (c Common) stackProps(description string) *awscdk.StackProps {
 		Env:                   env,
 		Description:           jsii.String(description),
 		TerminationProtection: jsii.Bool(c.Env.Production),
-		Tags: c.tags(),
+		Tags:                  c.tags(),
 	}
 }
 
