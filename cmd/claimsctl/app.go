@@ -238,6 +238,31 @@ func (a *app) keyRing(ctx context.Context) (*claims.KeyRing, string, error) {
 	return ring, id, nil
 }
 
+// claimsStore is what the claims commands work on: the table, the key ring read from its secret,
+// and a DynamoDB client.
+type claimsStore struct {
+	table, secretID string
+	ring            *claims.KeyRing
+	db              *dynamodb.Client
+}
+
+// store resolves the claims table and reads the key ring, before a command writes anything.
+func (a *app) store(ctx context.Context) (*claimsStore, error) {
+	table, err := a.table(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ring, id, err := a.keyRing(ctx)
+	if err != nil {
+		return nil, err
+	}
+	db, err := a.dynamo(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &claimsStore{table: table, secretID: id, ring: ring, db: db}, nil
+}
+
 // printer writes tables for people and JSON for scripts.
 type printer struct {
 	w    io.Writer

@@ -35,12 +35,12 @@ func init() {
 	register(command{group: "key", name: "rotate", args: "", help: "Put a new Fernet key first in the claims key secret and re-encrypt every item with it. " +
 		"Safe to rerun after an interruption: a rerun resumes instead of adding another key. --retire then removes the old keys once every item decrypts with the new one.",
 		setup: func(fs *flag.FlagSet) func(context.Context, *app, []string) error {
-			retire := fs.Bool("retire", false, "remove the old keys after verifying every item decrypts with the new key")
+			retireFlag := fs.Bool("retire", false, "remove the old keys after verifying every item decrypts with the new key")
 			return func(ctx context.Context, a *app, pos []string) error {
 				if err := positional(pos); err != nil {
 					return err
 				}
-				return rotate(ctx, a, *retire)
+				return rotate(ctx, a, *retireFlag)
 			}
 		}})
 	register(command{group: "key", name: "retire", args: "", help: "Remove every key but the primary from the key ring, after verifying that every item decrypts with the primary key.",
@@ -49,25 +49,7 @@ func init() {
 				if err := positional(pos); err != nil {
 					return err
 				}
-				table, err := a.table(ctx)
-				if err != nil {
-					return err
-				}
-				ring, secretID, err := a.keyRing(ctx)
-				if err != nil {
-					return err
-				}
-				if ring.Len() == 1 {
-					a.out.result(map[string]any{"keys": 1, "retired": 0}, "the key ring holds only the primary key; nothing to retire")
-					return nil
-				}
-				db, _ := a.dynamo(ctx)
-				sm, _ := a.secrets(ctx)
-				if _, err := retireOld(ctx, db, sm, table, secretID, ring); err != nil {
-					return err
-				}
-				a.out.result(map[string]any{"keys": 1, "retired": ring.Len() - 1}, "retired %d old key(s); the key ring holds the primary key only", ring.Len()-1)
-				return nil
+				return retire(ctx, a)
 			}
 		}})
 	register(command{group: "key", name: "import", args: "", help: "Add an existing Fernet key (e.g. Moped's) to the key ring, read from stdin so it stays out of shell history. " +
@@ -110,16 +92,29 @@ func putRing(ctx context.Context, sm *secretsmanager.Client, id string, ring *cl
 	return nil
 }
 
-func rotate(ctx context.Context, a *app, retire bool) error {
-	table, err := a.table(ctx)
+func retire(ctx context.Context, a *app) error {
+	st, err := a.store(ctx)
 	if err != nil {
 		return err
 	}
-	ring, secretID, err := a.keyRing(ctx)
+	if st.ring.Len() == 1 {
+		a.out.result(map[string]any{"keys": 1, "retired": 0}, "the key ring holds only the primary key; nothing to retire")
+		return nil
+	}
+	sm, _ := a.secrets(ctx)
+	if _, err := retireOld(ctx, st.db, sm, st.table, st.secretID, st.ring); err != nil {
+		return err
+	}
+	a.out.result(map[string]any{"keys": 1, "retired": st.ring.Len() - 1}, "retired %d old key(s); the key ring holds the primary key only", st.ring.Len()-1)
+	return nil
+}
+
+func rotate(ctx context.Context, a *app, retireOldKeys bool) error {
+	st, err := a.store(ctx)
 	if err != nil {
 		return err
 	}
-	db, _ := a.dynamo(ctx)
+	table, ring, secretID, db := st.table, st.ring, st.secretID, st.db
 	sm, _ := a.secrets(ctx)
 
 	stale, broken, total, err := census(ctx, db, table, ring)
@@ -142,7 +137,8 @@ func rotate(ctx context.Context, a *app, retire bool) error {
 		if err := fault(stepKeyAdded); err != nil {
 			return err
 		}
-		// Re-read the items: all are now under an old key.
+		// Scan again rather than reuse the first scan: every item is now under an old key, including
+		// any written meanwhile by someone holding the old ring.
 		if stale, broken, total, err = census(ctx, db, table, ring); err != nil {
 			return err
 		}
@@ -162,7 +158,7 @@ func rotate(ctx context.Context, a *app, retire bool) error {
 		a.out.result(result, "re-encrypted %d of %d items; %d items no key decrypts: %s", moved, total, len(broken), strings.Join(broken, ", "))
 		return fmt.Errorf("%d items cannot be decrypted by any key (fix or delete them: claimsctl claims verify); the old keys were kept", len(broken))
 	}
-	if retire {
+	if retireOldKeys {
 		if ring, err = retireOld(ctx, db, sm, table, secretID, ring); err != nil {
 			return err
 		}
@@ -173,7 +169,7 @@ func rotate(ctx context.Context, a *app, retire bool) error {
 		verb = "resumed an interrupted rotation:"
 	}
 	a.out.result(result, "%s re-encrypted %d of %d items; the key ring holds %d key(s)%s", verb, moved, total, ring.Len(),
-		map[bool]string{true: " (old keys retired)", false: "; run claimsctl key retire to remove the old ones"}[retire])
+		map[bool]string{true: " (old keys retired)", false: "; run claimsctl key retire to remove the old ones"}[retireOldKeys])
 	return nil
 }
 

@@ -178,19 +178,15 @@ func userAdd(ctx context.Context, a *app, e string, c claims.Claims, tempPasswor
 	if err != nil {
 		return err
 	}
-	table, err := a.table(ctx)
+	st, err := a.store(ctx)
 	if err != nil {
 		return err
 	}
-	ring, _, err := a.keyRing(ctx)
-	if err != nil {
-		return err
-	}
+	table, ring, db := st.table, st.ring, st.db
 	token, err := ring.Encrypt([]byte(c.JSON()))
 	if err != nil {
 		return err
 	}
-	db, _ := a.dynamo(ctx)
 	existing, err := db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(table), Key: key(e), ConsistentRead: aws.Bool(true)})
 	if err != nil {
 		return fmt.Errorf("read claims table %s: %w", table, err)
@@ -342,14 +338,11 @@ func userRemove(ctx context.Context, a *app, pos []string) error {
 }
 
 func claimsPut(ctx context.Context, a *app, e string, c claims.Claims) error {
-	table, err := a.table(ctx)
+	st, err := a.store(ctx)
 	if err != nil {
 		return err
 	}
-	ring, _, err := a.keyRing(ctx)
-	if err != nil {
-		return err
-	}
+	table, ring, db := st.table, st.ring, st.db
 	token, err := ring.Encrypt([]byte(c.JSON()))
 	if err != nil {
 		return err
@@ -370,7 +363,6 @@ func claimsPut(ctx context.Context, a *app, e string, c claims.Claims) error {
 			return fmt.Errorf("look up %s in %s: %w; nothing was changed", e, pool, err)
 		}
 	}
-	db, _ := a.dynamo(ctx)
 	_, err = db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: aws.String(table), Key: key(e), UpdateExpression: aws.String(update),
 		ExpressionAttributeNames: map[string]string{"#c": claims.AttrClaims}, ExpressionAttributeValues: values,
@@ -389,15 +381,11 @@ func claimsGet(ctx context.Context, a *app, pos []string) error {
 	if err != nil {
 		return err
 	}
-	table, err := a.table(ctx)
+	st, err := a.store(ctx)
 	if err != nil {
 		return err
 	}
-	ring, _, err := a.keyRing(ctx)
-	if err != nil {
-		return err
-	}
-	db, _ := a.dynamo(ctx)
+	table, ring, db := st.table, st.ring, st.db
 	got, err := db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(table), Key: key(e), ConsistentRead: aws.Bool(true)})
 	if err != nil {
 		return fmt.Errorf("read claims table %s: %w", table, err)
@@ -472,15 +460,11 @@ func claimsList(ctx context.Context, a *app, pos []string, verify bool) error {
 	if err := positional(pos); err != nil {
 		return err
 	}
-	table, err := a.table(ctx)
+	st, err := a.store(ctx)
 	if err != nil {
 		return err
 	}
-	ring, _, err := a.keyRing(ctx)
-	if err != nil {
-		return err
-	}
-	db, _ := a.dynamo(ctx)
+	table, ring, db := st.table, st.ring, st.db
 	var rows [][]string
 	var failed []string
 	total := 0
