@@ -24,6 +24,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hasura-auth-cdk/hasuraauth/internal/claims"
+	"github.com/hasura-auth-cdk/hasuraauth/internal/localauth"
 	"github.com/hasura-auth-cdk/hasuraauth/internal/testenv"
 	"github.com/hasura-auth-cdk/hasuraauth/stacks/names"
 )
@@ -66,13 +67,7 @@ func deploy(t *testing.T) *deployment {
 	d.pool = aws.ToString(pool.UserPool.Id)
 
 	d.table = fmt.Sprintf("%s-%s-claims", project, d.env)
-	_, err = d.db.CreateTable(ctx, &dynamodb.CreateTableInput{
-		TableName:            aws.String(d.table),
-		AttributeDefinitions: []ddbtypes.AttributeDefinition{{AttributeName: aws.String("user_id"), AttributeType: ddbtypes.ScalarAttributeTypeS}},
-		KeySchema:            []ddbtypes.KeySchemaElement{{AttributeName: aws.String("user_id"), KeyType: ddbtypes.KeyTypeHash}},
-		BillingMode:          ddbtypes.BillingModePayPerRequest,
-	})
-	require.NoError(t, err)
+	require.NoError(t, localauth.CreateClaimsTable(ctx, d.db, d.table))
 
 	key, _ := claims.GenerateKey()
 	ring, _ := claims.NewKeyRing(key)

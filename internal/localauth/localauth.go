@@ -95,17 +95,26 @@ func Start(ctx context.Context, o Options) (_ *Env, err error) {
 	return e, nil
 }
 
-func (e *Env) claimsStore(ctx context.Context) error {
-	cfg := e.Moto.Config()
-	e.Table = "local-claims"
-	_, err := dynamodb.NewFromConfig(cfg).CreateTable(ctx, &dynamodb.CreateTableInput{
-		TableName:            aws.String(e.Table),
+// CreateClaimsTable creates a claims table with the stack's key schema (user_id, a string) in
+// an emulator; tests and the local chain all use it.
+func CreateClaimsTable(ctx context.Context, db *dynamodb.Client, name string) error {
+	_, err := db.CreateTable(ctx, &dynamodb.CreateTableInput{
+		TableName:            aws.String(name),
 		AttributeDefinitions: []ddbtypes.AttributeDefinition{{AttributeName: aws.String(claims.AttrUserID), AttributeType: ddbtypes.ScalarAttributeTypeS}},
 		KeySchema:            []ddbtypes.KeySchemaElement{{AttributeName: aws.String(claims.AttrUserID), KeyType: ddbtypes.KeyTypeHash}},
 		BillingMode:          ddbtypes.BillingModePayPerRequest,
 	})
 	if err != nil {
-		return fmt.Errorf("create claims table: %w", err)
+		return fmt.Errorf("create claims table %s: %w", name, err)
+	}
+	return nil
+}
+
+func (e *Env) claimsStore(ctx context.Context) error {
+	cfg := e.Moto.Config()
+	e.Table = "local-claims"
+	if err := CreateClaimsTable(ctx, dynamodb.NewFromConfig(cfg), e.Table); err != nil {
+		return err
 	}
 	key, err := claims.GenerateKey()
 	if err != nil {

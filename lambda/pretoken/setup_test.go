@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hasura-auth-cdk/hasuraauth/internal/claims"
+	"github.com/hasura-auth-cdk/hasuraauth/internal/localauth"
 	"github.com/hasura-auth-cdk/hasuraauth/internal/testenv"
 )
 
@@ -53,13 +54,7 @@ func newFixture(t testing.TB) *fixture {
 		sm:       secretsmanager.NewFromConfig(moto.Config()),
 		logs:     &syncBuffer{},
 	}
-	_, err := f.db.CreateTable(ctx, &dynamodb.CreateTableInput{
-		TableName:            aws.String(f.table),
-		AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String("user_id"), AttributeType: types.ScalarAttributeTypeS}},
-		KeySchema:            []types.KeySchemaElement{{AttributeName: aws.String("user_id"), KeyType: types.KeyTypeHash}},
-		BillingMode:          types.BillingModePayPerRequest,
-	})
-	require.NoError(t, err)
+	require.NoError(t, localauth.CreateClaimsTable(ctx, f.db, f.table))
 	key, err := claims.GenerateKey()
 	require.NoError(t, err)
 	f.ring, err = claims.NewKeyRing(key)
