@@ -21,7 +21,6 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/hasura-auth-cdk/hasuraauth/config"
-	"github.com/hasura-auth-cdk/hasuraauth/constructs/golambda"
 	"github.com/hasura-auth-cdk/hasuraauth/constructs/nag"
 )
 
@@ -68,8 +67,6 @@ type Service struct {
 	AdminSecret       awssecretsmanager.Secret
 	DatabaseURLSecret awssecretsmanager.ISecret
 	Database          awsrds.DatabaseInstance // nil with an existing database
-	AccessLogs        awss3.Bucket
-	RotationFunctions []*golambda.Function
 	URL               *string
 }
 
@@ -238,7 +235,6 @@ func New(scope constructs.Construct, id string, p *Props) *Service {
 	})
 	nag.Suppress(accessLogs, "AwsSolutions-S1", "This bucket receives the ALB's access logs; logging its own accesses to another bucket would only move the same finding there.")
 	s.LoadBalancer.LogAccessLogs(accessLogs, jsii.String("alb"))
-	s.AccessLogs = accessLogs
 	target := elbv2.NewApplicationTargetGroup(c, jsii.String("Targets"), &elbv2.ApplicationTargetGroupProps{
 		Vpc:        s.Vpc,
 		Port:       jsii.Number(ContainerPort),

@@ -31,7 +31,6 @@ func (s *Service) rotation(c constructs.Construct, p *Props, dbSG awsec2.ISecuri
 		LogRetention: p.LogRetention, RemovalPolicy: p.RemovalPolicy,
 	})
 	s.schedule(c, "AdminSecretRotationSchedule", admin, s.AdminSecret)
-	s.RotationFunctions = append(s.RotationFunctions, admin)
 
 	if s.Database == nil {
 		return // an existing database's credentials are rotated by whoever owns them
@@ -58,7 +57,6 @@ func (s *Service) rotation(c constructs.Construct, p *Props, dbSG awsec2.ISecuri
 	}))
 	s.schedule(c, "DatabaseRotationSchedule", pg, s.Database.Secret())
 	nag.Suppress(s.DatabaseURLSecret, "AwsSolutions-SMG4", "Derived from the database credentials: their rotation function rewrites this URL after every rotation, so it has no schedule of its own.")
-	s.RotationFunctions = append(s.RotationFunctions, pg)
 }
 
 // schedule lets fn rotate secret, and only secret, every RotationDays.

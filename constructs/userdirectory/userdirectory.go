@@ -37,7 +37,6 @@ type Props struct {
 type Directory struct {
 	Pool     awscognito.UserPool
 	Client   awscognito.UserPoolClient
-	Domain   awscognito.UserPoolDomain // nil without a domain prefix
 	Provider awscognito.UserPoolIdentityProviderOidc
 	PreToken *golambda.Function
 }
@@ -145,7 +144,7 @@ func New(scope constructs.Construct, id string, p *Props) *Directory {
 		providers = append(providers, awscognito.UserPoolClientIdentityProvider_Custom(jsii.String(s.ProviderName)))
 	}
 	if p.Cognito.DomainPrefix != "" {
-		d.Domain = d.Pool.AddDomain(jsii.String("Domain"), &awscognito.UserPoolDomainOptions{
+		d.Pool.AddDomain(jsii.String("Domain"), &awscognito.UserPoolDomainOptions{
 			CognitoDomain: &awscognito.CognitoDomainOptions{DomainPrefix: jsii.String(p.Cognito.DomainPrefix)},
 		})
 	}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/mail"
 	"regexp"
-	"sort"
 	"strings"
 	"unicode/utf8"
 
@@ -198,16 +197,6 @@ func (c Claims) JSON() string {
 		panic(fmt.Sprintf("claims: marshal: %v", err))
 	}
 	return string(b)
-}
-
-// Keys returns the session variable names, sorted.
-func (c Claims) Keys() []string {
-	out := make([]string, 0, len(c))
-	for k := range c {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // ForToken returns the claims a token carries for rec's user: the stored claims, with

@@ -102,16 +102,6 @@ func (m *Moto) Stop() {
 	os.Remove(m.logs.Name())
 }
 
-// Reset clears every emulated resource, so tests start from nothing.
-func (m *Moto) Reset() error {
-	resp, err := http.Post(m.URL+"/moto-api/reset", "application/json", nil)
-	if err != nil {
-		return fmt.Errorf("reset moto: %w", err)
-	}
-	resp.Body.Close()
-	return nil
-}
-
 // Env returns the standard SDK settings that point any AWS SDK (or a bootstrap binary) at moto.
 func (m *Moto) Env() []string {
 	return []string{
