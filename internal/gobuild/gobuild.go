@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 )
@@ -15,11 +16,19 @@ import (
 // Lambda cross-compiles a main package for provided.al2023 on arm64, reproducibly: no paths,
 // VCS stamps or build IDs in the binary, so the same source gives the same bytes (and the same
 // CDK asset hash) on every machine.
-func Lambda(moduleRoot, pkg, out string) error {
+func Lambda(moduleRoot, pkg, out string) error { return build(moduleRoot, pkg, out, "arm64") }
+
+// LambdaForHost builds the same binary for this machine's architecture, so that tests and
+// `make local` can run it under a local Lambda Runtime API.
+func LambdaForHost(moduleRoot, pkg, out string) error {
+	return build(moduleRoot, pkg, out, runtime.GOARCH)
+}
+
+func build(moduleRoot, pkg, out, goarch string) error {
 	cmd := exec.Command("go", "build", "-tags", "lambda.norpc", "-trimpath", "-buildvcs=false",
 		"-ldflags", "-s -w -buildid=", "-o", out, "./"+filepath.ToSlash(pkg))
 	cmd.Dir = moduleRoot
-	cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH=arm64", "CGO_ENABLED=0", "GOFLAGS=-mod=readonly")
+	cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH="+goarch, "CGO_ENABLED=0", "GOFLAGS=-mod=readonly")
 	if msg, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("go build ./%s: %w\n%s", pkg, err, msg)
 	}

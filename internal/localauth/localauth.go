@@ -17,7 +17,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -32,6 +31,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/hasura-auth-cdk/hasuraauth/internal/claims"
+	"github.com/hasura-auth-cdk/hasuraauth/internal/gobuild"
 	"github.com/hasura-auth-cdk/hasuraauth/internal/testenv"
 )
 
@@ -138,11 +138,8 @@ func (e *Env) claimsStore(ctx context.Context) error {
 // runs it under the local Runtime API with the contract's environment.
 func (e *Env) startLambda(moduleRoot string) error {
 	bin := filepath.Join(e.dir, "bootstrap")
-	build := exec.Command("go", "build", "-tags", "lambda.norpc", "-trimpath", "-o", bin, "./lambda/pretoken")
-	build.Dir = moduleRoot
-	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+runtime.GOARCH)
-	if out, err := build.CombinedOutput(); err != nil {
-		return fmt.Errorf("build lambda/pretoken: %w\n%s", err, out)
+	if err := gobuild.LambdaForHost(moduleRoot, "lambda/pretoken", bin); err != nil {
+		return err
 	}
 	rt, err := testenv.StartRuntimeAPI()
 	if err != nil {

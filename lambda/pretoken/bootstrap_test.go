@@ -5,13 +5,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/hasura-auth-cdk/hasuraauth/internal/gobuild"
 	"github.com/hasura-auth-cdk/hasuraauth/internal/testenv"
 )
 
@@ -20,10 +20,7 @@ import (
 func buildBootstrap(t testing.TB) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "bootstrap")
-	cmd := exec.Command("go", "build", "-tags", "lambda.norpc", "-trimpath", "-ldflags", "-s -w", "-o", bin, ".")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+runtime.GOARCH)
-	out, err := cmd.CombinedOutput()
-	require.NoError(t, err, "%s", out)
+	require.NoError(t, gobuild.LambdaForHost(filepath.Join("..", ".."), "lambda/pretoken", bin))
 	return bin
 }
 
