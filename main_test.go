@@ -24,15 +24,11 @@ func app(t *testing.T) string {
 
 func cdkContext(t *testing.T) map[string]any {
 	t.Helper()
-	b, err := os.ReadFile("cdk.json")
+	ctx, err := synth.Context(".")
 	require.NoError(t, err)
-	var f struct {
-		Context map[string]any `json:"context"`
-	}
-	require.NoError(t, json.Unmarshal(b, &f))
-	// Bundling is covered by `make synth` and constructs/golambda's tests.
-	f.Context["aws:cdk:bundling-stacks"] = []any{}
-	return f.Context
+	// Bundling is covered by `make synth` and internal/synth's determinism test.
+	ctx["aws:cdk:bundling-stacks"] = []any{}
+	return ctx
 }
 
 // runApp executes the app as the CDK CLI does: context in CDK_CONTEXT_JSON, output dir in CDK_OUTDIR.

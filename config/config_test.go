@@ -2,25 +2,21 @@ package config
 
 import (
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/hasura-auth-cdk/hasuraauth/internal/synth"
 )
 
 // committed returns the project and environments of the committed cdk.json.
 func committed(t *testing.T) (any, map[string]any) {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "cdk.json"))
+	ctx, err := synth.Context("..")
 	require.NoError(t, err)
-	var f struct {
-		Context map[string]any `json:"context"`
-	}
-	require.NoError(t, json.Unmarshal(b, &f))
-	return f.Context["project"], f.Context["environments"].(map[string]any)
+	return ctx["project"], ctx["environments"].(map[string]any)
 }
 
 func TestCommittedConfigLoadsWithDefaults(t *testing.T) {

@@ -75,29 +75,17 @@ func synthesize(root, tmp string) error {
 	if err != nil {
 		return err
 	}
-	b, err := os.ReadFile(filepath.Join(root, "cdk.json"))
-	if err != nil {
-		return err
-	}
-	var f struct {
-		Context map[string]any `json:"context"`
-	}
-	if err := json.Unmarshal(b, &f); err != nil {
-		return err
-	}
-	f.Context["environment"] = "staging"
-	f.Context["aws:cdk:bundling-stacks"] = []any{}
-	ctxJSON, _ := json.Marshal(f.Context)
 	outdir := filepath.Join(tmp, "cdk.out")
-	cmd := exec.Command(app)
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "CDK_CONTEXT_JSON="+string(ctxJSON), "CDK_OUTDIR="+outdir)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("synth: %w\n%s", err, out)
+	if err := synth.Run(root, app, outdir, synth.Options{Environment: "staging", SkipBundling: true}); err != nil {
+		return err
 	}
-	tb, err := os.ReadFile(filepath.Join(outdir, "hasura-auth-staging-hasura.template.json"))
+	templates, err := synth.Templates(outdir)
 	if err != nil {
-		return fmt.Errorf("read the synthesized Hasura template: %w", err)
+		return err
+	}
+	tb, ok := templates["hasura-auth-staging-hasura"]
+	if !ok {
+		return fmt.Errorf("no hasura-auth-staging-hasura template in %s", outdir)
 	}
 	var tmpl struct {
 		Resources map[string]struct {

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/hasura-auth-cdk/hasuraauth/config"
+	"github.com/hasura-auth-cdk/hasuraauth/internal/synth"
 	"github.com/hasura-auth-cdk/hasuraauth/stacks"
 )
 
@@ -66,17 +67,11 @@ var extraEnvironments = map[string]any{
 
 // CDKContext reads the committed cdk.json context: NewApp(nil) does not read cdk.json.
 func CDKContext(t testing.TB) map[string]any {
-	b, err := os.ReadFile(filepath.Join("..", "cdk.json"))
+	ctx, err := synth.Context("..")
 	if err != nil {
-		t.Fatalf("read cdk.json: %v", err)
+		t.Fatal(err)
 	}
-	var f struct {
-		Context map[string]any `json:"context"`
-	}
-	if err := json.Unmarshal(b, &f); err != nil {
-		t.Fatalf("parse cdk.json: %v", err)
-	}
-	return f.Context
+	return ctx
 }
 
 func TestMain(m *testing.M) {

@@ -56,8 +56,8 @@ func TestTemplateSnapshots(t *testing.T) {
 		fingerprints[pkg] = fp
 	}
 	update := os.Getenv("UPDATE_SNAPSHOTS") == "1"
-	committed, err := committedEnvironments()
-	require.NoError(t, err)
+	committed := committedEnvironments(t)
+	require.NotEmpty(t, committed)
 	want := map[string]bool{}
 	for _, name := range committed {
 		e := envs[name]
@@ -106,14 +106,10 @@ func TestTemplateSnapshots(t *testing.T) {
 }
 
 // committedEnvironments are the environments of cdk.json (not the test-only ones).
-func committedEnvironments() ([]string, error) {
-	ctx := CDKContext(&testing.T{})
+func committedEnvironments(t *testing.T) []string {
 	var names []string
-	for name := range ctx["environments"].(map[string]any) {
+	for name := range CDKContext(t)["environments"].(map[string]any) {
 		names = append(names, name)
 	}
-	if len(names) == 0 {
-		return nil, fmt.Errorf("no environments in cdk.json")
-	}
-	return names, nil
+	return names
 }
