@@ -515,6 +515,9 @@ func TestEveryCallCanFailAndARetryFinishesTheJob(t *testing.T) {
 					c := f.assertRotated(t, token(3), urlBefore, deployBefore)
 					user, _ := c.active()
 					assert.Equal(t, f.d.master+"_alt", user, name)
+					for _, secret := range []string{c.Password, c.AlternatePassword} {
+						assert.NotContains(t, f.logs.String(), secret, "%s: failures are logged without values", name)
+					}
 				} else {
 					desc, err := f.sm.DescribeSecret(context.Background(), &secretsmanager.DescribeSecretInput{SecretId: aws.String(f.secret)})
 					require.NoError(t, err)
