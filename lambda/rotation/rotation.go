@@ -297,7 +297,13 @@ func (r *Rotator) create(ctx context.Context, ev Event) error {
 			c.AlternateUsername = c.Username + "_alt"
 		}
 		// Change the login Hasura does not use; the one in use keeps working until the next rotation.
-		if user, _ := c.active(); user == c.Username {
+		// The URL says which one Hasura uses: CloudFormation rewrites it with the master's
+		// credentials if a stack update ever touches the URL secret.
+		inUseUser, _ := c.active()
+		if u, err := parsePostgresURL(inUse); err == nil && u.User != nil && (u.User.Username() == c.Username || u.User.Username() == c.AlternateUsername) {
+			inUseUser = u.User.Username()
+		}
+		if inUseUser == c.Username {
 			c.ActiveUsername, c.AlternatePassword = c.AlternateUsername, pw
 		} else {
 			c.ActiveUsername, c.Password = c.Username, pw

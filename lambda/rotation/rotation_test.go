@@ -358,6 +358,28 @@ func TestDatabaseRotationKeepsTheDatabaseAndAlternatesLogins(t *testing.T) {
 	require.NoError(t, Postgres{SSLMode: "disable"}.Check(ctx, c.login(c.Username, c.Password), ""))
 }
 
+// TestRotationChangesTheLoginTheURLDoesNotUse: a stack update that touches the URL secret makes
+// CloudFormation write it again from its dynamic references, i.e. with the master's credentials,
+// whichever login the secret says is active. The next rotation must then leave the master alone.
+func TestRotationChangesTheLoginTheURLDoesNotUse(t *testing.T) {
+	f := newFixture(t, KindPostgres)
+	ctx := context.Background()
+	require.NoError(t, f.rotate(token(300)))
+	c := f.creds(t)
+	require.Equal(t, f.d.master+"_alt", c.ActiveUsername)
+	masterURL, err := rewriteURL(f.current(t, f.url), c.Username, c.Password)
+	require.NoError(t, err)
+	_, err = f.sm.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{SecretId: aws.String(f.url), SecretString: aws.String(masterURL)})
+	require.NoError(t, err)
+	mustExec(t, masterURL, "SELECT 1 FROM public.kept") // the redeployed tasks use it
+
+	require.NoError(t, f.rotate(token(301)))
+	c = f.creds(t)
+	assert.Equal(t, f.d.master+"_alt", c.ActiveUsername, "the alternate login was not in use: it is the one changed")
+	mustExec(t, masterURL, "SELECT 1 FROM public.kept") // the tasks' login still works
+	assert.NotEqual(t, masterURL, f.current(t, f.url))
+}
+
 func TestRewriteURLChangesOnlyTheCredentials(t *testing.T) {
 	got, err := rewriteURL("postgresql://old:p-w_.~@db.example:6543/app?sslmode=verify-full&application_name=hasura", "hasura_alt", "Abc123")
 	require.NoError(t, err)
