@@ -350,8 +350,8 @@ func (r *Rotator) set(ctx context.Context, ev Event) error {
 	}
 	user, pw := pending.active()
 	owner := pending.ownerRole()
-	if r.Database.Check(ctx, pending.login(user, pw), owner) == nil {
-		return nil // set by an earlier attempt
+	if r.checkLogins(ctx, pending) == nil {
+		return nil // set (roles, memberships, password) by an earlier attempt
 	}
 	// The master changes the password (its own, or the alternate login's, which it creates on the
 	// first rotation). Its password is the pending one if this rotation changes it and an

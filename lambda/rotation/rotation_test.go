@@ -360,7 +360,8 @@ func TestDatabaseRotationKeepsTheDatabaseAndAlternatesLogins(t *testing.T) {
 
 // TestRotationChangesTheLoginTheURLDoesNotUse: a stack update that touches the URL secret makes
 // CloudFormation write it again from its dynamic references, i.e. with the master's credentials,
-// whichever login the secret says is active. The next rotation must then leave the master alone.
+// whichever login the secret says is active. The next rotation must then leave the master alone
+// (and repair the role setup if someone changed it).
 func TestRotationChangesTheLoginTheURLDoesNotUse(t *testing.T) {
 	f := newFixture(t, KindPostgres)
 	ctx := context.Background()
@@ -372,8 +373,12 @@ func TestRotationChangesTheLoginTheURLDoesNotUse(t *testing.T) {
 	_, err = f.sm.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{SecretId: aws.String(f.url), SecretString: aws.String(masterURL)})
 	require.NoError(t, err)
 	mustExec(t, masterURL, "SELECT 1 FROM public.kept") // the redeployed tasks use it
+	// Someone also undid the master's default role: the next setSecret puts it back.
+	mustExec(t, Login{Host: "127.0.0.1", Port: pg.Port, DBName: "postgres", User: "rdsadmin", Password: superuserPassword}.URL(),
+		"ALTER ROLE "+ident(c.Username)+" RESET role")
 
 	require.NoError(t, f.rotate(token(301)))
+	require.NoError(t, Postgres{SSLMode: "disable"}.Check(ctx, c.login(c.Username, c.Password), c.ownerRole()), "the master acts as the owner again")
 	c = f.creds(t)
 	assert.Equal(t, f.d.master+"_alt", c.ActiveUsername, "the alternate login was not in use: it is the one changed")
 	mustExec(t, masterURL, "SELECT 1 FROM public.kept") // the tasks' login still works
