@@ -308,21 +308,26 @@ func (r *Rotator) create(ctx context.Context, ev Event) error {
 		} else {
 			c.ActiveUsername, c.Password = c.Username, pw
 		}
-		// An abandoned pending version may already have set this login's password: reuse it, so
-		// the database and the secret cannot disagree (Secrets Manager normally retries with the
-		// same token, but a new token must not strand the password).
-		old, err := r.credentials(ctx, ev.SecretID, "AWSPENDING", "")
+		// An abandoned pending version (one never made current) may already have set this
+		// login's password: reuse it, so the database and the secret cannot disagree (Secrets
+		// Manager normally retries with the same token, but a new token must not strand the
+		// password). A finished version may keep its AWSPENDING label: it is no such version.
+		old, err := r.get(ctx, ev.SecretID, "AWSPENDING", "")
 		switch {
-		case err == nil:
-			if u, p := old.active(); u == c.ActiveUsername {
+		case err == nil && !has(old.VersionStages, "AWSCURRENT") && !has(old.VersionStages, "AWSPREVIOUS"):
+			oc, err := parseCredentials(aws.ToString(old.SecretString))
+			if err != nil {
+				return fmt.Errorf("the abandoned pending version %s: %w", aws.ToString(old.VersionId), err)
+			}
+			if u, p := oc.active(); u == c.ActiveUsername {
 				if u == c.Username {
 					c.Password = p
 				} else {
 					c.AlternatePassword = p
 				}
 			}
-		case !notFound(err):
-			return err
+		case err != nil && !notFound(err):
+			return fmt.Errorf("read the AWSPENDING credentials: %w", err)
 		}
 		next = c.json()
 	}

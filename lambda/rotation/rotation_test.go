@@ -379,10 +379,31 @@ func TestRotationChangesTheLoginTheURLDoesNotUse(t *testing.T) {
 
 	require.NoError(t, f.rotate(token(301)))
 	require.NoError(t, Postgres{SSLMode: "disable"}.Check(ctx, c.login(c.Username, c.Password), c.ownerRole()), "the master acts as the owner again")
+	before := c
 	c = f.creds(t)
 	assert.Equal(t, f.d.master+"_alt", c.ActiveUsername, "the alternate login was not in use: it is the one changed")
+	assert.NotEqual(t, before.AlternatePassword, c.AlternatePassword, "with a new password")
+	assert.Equal(t, before.Password, c.Password)
 	mustExec(t, masterURL, "SELECT 1 FROM public.kept") // the tasks' login still works
 	assert.NotEqual(t, masterURL, f.current(t, f.url))
+}
+
+// TestANewTokenAfterAnAbandonedRotationKeepsThePasswordItSet: a rotation that set the master's
+// new password and then stopped, followed by a rotation with a new token, must not lose that
+// password (the master is the login that changes every password).
+func TestANewTokenAfterAnAbandonedRotationKeepsThePasswordItSet(t *testing.T) {
+	f := newFixture(t, KindPostgres)
+	ctx := context.Background()
+	require.NoError(t, f.rotate(token(400))) // Hasura now uses the alternate login
+	urlBefore := f.current(t, f.url)
+	deployBefore := aws.ToString(f.deployment(t).Id)
+	for _, step := range steps[:2] { // the next one changes the master's password, then stops
+		require.NoError(t, f.r.Handle(ctx, Event{SecretID: f.secret, ClientRequestToken: token(401), Step: step}))
+	}
+	require.NoError(t, f.rotate(token(402)))
+	c := f.assertRotated(t, token(402), urlBefore, deployBefore)
+	assert.Equal(t, f.d.master, c.ActiveUsername)
+	mustExec(t, urlBefore, "SELECT 1 FROM public.kept") // the alternate login, untouched
 }
 
 func TestRewriteURLChangesOnlyTheCredentials(t *testing.T) {
