@@ -201,7 +201,12 @@ func TestBadInputIsRefusedAndNothingIsWritten(t *testing.T) {
 		want string
 	}{
 		{"malformed email", []string{"user", "add", "not-an-email", "--roles", "viewer", "--default-role", "viewer"}, exitUsage, "not a plain email address"},
-		{"display-name email", []string{"user", "add", "Eve <eve@example.com>", "--roles", "viewer", "--default-role", "viewer"}, exitUsage, "not a plain email address"},
+		{"non-ASCII email", []string{"user", "add", "ADM\u0130N@example.com", "--roles", "viewer", "--default-role", "viewer"}, exitUsage, "non-ASCII character"},
+		{"IP-literal email", []string{"claims", "put", "admin@[10.0.0.1]", "--roles", "viewer", "--default-role", "viewer"}, exitUsage, "IP-literal"},
+		{"user id set by hand", []string{"claims", "put", "eve@example.com", "--roles", "viewer", "--default-role", "viewer", "--set", "x-hasura-user-id=admin"}, exitUsage, "x-hasura-user-id is set by the trigger"},
+		{"workers out of range", []string{"claims", "verify", "--workers", "0"}, exitUsage, "--workers 0: want 1 to 256"},
+		{"resume with arguments", []string{"key", "rotate", "extra"}, exitUsage, "takes no arguments"},
+		{"display-name email", []string{"user", "add", "Eve <eve@example.com>", "--roles", "viewer", "--default-role", "viewer"}, exitUsage, "email refused"},
 		{"unknown role as default", []string{"user", "add", "eve@example.com", "--roles", "viewer", "--default-role", "admin"}, exitUsage, "x-hasura-default-role is not one of x-hasura-allowed-roles"},
 		{"empty roles", []string{"user", "add", "eve@example.com", "--roles", " , ", "--default-role", "viewer"}, exitUsage, "x-hasura-allowed-roles must be a non-empty array"},
 		{"no roles", []string{"user", "add", "eve@example.com"}, exitUsage, "--roles is required"},
@@ -272,7 +277,7 @@ func TestClaimsListPagesAndVerifyCountsFailures(t *testing.T) {
 	var rows []map[string]string
 	require.NoError(t, json.Unmarshal([]byte(out), &rows))
 	require.Len(t, rows, 230)
-	assert.Equal(t, map[string]string{"user_id": "user000@example.com", "default_role": "viewer", "allowed_roles": "viewer", "status": "ok"}, rows[0])
+	assert.Equal(t, map[string]string{"user_id": "user000@example.com", "default_role": "viewer", "allowed_roles": "viewer", "binding": "unbound", "status": "ok"}, rows[0])
 
 	out, _, code = d.ctl(t, "", "claims", "list")
 	require.Equal(t, exitOK, code)
@@ -286,7 +291,7 @@ func TestClaimsListPagesAndVerifyCountsFailures(t *testing.T) {
 	d.putToken(t, "invalid@example.com", bad)
 	out, errOut, code = d.ctl(t, "", "claims", "verify")
 	assert.Equal(t, exitFailed, code)
-	assert.Contains(t, out, "232 items, 2 failed: garbled@example.com, invalid@example.com")
+	assert.Contains(t, out, "232 items, 2 failed: garbled@example.com, invalid@example.com; 230 unbound")
 	assert.Contains(t, errOut, "2 of 232 items fail to decrypt or validate")
 }
 

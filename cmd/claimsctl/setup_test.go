@@ -137,7 +137,9 @@ func (d *deployment) ring(t *testing.T) *claims.KeyRing {
 }
 
 // tokenClaims reads a user's item and returns what the pre-token Lambda would put in a token,
-// through the same internal/claims code path, with the ring the secret holds now.
+// through the same internal/claims code path, with the ring the secret holds now, for the user
+// signing in with their Cognito sub (or, without a Cognito user, the identity the item is bound
+// to). Unbound items are accepted, as in an environment with claims.allowUnbound.
 func (d *deployment) tokenClaims(t *testing.T, email string) (claims.Claims, error) {
 	t.Helper()
 	got, err := d.db.GetItem(context.Background(), &dynamodb.GetItemInput{TableName: aws.String(d.table), Key: key(email), ConsistentRead: aws.Bool(true)})
@@ -149,15 +151,31 @@ func (d *deployment) tokenClaims(t *testing.T, email string) (claims.Claims, err
 	if err != nil {
 		return nil, err
 	}
-	plain, err := d.ring(t).Decrypt(rec.Claims)
+	stored, bind, err := claims.Decode(d.ring(t), rec)
 	if err != nil {
 		return nil, err
 	}
-	stored, err := claims.Parse(plain)
-	if err != nil {
-		return nil, err
+	sub := "sub-from-event"
+	if u, ok := d.user(t, email); ok {
+		sub = attr(u.UserAttributes, "sub")
+	} else if bind != nil && bind.Identity != "" {
+		sub = bind.Identity
+	} else if rec.CognitoUUID != "" {
+		sub = rec.CognitoUUID
 	}
-	return claims.ForToken(stored, rec, "sub-from-event")
+	return claims.ForToken(stored, bind, rec, sub)
+}
+
+// binding returns the binding sealed into a user's item (nil: unbound).
+func (d *deployment) binding(t *testing.T, email string) *claims.Binding {
+	t.Helper()
+	got, err := d.db.GetItem(context.Background(), &dynamodb.GetItemInput{TableName: aws.String(d.table), Key: key(email), ConsistentRead: aws.Bool(true)})
+	require.NoError(t, err)
+	rec, err := claims.RecordFromItem(got.Item)
+	require.NoError(t, err)
+	_, b, err := claims.Decode(d.ring(t), rec)
+	require.NoError(t, err)
+	return b
 }
 
 func (d *deployment) user(t *testing.T, email string) (*cip.AdminGetUserOutput, bool) {
