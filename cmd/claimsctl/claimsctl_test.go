@@ -14,6 +14,7 @@ import (
 	cip "github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -295,27 +296,148 @@ func TestClaimsListPagesAndVerifyCountsFailures(t *testing.T) {
 	assert.Contains(t, errOut, "2 of 232 items fail to decrypt or validate")
 }
 
-func TestApiKeyRotateWritesANewKeyAndRedeploysWithoutPrintingIt(t *testing.T) {
-	d := deploy(t)
-	read := func() string {
-		out, err := d.ps.GetParameter(context.Background(), &ssm.GetParameterInput{Name: aws.String(d.param), WithDecryption: aws.Bool(true)})
-		require.NoError(t, err)
-		return aws.ToString(out.Parameter.Value)
+func (d *deployment) param_(t *testing.T, name string) (string, bool) {
+	t.Helper()
+	out, err := d.ps.GetParameter(context.Background(), &ssm.GetParameterInput{Name: aws.String(name), WithDecryption: aws.Bool(true)})
+	var nf *ssmtypes.ParameterNotFound
+	if errors.As(err, &nf) {
+		return "", false
 	}
-	before := read()
+	require.NoError(t, err)
+	assert.Equal(t, ssmtypes.ParameterTypeSecureString, out.Parameter.Type)
+	return aws.ToString(out.Parameter.Value), true
+}
+
+func TestApiKeyRotatesWithAnOverlapWindowAndNeverPrintsTheKey(t *testing.T) {
+	d := deploy(t)
+	before, _ := d.param_(t, d.param)
 	out, errOut, code := d.ctl(t, "", "apikey", "rotate")
 	require.Equal(t, exitOK, code, errOut)
-	after := read()
+	after, _ := d.param_(t, d.param)
+	prev, ok := d.param_(t, d.param+"-previous")
+	require.True(t, ok, "the previous key stays readable for the backend")
+	assert.Equal(t, before, prev)
 	assert.NotEqual(t, before, after)
 	assert.Len(t, after, 43, "32 random bytes, base64url")
 	assert.NotContains(t, out+errOut, after, "the key is never printed")
-	assert.Contains(t, out, "started a new deployment of "+d.service)
+	assert.NotContains(t, out+errOut, before)
+	// moto's ECS accepts UpdateService(ForceNewDeployment) but models no new deployment, so the
+	// redeploy is asserted through the output and the fault test below, not the service state.
+	assert.Regexp(t, `(?s)1\. copied the current event API key to .*-previous.*2\. wrote a new event API key.*3\. started a new deployment of `+d.service+`.*apikey retire-previous`, out, "the order of operations is printed")
 
-	// A missing service: nothing is changed.
+	out, errOut, code = d.ctl(t, "", "apikey", "retire-previous")
+	require.Equal(t, exitOK, code, errOut)
+	assert.Contains(t, out, "only the current event API key")
+	_, ok = d.param_(t, d.param+"-previous")
+	assert.False(t, ok, "the overlap window is closed")
+	cur, _ := d.param_(t, d.param)
+	assert.Equal(t, after, cur)
+	out, _, code = d.ctl(t, "", "apikey", "retire-previous")
+	assert.Equal(t, exitOK, code)
+	assert.Contains(t, out, "nothing to retire")
+
+	// A missing service: the message says so, never <nil>, and nothing is changed.
 	_, errOut, code = d.ctl(t, "", "apikey", "rotate", "--service", "missing")
 	assert.Equal(t, exitFailed, code)
-	assert.Contains(t, errOut, "find Hasura service missing")
-	assert.Equal(t, after, read())
+	assert.Contains(t, errOut, "find Hasura service missing in cluster "+d.cluster)
+	assert.NotContains(t, errOut, "<nil>")
+	assert.Contains(t, errOut, "nothing was changed")
+	cur, _ = d.param_(t, d.param)
+	assert.Equal(t, after, cur)
+	_, ok = d.param_(t, d.param+"-previous")
+	assert.False(t, ok)
+}
+
+// TestApiKeyRotateInterruptedAtEachCallLeavesAWorkingPair stops apikey rotate before each of
+// its writes: the key the running tasks send is always the current or the previous value, and
+// following the message's instruction completes the rotation.
+func TestApiKeyRotateInterruptedAtEachCallLeavesAWorkingPair(t *testing.T) {
+	for _, point := range []string{"apikey:before-previous", "apikey:before-current", "apikey:before-deploy"} {
+		t.Run(point, func(t *testing.T) {
+			d := deploy(t)
+			sent, _ := d.param_(t, d.param) // what the running Hasura tasks send
+			faultHook = func(p string) error {
+				if p == point {
+					return errors.New("injected: throttled")
+				}
+				return nil
+			}
+			_, errOut, code := d.ctl(t, "", "apikey", "rotate")
+			faultHook = nil
+			assert.NotEqual(t, exitOK, code)
+			assert.Contains(t, errOut, "injected: throttled")
+			cur, _ := d.param_(t, d.param)
+			prev, _ := d.param_(t, d.param+"-previous")
+			assert.Contains(t, []string{cur, prev}, sent, "the backend still accepts what the tasks send")
+
+			if point == "apikey:before-deploy" {
+				assert.Equal(t, exitPartial, code)
+				assert.Contains(t, errOut, "--force-new-deployment (not apikey rotate again")
+				return
+			}
+			assert.Equal(t, exitFailed, code)
+			assert.Contains(t, errOut, "the current key is unchanged")
+			_, errOut, code = d.ctl(t, "", "apikey", "rotate")
+			require.Equal(t, exitOK, code, errOut)
+			cur, _ = d.param_(t, d.param)
+			prev, _ = d.param_(t, d.param+"-previous")
+			assert.Equal(t, sent, prev, "after the rerun the tasks' key is the previous one")
+			assert.NotEqual(t, sent, cur)
+		})
+	}
+}
+
+func TestUserCommandsRefuseWhatDoesNotExistAndSignOutOnDisable(t *testing.T) {
+	d := deploy(t)
+	_, errOut, code := d.ctl(t, "", "user", "remove", "ghost@example.com")
+	assert.Equal(t, exitFailed, code)
+	assert.Contains(t, errOut, "no Cognito user ghost@example.com")
+	assert.Contains(t, errOut, "nothing to remove")
+	assert.NotContains(t, errOut, "removed ghost")
+
+	_, errOut, code = d.ctl(t, "", "user", "add", "ivy@example.com", "--roles", "viewer", "--default-role", "viewer")
+	require.Equal(t, exitOK, code, errOut)
+	var signedOut []string
+	faultHook = func(p string) error {
+		if p == "sign-out" {
+			signedOut = append(signedOut, p)
+			return errors.New("injected: sign-out failed")
+		}
+		return nil
+	}
+	_, errOut, code = d.ctl(t, "", "user", "disable", "ivy@example.com")
+	faultHook = nil
+	assert.Equal(t, exitPartial, code, "disabled but not signed out is not done")
+	assert.Contains(t, errOut, "their refresh tokens still work until they expire; rerun claimsctl user disable ivy@example.com")
+	out, errOut, code := d.ctl(t, "", "user", "disable", "ivy@example.com")
+	require.Equal(t, exitOK, code, errOut)
+	assert.Contains(t, out, "signed them out everywhere")
+	assert.Equal(t, []string{"sign-out"}, signedOut)
+}
+
+func TestClaimsPutKeepsAMovedUsersHasuraIDAndRebindsAReusedEmail(t *testing.T) {
+	d := deploy(t)
+	ring := d.ring(t)
+	c, _ := claims.New([]string{"viewer"}, "viewer", nil)
+	// A user moved from another pool: Hasura user id = old pool's sub, identity = no Cognito user yet.
+	tok, err := claims.SealFor(ring, c, claims.Binding{UserID: "moved@example.com", HasuraUserID: "old-pool-sub"})
+	require.NoError(t, err)
+	d.putToken(t, "moved@example.com", tok)
+	_, errOut, code := d.ctl(t, "", "claims", "put", "moved@example.com", "--roles", "viewer,editor", "--default-role", "editor")
+	require.Equal(t, exitOK, code, errOut)
+	assert.Equal(t, &claims.Binding{UserID: "moved@example.com", HasuraUserID: "old-pool-sub"}, d.binding(t, "moved@example.com"))
+
+	// An item bound to a previous owner of the email: claims put binds it to the current user only.
+	tok, err = claims.SealFor(ring, c, claims.Binding{UserID: "reused@example.com", Identity: "previous-owner", HasuraUserID: "previous-owner"})
+	require.NoError(t, err)
+	d.putToken(t, "reused@example.com", tok)
+	_, err = d.idp.AdminCreateUser(context.Background(), &cip.AdminCreateUserInput{UserPoolId: aws.String(d.pool), Username: aws.String("reused@example.com")})
+	require.NoError(t, err)
+	u, _ := d.user(t, "reused@example.com")
+	out, errOut, code := d.ctl(t, "", "claims", "put", "reused@example.com", "--roles", "viewer", "--default-role", "viewer")
+	require.Equal(t, exitOK, code, errOut)
+	assert.Contains(t, out, "now bound to the current user")
+	assert.Equal(t, &claims.Binding{UserID: "reused@example.com", Identity: attr(u.UserAttributes, "sub")}, d.binding(t, "reused@example.com"))
 }
 
 func TestHelpAtEveryLevel(t *testing.T) {

@@ -37,16 +37,17 @@ type globals struct {
 }
 
 // globalTakesValue lists the global flags that take a value, so that the value is not taken
-// for a command word (see splitCommand).
-var globalTakesValue = map[string]bool{}
+// for a command word (see splitCommand). register defines exactly these, plus --json.
+var globalTakesValue = map[string]bool{
+	"env": true, "project": true, "region": true, "profile": true, "identity-stack": true, "hasura-stack": true,
+	"user-pool": true, "table": true, "key-secret": true, "api-key-parameter": true, "cluster": true, "service": true,
+	"lock-wait": true,
+}
 
 func isGlobal(name string) bool { return globalTakesValue[name] || name == "json" }
 
 func (g *globals) register(fs *flag.FlagSet) {
-	str := func(p *string, name, usage string) {
-		fs.StringVar(p, name, "", usage)
-		globalTakesValue[name] = true
-	}
+	str := func(p *string, name, usage string) { fs.StringVar(p, name, "", usage) }
 	str(&g.env, "env", "environment name")
 	str(&g.project, "project", "project name (default: ./cdk.json)")
 	str(&g.region, "region", "AWS region")
@@ -60,7 +61,6 @@ func (g *globals) register(fs *flag.FlagSet) {
 	str(&g.cluster, "cluster", "ECS cluster name")
 	str(&g.service, "service", "Hasura ECS service name")
 	fs.DurationVar(&g.lockWait, "lock-wait", 2*time.Minute, "how long to wait for another run's key-ring lock")
-	globalTakesValue["lock-wait"] = true
 	fs.BoolVar(&g.json, "json", false, "machine-readable output")
 }
 

@@ -41,7 +41,7 @@ var envSeq atomic.Int64
 // deployment is one environment as `make deploy` leaves it: both stacks with their outputs,
 // and the resources they name.
 type deployment struct {
-	env, pool, table, secretArn, param, cluster, service string
+	project, env, pool, table, secretArn, param, cluster, service string
 
 	idp *cip.Client
 	db  *dynamodb.Client
@@ -52,11 +52,16 @@ type deployment struct {
 
 func deploy(t *testing.T) *deployment {
 	t.Helper()
+	return deployAs(t, project, fmt.Sprintf("e%d", envSeq.Add(1)))
+}
+
+// deployAs creates the environment env of project (names must be unique within the package's moto).
+func deployAs(t *testing.T, project, env string) *deployment {
+	t.Helper()
 	ctx := context.Background()
 	cfg := moto.Config()
-	n := envSeq.Add(1)
 	d := &deployment{
-		env: fmt.Sprintf("e%d", n),
+		project: project, env: env,
 		idp: cip.NewFromConfig(cfg), db: dynamodb.NewFromConfig(cfg), sm: secretsmanager.NewFromConfig(cfg),
 		ps: ssm.NewFromConfig(cfg), ecs: ecs.NewFromConfig(cfg),
 	}
@@ -117,7 +122,7 @@ func (d *deployment) stack(t *testing.T, name string, outputs map[string]string)
 // ctl runs claimsctl for this environment and returns stdout, stderr and the exit code.
 func (d *deployment) ctl(t *testing.T, stdin string, args ...string) (string, string, int) {
 	t.Helper()
-	return ctlRaw(t, stdin, append(args, "--project", project, "--env", d.env)...)
+	return ctlRaw(t, stdin, append(args, "--project", d.project, "--env", d.env)...)
 }
 
 func ctlRaw(t *testing.T, stdin string, args ...string) (string, string, int) {

@@ -144,9 +144,10 @@ func userEnable(ctx context.Context, t *target, out *printer) error {
 	return nil
 }
 
-// userRemove signs the user out, deletes their claims, then the Cognito user. Claims go before
-// the user: a user left without claims cannot get a token (fail closed); the reverse order could
-// leave claims behind for a future account with the same email.
+// userRemove deletes the user's claims, then the Cognito user. Claims go before the user: a
+// user left without claims cannot get a token, not even by refresh (fail closed); the reverse
+// order could leave claims behind for a future account with the same email. No separate
+// sign-out is needed: a deleted user's refresh tokens no longer work.
 func userRemove(ctx context.Context, t *target, out *printer) error {
 	st := t.st
 	_, err := t.idp.AdminGetUser(ctx, &cip.AdminGetUserInput{UserPoolId: aws.String(t.pool), Username: aws.String(t.email)})
@@ -162,14 +163,9 @@ func userRemove(ctx context.Context, t *target, out *printer) error {
 	if !userExists && !hasClaims {
 		return fmt.Errorf("no Cognito user %s in %s and no claims in %s: nothing to remove", t.email, t.pool, st.table)
 	}
-	if userExists {
-		if err := signOut(ctx, t); err != nil {
-			return fmt.Errorf("%w; nothing was changed", err)
-		}
-	}
 	if hasClaims {
 		if _, err := st.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(st.table), Key: key(t.email)}); err != nil {
-			return fmt.Errorf("delete claims of %s from %s: %w; the user is signed out but otherwise unchanged", t.email, st.table, err)
+			return fmt.Errorf("delete claims of %s from %s: %w; nothing was changed", t.email, st.table, err)
 		}
 	}
 	err = fault("user-remove:claims-deleted")
