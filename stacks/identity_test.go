@@ -121,7 +121,7 @@ func TestSecretGeneratorRoleMayWriteExactlyTheKeyRingAndTheAPIKeyParameter(t *te
 			assert.Equal(t, []Statement{
 				{"Allow", []string{"logs:CreateLogStream", "logs:PutLogEvents"}, []string{getAtt(logsID, "Arn")}},
 				{"Allow", []string{"secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue"}, []string{ref(secretID)}},
-				{"Allow", []string{"ssm:DeleteParameter", "ssm:GetParameter", "ssm:PutParameter"}, []string{paramArn}},
+				{"Allow", []string{"ssm:AddTagsToResource", "ssm:DeleteParameter", "ssm:GetParameter", "ssm:ListTagsForResource", "ssm:PutParameter"}, []string{paramArn}},
 			}, tp.policyOf(t, roleID))
 		})
 	}
