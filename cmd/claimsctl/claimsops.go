@@ -151,12 +151,16 @@ func inspect(ring *claims.KeyRing, item map[string]ddbtypes.AttributeValue) item
 	return s
 }
 
-// census inspects every item with s.workers parallel scan segments.
-func census(ctx context.Context, st *store, ring *claims.KeyRing, what string) ([]itemStatus, error) {
+// census inspects every item with s.workers parallel scan segments. Without keepClaims only
+// the status is kept, so that 100,000 items stay small in memory.
+func census(ctx context.Context, st *store, ring *claims.KeyRing, what string, keepClaims bool) ([]itemStatus, error) {
 	var mu sync.Mutex
 	var all []itemStatus
 	err := st.each(ctx, what, func(_ context.Context, item map[string]ddbtypes.AttributeValue) error {
 		s := inspect(ring, item)
+		if !keepClaims {
+			s.claims = nil
+		}
 		mu.Lock()
 		all = append(all, s)
 		mu.Unlock()
@@ -171,7 +175,7 @@ func claimsList(ctx context.Context, st *store, out *printer) error {
 	if err != nil {
 		return err
 	}
-	all, err := census(ctx, st, ring, "claims list")
+	all, err := census(ctx, st, ring, "claims list", true)
 	if err != nil {
 		return err
 	}
@@ -194,7 +198,7 @@ func claimsVerify(ctx context.Context, st *store, out *printer) error {
 	if err != nil {
 		return err
 	}
-	all, err := census(ctx, st, ring, "claims verify")
+	all, err := census(ctx, st, ring, "claims verify", false)
 	if err != nil {
 		return err
 	}

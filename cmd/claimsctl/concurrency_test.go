@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -106,4 +107,10 @@ func TestAHeldLockMakesOtherRunsWaitThenNameTheHolder(t *testing.T) {
 	require.NoError(t, err)
 	_, errOut, code = d.ctl(t, "", "claims", "put", "a@example.com", "--roles", "viewer", "--default-role", "viewer", "--lock-wait", "0s")
 	assert.Equal(t, exitOK, code, errOut)
+}
+
+func TestProgressLineShowsDoneTotalRateAndTimeLeft(t *testing.T) {
+	assert.Equal(t, "claims verify: 2500/10000 items, 1250/s, 6s left", progressLine("claims verify", 2500, 10000, 2*time.Second))
+	assert.Equal(t, "key rotate: 0/0 items, 0/s, ? left", progressLine("key rotate", 0, 0, 0))
+	assert.Equal(t, "claims list: 120/100 items, 120/s, ? left", progressLine("claims list", 120, 100, time.Second), "ItemCount is an estimate: more items than it says")
 }

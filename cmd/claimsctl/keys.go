@@ -180,7 +180,7 @@ func moveAll(ctx context.Context, st *store, ring *claims.KeyRing) (*moveResult,
 // retireOld drops every key but the primary, after verifying from the table itself (not from
 // what this run wrote) that every item decrypts with the primary.
 func retireOld(ctx context.Context, st *store, l *lease, ring *claims.KeyRing) (*claims.KeyRing, error) {
-	all, err := census(ctx, st, ring, "key retire: verify")
+	all, err := census(ctx, st, ring, "key retire: verify", false)
 	if err != nil {
 		return nil, err
 	}

@@ -329,18 +329,24 @@ func (s *store) startProgress(ctx context.Context, what string) *progress {
 				fmt.Fprint(s.progress, "\r\033[K")
 				return
 			case <-t.C:
-				n := p.done.Load()
-				el := time.Since(start).Seconds()
-				rate := float64(n) / el
-				left := "?"
-				if total > n && rate > 0 {
-					left = (time.Duration(float64(total-n)/rate) * time.Second).Round(time.Second).String()
-				}
-				fmt.Fprintf(s.progress, "\r\033[K%s: %d/%d items, %.0f/s, %s left", what, n, total, rate, left)
+				fmt.Fprint(s.progress, "\r\033[K"+progressLine(what, p.done.Load(), total, time.Since(start)))
 			}
 		}
 	}()
 	return p
+}
+
+// progressLine renders done/total, the rate so far and the time left at that rate.
+func progressLine(what string, done, total int64, elapsed time.Duration) string {
+	rate := 0.0
+	if elapsed > 0 {
+		rate = float64(done) / elapsed.Seconds()
+	}
+	left := "?"
+	if total >= done && rate > 0 {
+		left = time.Duration(float64(total-done) / rate * float64(time.Second)).Round(time.Second).String()
+	}
+	return fmt.Sprintf("%s: %d/%d items, %.0f/s, %s left", what, done, total, rate, left)
 }
 
 func (p *progress) finish() {
