@@ -24,6 +24,9 @@ type apiKeyTarget struct {
 	param, cluster, service string
 	ps                      *ssm.Client
 	ecs                     *ecs.Client
+	// st provides the lease that keeps two rotations from interleaving (one could copy the
+	// other's new value to -previous and drop the key the running tasks still send).
+	st *store
 }
 
 // apiKeyTarget resolves the parameter, and with withService the Hasura service, before anything is written.
@@ -31,6 +34,9 @@ func (x *env) apiKeyTarget(ctx context.Context, withService bool) (*apiKeyTarget
 	k := &apiKeyTarget{ps: x.ps, ecs: x.ecs}
 	var err error
 	if k.param, err = x.resource(ctx, x.g.apiKeyParam, "identity", names.OutEventAPIKeyParameterName); err != nil {
+		return nil, err
+	}
+	if k.st, err = x.store(ctx, 1); err != nil {
 		return nil, err
 	}
 	if !withService {
@@ -53,6 +59,11 @@ func (x *env) apiKeyTarget(ctx context.Context, withService bool) (*apiKeyTarget
 // Until claimsctl apikey retire-previous, the backend accepts either value, so events sent by
 // old and new tasks during the deployment are all delivered.
 func apiKeyRotate(ctx context.Context, k *apiKeyTarget, out *printer) error {
+	ctx, l, err := k.st.lock(ctx, "apikey rotate")
+	if err != nil {
+		return err
+	}
+	defer l.release()
 	desc, err := k.ecs.DescribeServices(ctx, &ecs.DescribeServicesInput{Cluster: aws.String(k.cluster), Services: []string{k.service}})
 	if err != nil {
 		return fmt.Errorf("find Hasura service %s in cluster %s: %w; nothing was changed", k.service, k.cluster, err)
@@ -117,8 +128,13 @@ func apiKeyRotate(ctx context.Context, k *apiKeyTarget, out *printer) error {
 
 // apiKeyRetirePrevious ends the overlap window: only the current key is accepted afterwards.
 func apiKeyRetirePrevious(ctx context.Context, k *apiKeyTarget, out *printer) error {
+	ctx, l, err := k.st.lock(ctx, "apikey retire-previous")
+	if err != nil {
+		return err
+	}
+	defer l.release()
 	prev := k.param + PreviousSuffix
-	_, err := k.ps.DeleteParameter(ctx, &ssm.DeleteParameterInput{Name: aws.String(prev)})
+	_, err = k.ps.DeleteParameter(ctx, &ssm.DeleteParameterInput{Name: aws.String(prev)})
 	var nf *ssmtypes.ParameterNotFound
 	if errors.As(err, &nf) {
 		out.result(map[string]any{"previous": prev, "retired": false}, "no previous event API key (%s does not exist); nothing to retire", prev)

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -346,6 +347,36 @@ func TestApiKeyRotatesWithAnOverlapWindowAndNeverPrintsTheKey(t *testing.T) {
 	assert.Equal(t, after, cur)
 	_, ok = d.param_(t, d.param+"-previous")
 	assert.False(t, ok)
+}
+
+// TestTwoApiKeyRotationsAtOnceSerialize: two rotations started together run one after the
+// other, so -previous ends as the first rotation's value (what the tasks of the first deployment
+// send), never a value copied in the middle of the other run.
+func TestTwoApiKeyRotationsAtOnceSerialize(t *testing.T) {
+	d := deploy(t)
+	var history []string
+	orig, _ := d.param_(t, d.param)
+	history = append(history, orig)
+	var wg sync.WaitGroup
+	codes := make([]int, 2)
+	for i := range codes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, _, codes[i] = d.ctl(t, "", "apikey", "rotate")
+		}()
+	}
+	wg.Wait()
+	assert.Equal(t, []int{exitOK, exitOK}, codes)
+	cur, _ := d.param_(t, d.param)
+	prev, _ := d.param_(t, d.param+"-previous")
+	assert.NotEqual(t, orig, cur)
+	assert.NotEqual(t, orig, prev, "the second rotation started after the first had finished")
+	assert.NotEqual(t, prev, cur)
+	hist, err := d.ps.GetParameterHistory(context.Background(), &ssm.GetParameterHistoryInput{Name: aws.String(d.param), WithDecryption: aws.Bool(true)})
+	require.NoError(t, err)
+	require.Len(t, hist.Parameters, 3, "original, first rotation, second rotation")
+	assert.Equal(t, prev, aws.ToString(hist.Parameters[1].Value), "-previous is the first rotation's value, not a value from an interleaving")
 }
 
 // TestApiKeyRotateInterruptedAtEachCallLeavesAWorkingPair stops apikey rotate before each of

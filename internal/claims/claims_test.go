@@ -213,11 +213,11 @@ func TestNormalizeEmailIsASCIIOnly(t *testing.T) {
 	for _, bad := range []string{
 		"", "alice", "alice@", "@example.com", "Alice <alice@example.com>", "a@b", "a@b.com,c@d.com",
 		strings.Repeat("a", 250) + "@example.com", strings.Repeat("a", 65) + "@example.com",
-		"ADM\u0130N@example.com",           // dotted capital I: Unicode lower-casing gives "admin"
-		"\u212Aim@example.com",              // Kelvin sign: Unicode lower-casing gives "kim"
-		"ad\u200bmin@example.com",           // zero-width space
-		"admin@ex\u0430mple.com",            // Cyrillic a
-		"admin@example.com\u0000",           // control character
+		"ADM\u0130N@example.com",  // dotted capital I: Unicode lower-casing gives "admin"
+		"\u212Aim@example.com",    // Kelvin sign: Unicode lower-casing gives "kim"
+		"ad\u200bmin@example.com", // zero-width space
+		"admin@ex\u0430mple.com",  // Cyrillic a
+		"admin@example.com\u0000", // control character
 		"admin\t@example.com", "admin@[10.0.0.1]", "admin@10.0.0.1", "\"admin\"@example.com",
 		"a..b@example.com", ".a@example.com", "a.@example.com", "a@-example.com", "a@example..com",
 		"a b@example.com", "a@example.com (comment)", "a(b)@example.com",
