@@ -210,7 +210,7 @@ var commands = []*command{
 			return keyRetire(ctx, st, x.out)
 		}},
 	{group: "key", name: "import", synopsis: "--stdin [--primary]",
-		help: "Add an existing Fernet key (e.g. Moped's) to the key ring, read from stdin so it stays out of shell history. " +
+		help: "Add an existing Fernet key (Moped's, for instance) to the key ring, read from stdin so it stays out of shell history. " +
 			"It decrypts only, unless --primary makes it the encrypting key; claimsctl key rotate then moves every item to a new key.",
 		example: "claimsctl --env staging key import --stdin < moped.key",
 		flags:   []func(*flag.FlagSet, *options){importFlags},

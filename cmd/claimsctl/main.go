@@ -260,7 +260,7 @@ func groupHelp(w io.Writer, group string, cmds []*command) {
 }
 
 func commandHelp(w io.Writer, c *command, fs *flag.FlagSet) {
-	fmt.Fprintf(w, "Usage: claimsctl %s %s %s [flags]\n\n%s\n", c.group, c.name, c.args, c.help)
+	fmt.Fprintf(w, "Usage: %s [flags]\n\n%s\n", strings.Join(strings.Fields("claimsctl "+c.group+" "+c.name+" "+c.args), " "), c.help)
 	if c.example != "" {
 		fmt.Fprintf(w, "\nExample:\n  %s\n", c.example)
 	}
