@@ -252,3 +252,28 @@ func attrOf(item map[string]types.AttributeValue, name string) string {
 	}
 	return ""
 }
+
+// TestImportPrimaryOfAKeyAlreadyInTheRingMakesItPrimary: `key import --primary` of a key the
+// ring already holds as decrypt-only must not answer "nothing was changed" with exit 0 while the
+// operator believes it now encrypts: it moves the key first.
+func TestImportPrimaryOfAKeyAlreadyInTheRingMakesItPrimary(t *testing.T) {
+	d := withUsers(t)
+	k, err := claims.GenerateKey()
+	require.NoError(t, err)
+	_, errOut, code := d.ctl(t, k+"\n", "key", "import", "--stdin")
+	require.Equal(t, exitOK, code, errOut)
+	old := d.ring(t).Keys()[0]
+	require.Equal(t, []string{old, k}, d.ring(t).Keys())
+
+	out, errOut, code := d.ctl(t, k+"\n", "key", "import", "--stdin", "--primary")
+	require.Equal(t, exitOK, code, errOut)
+	assert.NotContains(t, out+errOut, k)
+	assert.NotContains(t, out, "nothing was changed")
+	assert.Equal(t, []string{k, old}, d.ring(t).Keys(), "the key now encrypts; the old primary still decrypts")
+	allReadable(t, d, users...)
+
+	out, errOut, code = d.ctl(t, k+"\n", "key", "import", "--stdin", "--primary")
+	require.Equal(t, exitOK, code, errOut)
+	assert.Contains(t, out, "already the primary key")
+	assert.Equal(t, []string{k, old}, d.ring(t).Keys())
+}

@@ -209,6 +209,8 @@ func TestRefusesWithOneGenericMessageAndLogsTheReason(t *testing.T) {
 		{"Kelvin sign", ReasonEmailInvalid, event("2", "TokenGeneration_Authentication", nativeUser("o\u212A@example.com", sub))},
 		{"zero-width space", ReasonEmailInvalid, event("2", "TokenGeneration_Authentication", nativeUser("ok\u200b@example.com", sub))},
 		{"IP literal", ReasonEmailInvalid, event("2", "TokenGeneration_Authentication", nativeUser("ok@[127.0.0.1]", sub))},
+		{"trailing dot", ReasonEmailInvalid, event("2", "TokenGeneration_Authentication", nativeUser("ok@example.com.", sub))},
+		{"tab inside", ReasonEmailInvalid, event("2", "TokenGeneration_Authentication", nativeUser("ok\t@example.com", sub))},
 		{"blob copied from another item", ReasonBoundElsewhere, event("2", "TokenGeneration_Authentication", nativeUser("mallory@example.com", "admin-sub"))},
 		{"bound to another identity", ReasonIdentityMismatch, event("2", "TokenGeneration_Authentication", nativeUser("admin@example.com", sub))},
 		{"unbound where bindings are required", ReasonUnbound, event("2", "TokenGeneration_Authentication", nativeUser("moped@example.com", sub))},
