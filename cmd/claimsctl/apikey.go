@@ -17,7 +17,7 @@ import (
 
 // PreviousSuffix names the parameter that keeps the event API key of before the last rotation,
 // so the backend can accept both values while Hasura's tasks are replaced.
-const PreviousSuffix = "-previous"
+const PreviousSuffix = names.EventAPIKeyPreviousSuffix
 
 // apiKeyTarget is the event API key parameter and the Hasura service that reads it.
 type apiKeyTarget struct {

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/hasura-auth-cdk/hasuraauth/constructs/golambda"
+	"github.com/hasura-auth-cdk/hasuraauth/stacks/names"
 )
 
 // Props configure the generator function.
@@ -66,6 +67,24 @@ func (g *Generator) APIKey(scope constructs.Construct, id, parameterName, descri
 		Actions:   jsii.Strings("ssm:GetParameter", "ssm:PutParameter", "ssm:DeleteParameter", "ssm:ListTagsForResource", "ssm:AddTagsToResource"),
 		Resources: jsii.Strings(*arn),
 	}))
+	// The overlap value claimsctl apikey rotate keeps (<parameter>-previous) is deleted with the
+	// parameter, so no key of a deleted environment stays accepted. A retained parameter keeps
+	// it, so only an environment that deletes gets the permission.
+	if retain {
+		return g.apiKeyResource(scope, id, parameterName, description, retain)
+	}
+	g.Lambda.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions: jsii.Strings("ssm:DeleteParameter"),
+		Resources: jsii.Strings(*stack.FormatArn(&awscdk.ArnComponents{
+			Service:      jsii.String("ssm"),
+			Resource:     jsii.String("parameter"),
+			ResourceName: jsii.String(parameterName[1:] + names.EventAPIKeyPreviousSuffix),
+		})),
+	}))
+	return g.apiKeyResource(scope, id, parameterName, description, retain)
+}
+
+func (g *Generator) apiKeyResource(scope constructs.Construct, id, parameterName, description string, retain bool) awscdk.CustomResource {
 	return g.resource(scope, id, "Custom::EventApiKey", map[string]any{
 		"ParameterName":  parameterName,
 		"Description":    description,
