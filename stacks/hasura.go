@@ -5,7 +5,9 @@ import (
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
+	"github.com/hasura-auth-cdk/hasuraauth/config"
 	"github.com/hasura-auth-cdk/hasuraauth/constructs/hasuraservice"
+	"github.com/hasura-auth-cdk/hasuraauth/stacks/names"
 )
 
 // HasuraStackProps configure the Hasura stack of an environment.
@@ -29,12 +31,12 @@ func NewHasuraStack(scope constructs.Construct, id string, p *HasuraStackProps) 
 
 	dir := p.Identity.Directory
 	var audience *string
-	if c.Env.Hasura.JWTToken == "id" {
+	if c.Env.Hasura.JWTToken == config.JWTTokenID {
 		audience = dir.Client.UserPoolClientId()
 	}
 	svc := hasuraservice.New(stack, "Hasura", &hasuraservice.Props{
 		ModuleRoot:               c.ModuleRoot,
-		Name:                     c.prefix(),
+		Name:                     c.Project + "-" + c.Env.Name,
 		SecretPrefix:             c.Project + "/" + c.Env.Name,
 		Hasura:                   c.Env.Hasura,
 		VPC:                      c.Env.VPC,
@@ -47,9 +49,9 @@ func NewHasuraStack(scope constructs.Construct, id string, p *HasuraStackProps) 
 		RemovalPolicy:            c.removal(),
 		LogRetention:             c.logRetention(),
 	})
-	output(stack, OutHasuraURL, svc.URL, "Hasura GraphQL endpoint base URL (append /v1/graphql)")
-	output(stack, OutHasuraServiceName, svc.Service.ServiceName(), "ECS service running Hasura")
-	output(stack, OutClusterName, svc.Cluster.ClusterName(), "ECS cluster")
-	output(stack, OutHasuraAdminSecretArn, svc.AdminSecret.SecretArn(), "Secrets Manager secret holding HASURA_GRAPHQL_ADMIN_SECRET")
+	output(stack, names.OutHasuraURL, svc.URL, "Hasura GraphQL endpoint base URL (append /v1/graphql)")
+	output(stack, names.OutHasuraServiceName, svc.Service.ServiceName(), "ECS service running Hasura")
+	output(stack, names.OutClusterName, svc.Cluster.ClusterName(), "ECS cluster")
+	output(stack, names.OutHasuraAdminSecretArn, svc.AdminSecret.SecretArn(), "Secrets Manager secret holding HASURA_GRAPHQL_ADMIN_SECRET")
 	return &HasuraStack{Stack: stack, Service: svc}
 }

@@ -304,6 +304,19 @@ func TestDatabaseIsEncryptedPrivateAndItsURLNeverInTheTemplate(t *testing.T) {
 	}
 }
 
+// Config validation accepts a VPC only when CDK can lay out its subnets; the sso environment uses
+// the smallest network it accepts for two zones.
+func TestSmallestAcceptedVPCHoldsItsSubnets(t *testing.T) {
+	tp := tmpl(t, "sso", "hasura")
+	_, vpc := tp.one(t, "AWS::EC2::VPC")
+	assert.Equal(t, "10.20.0.0/20", vpc.Properties["CidrBlock"])
+	var cidrs []string
+	for _, id := range tp.ofType("AWS::EC2::Subnet") {
+		cidrs = append(cidrs, tp.Resources[id].Properties["CidrBlock"].(string))
+	}
+	assert.ElementsMatch(t, []string{"10.20.0.0/24", "10.20.1.0/24", "10.20.4.0/22", "10.20.8.0/22", "10.20.12.0/24", "10.20.13.0/24"}, cidrs)
+}
+
 func TestImportedVPCAndExistingDatabase(t *testing.T) {
 	tp := tmpl(t, "legacy", "hasura")
 	assert.Empty(t, tp.ofType("AWS::EC2::VPC"), "the VPC is imported by ID")

@@ -46,6 +46,8 @@ var extraEnvironments = map[string]any{
 			},
 		},
 		"hasura": map[string]any{"jwtToken": "access"},
+		// The smallest network config validation accepts for two zones: CDK must fit the subnets in it.
+		"vpc": map[string]any{"cidr": "10.20.0.0/20"},
 	},
 	"legacy": map[string]any{
 		"region":  "us-west-2",
