@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"reflect"
 	"sort"
 	"strings"
@@ -412,4 +413,18 @@ func goTypeName(t reflect.Type) string {
 		return "an object"
 	}
 	return t.String()
+}
+
+// Origins returns the distinct scheme://host[:port] of the callback URLs, sorted: the origins
+// the SPA calls Hasura from (its CORS list).
+func (c Cognito) Origins() []string {
+	seen := map[string]bool{}
+	for _, u := range c.CallbackURLs {
+		parsed, err := url.Parse(u)
+		if err != nil || parsed.Host == "" {
+			continue // validated already; nothing to add
+		}
+		seen[parsed.Scheme+"://"+parsed.Host] = true
+	}
+	return sortedKeys(seen)
 }

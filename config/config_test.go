@@ -253,3 +253,9 @@ func TestSubnetLayoutPrefix(t *testing.T) {
 	assert.Equal(t, 19, subnetLayoutPrefix(3)) // publics to 768, apps 1024-4096, dbs to 4864
 	assert.Equal(t, 18, subnetLayoutPrefix(6)) // publics to 1536, apps 2048-8192, dbs to 9728
 }
+
+func TestOriginsAreTheDistinctSortedOriginsOfTheCallbackURLs(t *testing.T) {
+	c := Cognito{CallbackURLs: []string{"https://app.example.com/callback", "http://localhost:3000/cb", "https://app.example.com/other", "https://admin.example.com:8443/x"}}
+	assert.Equal(t, []string{"http://localhost:3000", "https://admin.example.com:8443", "https://app.example.com"}, c.Origins())
+	assert.Empty(t, Cognito{}.Origins())
+}
