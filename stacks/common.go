@@ -8,14 +8,16 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/hasura-auth-cdk/hasuraauth/config"
+	"github.com/hasura-auth-cdk/hasuraauth/constructs/golambda"
 	"github.com/hasura-auth-cdk/hasuraauth/stacks/names"
 )
 
 // Common is what both stacks of an environment take.
 type Common struct {
-	Project    string
-	Env        config.Environment
-	ModuleRoot string // where go.mod is, for Lambda bundling
+	Project string
+	Env     config.Environment
+	// Lambdas compiles the Go Lambdas (GoLambdas); every environment of an app shares one.
+	Lambdas golambda.Builder
 }
 
 // resourceName names a resource of the environment: <project>-<env>-<what>.

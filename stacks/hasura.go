@@ -93,7 +93,7 @@ func NewHasuraStack(scope constructs.Construct, id string, p *HasuraStackProps) 
 		cert = elbv2.ListenerCertificate_FromArn(jsii.String(hc.CertificateArn))
 	}
 	s.Service = hasuraservice.New(h, &hasuraservice.Props{
-		ModuleRoot:      c.ModuleRoot,
+		Lambdas:         c.Lambdas,
 		Vpc:             s.Network.Vpc,
 		PublicSubnets:   s.Network.PublicSubnets,
 		AppSubnets:      s.Network.AppSubnets,
@@ -127,7 +127,7 @@ func NewHasuraStack(scope constructs.Construct, id string, p *HasuraStackProps) 
 	if s.Database != nil {
 		s.Database.AllowFrom(s.Service.SecurityGroup, "PostgreSQL from Hasura")
 		s.Database.AddRotation(&hasuradb.RotationProps{
-			ModuleRoot: c.ModuleRoot, Service: s.Service.Service, Subnets: s.Network.AppSubnets, Every: secretRotation,
+			Lambdas: c.Lambdas, Service: s.Service.Service, Subnets: s.Network.AppSubnets, Every: secretRotation,
 		})
 	}
 

@@ -96,7 +96,7 @@ func TestMain(m *testing.M) {
 			all[k] = v
 		}
 		ctx["environments"] = all
-		// Lambda bundling is proven by `make synth` and the golambda tests; here it only costs time.
+		// Lambda bundling is proven by `make synth` and lambdas_internal_test.go; here it only costs time.
 		ctx["aws:cdk:bundling-stacks"] = []any{}
 		app := awscdk.NewApp(&awscdk.AppProps{Context: &ctx})
 		root, err := config.Load(ctx["project"], ctx["environments"])
@@ -108,9 +108,10 @@ func TestMain(m *testing.M) {
 		envs = map[string]*stacks.Environment{}
 		cfgs = map[string]config.Environment{}
 		wd, _ := os.Getwd()
+		lambdas := stacks.GoLambdas(filepath.Dir(wd))
 		for _, e := range root.Environments {
 			cfgs[e.Name] = e
-			envs[e.Name] = stacks.NewEnvironment(app, stacks.Common{Project: root.Project, Env: e, ModuleRoot: filepath.Dir(wd)})
+			envs[e.Name] = stacks.NewEnvironment(app, stacks.Common{Project: root.Project, Env: e, Lambdas: lambdas})
 		}
 		stacks.ApplySecurityChecks(app)
 		for name, e := range envs {

@@ -39,7 +39,7 @@ func NewIdentityStack(scope constructs.Construct, id string, p *IdentityStackPro
 	s := &IdentityStack{Stack: stack}
 
 	s.Generator = secretgen.New(stack, "SecretGenerator", &secretgen.Props{
-		ModuleRoot: c.ModuleRoot, LogRetention: c.logRetention(), RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
+		Lambdas: c.Lambdas, LogRetention: c.logRetention(), RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
 	})
 	s.Store = claimsstore.New(stack, "Claims", &claimsstore.Props{
 		PartitionKey:       claims.AttrUserID,
@@ -72,7 +72,7 @@ func NewIdentityStack(scope constructs.Construct, id string, p *IdentityStackPro
 func (c Common) directoryProps(store *claimsstore.Store) *userdirectory.Props {
 	cg := c.Env.Cognito
 	p := &userdirectory.Props{
-		ModuleRoot:           c.ModuleRoot,
+		Lambdas:              c.Lambdas,
 		PoolName:             c.resourceName("users"),
 		ClientName:           c.resourceName("spa"),
 		Store:                store,

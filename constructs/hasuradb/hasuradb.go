@@ -14,6 +14,7 @@ import (
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
+	"github.com/hasura-auth-cdk/hasuraauth/constructs/golambda"
 	"github.com/hasura-auth-cdk/hasuraauth/constructs/nag"
 	"github.com/hasura-auth-cdk/hasuraauth/constructs/rotation"
 )
@@ -154,8 +155,8 @@ func (d *Database) AllowFrom(peer awsec2.ISecurityGroup, description string) {
 
 // RotationProps configure the credentials' rotation. Zero values take the defaults named.
 type RotationProps struct {
-	// ModuleRoot is where go.mod is, for the rotation function's bundling. Required.
-	ModuleRoot string
+	// Lambdas compiles the rotation function. Required.
+	Lambdas golambda.Builder
 	// Service reads the URL secret; each rotation ends with a new deployment of it. Required.
 	Service awsecs.IBaseService
 	// Subnets run the function; they need a route to the Secrets Manager and ECS APIs. Required.
@@ -174,7 +175,7 @@ func (d *Database) AddRotation(p *RotationProps) {
 	sg.AddEgressRule(d.SecurityGroup, awsec2.Port_Tcp(jsii.Number(Port)), jsii.String("PostgreSQL, to change the password"), nil)
 	d.AllowFrom(sg, "PostgreSQL from the credential rotation")
 	rotation.New(d.scope, "DatabaseRotation", &rotation.Props{
-		ModuleRoot:  p.ModuleRoot,
+		Lambdas:     p.Lambdas,
 		Secret:      d.Instance.Secret(),
 		Service:     p.Service,
 		Kind:        "postgres",

@@ -20,6 +20,7 @@ import (
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
+	"github.com/hasura-auth-cdk/hasuraauth/constructs/golambda"
 	"github.com/hasura-auth-cdk/hasuraauth/constructs/nag"
 	"github.com/hasura-auth-cdk/hasuraauth/constructs/rotation"
 )
@@ -29,8 +30,8 @@ const ContainerPort = 8080
 
 // Props configure the service. Zero values take the defaults named on each field.
 type Props struct {
-	// ModuleRoot is where go.mod is, for the admin secret rotation's bundling. Required.
-	ModuleRoot string
+	// Lambdas compiles the admin secret rotation. Required.
+	Lambdas golambda.Builder
 	// Vpc holds everything; PublicSubnets the load balancer; AppSubnets the tasks and the
 	// rotation function (private, with a route to Docker Hub and AWS APIs). Required.
 	Vpc           awsec2.IVpc
@@ -186,7 +187,7 @@ func New(scope constructs.Construct, p *Props) *Service {
 		EnableExecuteCommand:   jsii.Bool(false),
 	})
 	rotation.New(c, "AdminSecretRotation", &rotation.Props{
-		ModuleRoot:    p.ModuleRoot,
+		Lambdas:       p.Lambdas,
 		Secret:        s.AdminSecret,
 		Service:       s.Service,
 		Kind:          "hasura-admin",

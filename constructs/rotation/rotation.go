@@ -20,8 +20,8 @@ import (
 
 // Props configure one rotation. Zero values take the defaults named on each field.
 type Props struct {
-	// ModuleRoot is where go.mod is, for the function's bundling. Required.
-	ModuleRoot string
+	// Lambdas compiles the function. Required.
+	Lambdas golambda.Builder
 	// Secret is the secret rotated. Required.
 	Secret awssecretsmanager.ISecret
 	// Service is redeployed after each rotation so that its tasks read the new value. Required.
@@ -62,7 +62,7 @@ func New(scope constructs.Construct, id string, p *Props, grants ...awsiam.Polic
 		memory = 128
 	}
 	fn := golambda.New(scope, id, &golambda.Props{
-		ModuleRoot: p.ModuleRoot, Package: "lambda/rotation",
+		Builder: p.Lambdas, Package: "lambda/rotation",
 		Description: p.Description, Environment: env,
 		MemoryMB: memory, Timeout: awscdk.Duration_Minutes(jsii.Number(1)),
 		LogRetention: p.LogRetention, RemovalPolicy: p.RemovalPolicy,

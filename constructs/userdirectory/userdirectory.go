@@ -23,8 +23,8 @@ const TriggerTimeout = 3
 
 // Props configure the directory. Zero values take the defaults named on each field.
 type Props struct {
-	// ModuleRoot is where go.mod is, for the pre-token Lambda's bundling. Required.
-	ModuleRoot string
+	// Lambdas compiles the pre-token Lambda. Required.
+	Lambdas golambda.Builder
 	// PoolName and ClientName name the user pool and its SPA app client. Required.
 	PoolName   string
 	ClientName string
@@ -137,7 +137,7 @@ func New(scope constructs.Construct, id string, p *Props) *Directory {
 		memory = 512
 	}
 	d.PreToken = golambda.New(c, "PreToken", &golambda.Props{
-		ModuleRoot:  p.ModuleRoot,
+		Builder:     p.Lambdas,
 		Package:     "lambda/pretoken",
 		Description: "Cognito pre-token trigger: adds the user's Hasura claims or refuses the token",
 		Environment: map[string]*string{
