@@ -76,9 +76,9 @@ func (c Common) directoryProps(store *claimsstore.Store) *userdirectory.Props {
 		PoolName:             c.resourceName("users"),
 		ClientName:           c.resourceName("spa"),
 		Store:                store,
-		Mfa:                  map[config.MFA]awscognito.Mfa{config.MFAOff: awscognito.Mfa_OFF, config.MFAOptional: awscognito.Mfa_OPTIONAL, config.MFARequired: awscognito.Mfa_REQUIRED}[cg.MFA],
+		Mfa:                  mfa[cg.MFA],
 		ThreatProtection:     threatProtection[cg.ThreatProtection],
-		TriggerVersion:       map[config.PreTokenVersion]awscognito.LambdaVersion{config.PreTokenV1: awscognito.LambdaVersion_V1_0, config.PreTokenV2: awscognito.LambdaVersion_V2_0}[cg.PreTokenVersion],
+		TriggerVersion:       triggerVersion[cg.PreTokenVersion],
 		DomainPrefix:         cg.DomainPrefix,
 		CallbackUrls:         cg.CallbackURLs,
 		LogoutUrls:           cg.LogoutURLs,
@@ -106,11 +106,20 @@ func (c Common) directoryProps(store *claimsstore.Store) *userdirectory.Props {
 	return p
 }
 
-var threatProtection = map[config.ThreatProtection]awscognito.StandardThreatProtectionMode{
-	config.ThreatProtectionOff:      awscognito.StandardThreatProtectionMode_NO_ENFORCEMENT,
-	config.ThreatProtectionAudit:    awscognito.StandardThreatProtectionMode_AUDIT_ONLY,
-	config.ThreatProtectionEnforced: awscognito.StandardThreatProtectionMode_FULL_FUNCTION,
-}
+// The config vocabulary in the CDK's terms (config validation admits no other values).
+var (
+	mfa = map[config.MFA]awscognito.Mfa{
+		config.MFAOff: awscognito.Mfa_OFF, config.MFAOptional: awscognito.Mfa_OPTIONAL, config.MFARequired: awscognito.Mfa_REQUIRED,
+	}
+	threatProtection = map[config.ThreatProtection]awscognito.StandardThreatProtectionMode{
+		config.ThreatProtectionOff:      awscognito.StandardThreatProtectionMode_NO_ENFORCEMENT,
+		config.ThreatProtectionAudit:    awscognito.StandardThreatProtectionMode_AUDIT_ONLY,
+		config.ThreatProtectionEnforced: awscognito.StandardThreatProtectionMode_FULL_FUNCTION,
+	}
+	triggerVersion = map[config.PreTokenVersion]awscognito.LambdaVersion{
+		config.PreTokenV1: awscognito.LambdaVersion_V1_0, config.PreTokenV2: awscognito.LambdaVersion_V2_0,
+	}
+)
 
 // minutes converts a validated token validity (whole minutes) to the CDK's Duration.
 func minutes(d config.Duration) awscdk.Duration {
