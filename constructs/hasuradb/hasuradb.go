@@ -23,7 +23,9 @@ import (
 // security group is what actually restricts it).
 const Port = 5433
 
-// Name is the database Hasura uses, and the generated credentials' user name.
+// Name is the database created for Hasura, the one its URL names, and the generated
+// credentials' (master) user name. The rotation keeps the database of the URL in use, so it never
+// needs this name itself.
 const Name = "hasura"
 
 // passwordExcludes keeps generated database passwords URL-safe, so they can sit in the
@@ -165,8 +167,10 @@ type RotationProps struct {
 	Every awscdk.Duration
 }
 
-// AddRotation rotates the generated credentials with lambda/rotation, which also rewrites the
-// URL secret and redeploys the service.
+// AddRotation rotates the generated credentials with lambda/rotation. It alternates two logins
+// that share one owner role (the RDS master user and <master>_alt, created by the first
+// rotation), rewrites the URL secret to the login it just set, and redeploys the service
+// (docs/security.md).
 func (d *Database) AddRotation(p *RotationProps) {
 	sg := awsec2.NewSecurityGroup(d.scope, jsii.String("RotationSecurityGroup"), &awsec2.SecurityGroupProps{
 		Vpc: d.vpc, Description: jsii.String("Database credential rotation: to PostgreSQL, and HTTPS to AWS APIs"), AllowAllOutbound: jsii.Bool(false),
@@ -179,7 +183,7 @@ func (d *Database) AddRotation(p *RotationProps) {
 		Secret:      d.Instance.Secret(),
 		Service:     p.Service,
 		Kind:        "postgres",
-		Description: "Rotates the Hasura database password, rewrites HASURA_GRAPHQL_DATABASE_URL, then redeploys Hasura",
+		Description: "Rotates the Hasura database login not in use, switches HASURA_GRAPHQL_DATABASE_URL to it, then redeploys Hasura",
 		Environment: map[string]*string{
 			"DATABASE_URL_SECRET_ID": d.URLSecret.SecretArn(), "PGSSLMODE": jsii.String("require"),
 		},
@@ -190,8 +194,12 @@ func (d *Database) AddRotation(p *RotationProps) {
 		SecurityGroups: []awsec2.ISecurityGroup{sg},
 		LogRetention:   d.logs,
 		RemovalPolicy:  d.removal,
-	}, awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-		Actions: jsii.Strings("secretsmanager:PutSecretValue"), Resources: jsii.Strings(*d.URLSecret.SecretArn()),
-	}))
+	},
+		// It reads the URL in use (to keep its host, port, database and parameters) and rewrites
+		// its credentials.
+		awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Actions:   jsii.Strings("secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue"),
+			Resources: jsii.Strings(*d.URLSecret.SecretArn()),
+		}))
 	nag.Suppress(d.URLSecret, "AwsSolutions-SMG4", "Derived from the database credentials: their rotation function rewrites this URL after every rotation, so it has no schedule of its own.")
 }

@@ -77,8 +77,9 @@ func New(scope constructs.Construct, id string, p *Props, grants ...awsiam.Polic
 			"secretsmanager:PutSecretValue", "secretsmanager:UpdateSecretVersionStage"),
 		Resources: jsii.Strings(*p.Secret.SecretArn()),
 	}))
+	// finishSecret checks for a deployment newer than the rotation and starts one when missing.
 	fn.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-		Actions: jsii.Strings("ecs:UpdateService"), Resources: jsii.Strings(*p.Service.ServiceArn()),
+		Actions: jsii.Strings("ecs:DescribeServices", "ecs:UpdateService"), Resources: jsii.Strings(*p.Service.ServiceArn()),
 	}))
 	fn.Function.AddPermission(jsii.String("SecretsManager"+id+"Schedule"), &awslambda.Permission{
 		Principal: awsiam.NewServicePrincipal(jsii.String("secretsmanager.amazonaws.com"), nil),

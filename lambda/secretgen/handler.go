@@ -7,11 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"strings"
 
 	"github.com/aws/aws-lambda-go/cfn"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
@@ -133,8 +135,16 @@ func (h *Handler) parameterExists(ctx context.Context, name string) (bool, error
 	return false, fmt.Errorf("read parameter %s: %w", name, err)
 }
 
-// keyRing makes sure the claims key secret holds a Fernet key ring. It never replaces a valid
-// ring, so an Update, a replayed Create or a rerun cannot lock users out of their claims.
+// placeholder is what CloudFormation writes into the claims key secret when it creates it
+// (constructs/claimsstore: GenerateSecretString, ExcludePunctuation, PasswordLength 32). A key
+// ring is JSON, so it never has this shape.
+var placeholder = regexp.MustCompile(`^[A-Za-z0-9]{32}$`)
+
+// keyRing makes sure the claims key secret holds a Fernet key ring. It writes one only while the
+// secret still holds its placeholder: whatever else is there (a ring, a ring this code cannot
+// parse strictly, something garbled) is an operator's or claimsctl's, and replacing it would make
+// every stored claim undecryptable. An Update, a replayed Create or two runs at once therefore
+// never change a ring.
 func (h *Handler) keyRing(ctx context.Context, ev cfn.Event) (string, error) {
 	id, _ := ev.ResourceProperties["SecretId"].(string)
 	if id == "" {
@@ -143,11 +153,18 @@ func (h *Handler) keyRing(ctx context.Context, ev cfn.Event) (string, error) {
 	if ev.RequestType == cfn.RequestDelete {
 		return ev.PhysicalResourceID, nil // the secret's own removal policy decides
 	}
-	out, err := h.Secrets.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(id)})
+	out, err := h.Secrets.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(id), VersionStage: aws.String("AWSCURRENT")})
 	if err != nil {
 		return "", fmt.Errorf("read secret %s: %w", id, err)
 	}
-	if _, err := claims.ParseKeyRing(aws.ToString(out.SecretString)); err == nil {
+	current := aws.ToString(out.SecretString)
+	if !placeholder.MatchString(current) {
+		if _, err := claims.ParseKeyRing(current); err != nil {
+			// Left as it is: the stack update must not fail (its rollback would call this again),
+			// and the pre-token Lambda already fails closed on it. The log line says what to repair.
+			h.Log.Warn("claims key secret is neither its placeholder nor a valid key ring; left unchanged",
+				slog.String("secret", id), slog.String("problem", err.Error()))
+		}
 		return id, nil
 	}
 	key, err := claims.GenerateKey()
@@ -158,10 +175,17 @@ func (h *Handler) keyRing(ctx context.Context, ev cfn.Event) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	// The token is derived from the placeholder's version: two runs at once write the same
+	// version, and Secrets Manager refuses the second ring instead of letting it replace the first.
 	_, err = h.Secrets.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{
 		SecretId: aws.String(id), SecretString: aws.String(ring.SecretString()),
+		ClientRequestToken: aws.String("keyring-" + aws.ToString(out.VersionId)),
 	})
 	if err != nil {
+		var exists *smtypes.ResourceExistsException
+		if errors.As(err, &exists) {
+			return id, nil // another run wrote the ring first
+		}
 		return "", fmt.Errorf("write key ring to secret %s: %w", id, err)
 	}
 	return id, nil

@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -137,17 +140,63 @@ func TestBadPropertiesFailClearly(t *testing.T) {
 	assert.EqualError(t, err, "property SecretId is required")
 }
 
+// placeholderAsDeployed draws the claims key secret's initial value the way CloudFormation does
+// on deploy: with the GenerateSecretString of the synthesized template (read from the committed
+// snapshot), through Secrets Manager's own generator.
+func placeholderAsDeployed(t *testing.T, f *fixture) string {
+	t.Helper()
+	raw, err := os.ReadFile("../../testdata/snapshots/hasura-auth-staging-identity.template.json")
+	require.NoError(t, err)
+	var tpl struct {
+		Resources map[string]struct {
+			Type       string
+			Properties struct {
+				Name                 any
+				GenerateSecretString *struct {
+					ExcludePunctuation bool
+					PasswordLength     int64
+				}
+			}
+		}
+	}
+	require.NoError(t, json.Unmarshal(raw, &tpl))
+	for _, r := range tpl.Resources {
+		name, _ := r.Properties.Name.(string)
+		if r.Type != "AWS::SecretsManager::Secret" || !strings.HasSuffix(name, "/claims-key") {
+			continue
+		}
+		g := r.Properties.GenerateSecretString
+		require.NotNil(t, g, "the claims key secret starts from a generated placeholder")
+		out, err := f.sm.GetRandomPassword(context.Background(), &secretsmanager.GetRandomPasswordInput{
+			ExcludePunctuation: aws.Bool(g.ExcludePunctuation), PasswordLength: aws.Int64(g.PasswordLength),
+		})
+		require.NoError(t, err)
+		return aws.ToString(out.RandomPassword)
+	}
+	t.Fatal("no claims key secret in the staging identity template")
+	return ""
+}
+
+func (f *fixture) claimsKeySecret(t *testing.T, value string) string {
+	t.Helper()
+	created, err := f.sm.CreateSecret(context.Background(), &secretsmanager.CreateSecretInput{
+		Name: aws.String(fmt.Sprintf("test/%d/claims-key", n.Add(1))), SecretString: aws.String(value),
+	})
+	require.NoError(t, err)
+	return aws.ToString(created.ARN)
+}
+
+func keyRingEvent(req cfn.RequestType, arn string) cfn.Event {
+	return cfn.Event{RequestType: req, ResourceType: TypeFernetKeyRing, PhysicalResourceID: arn, ResourceProperties: map[string]any{"SecretId": arn}}
+}
+
 func TestKeyRingIsWrittenOnceAndNeverReplaced(t *testing.T) {
 	f := newFixture()
 	ctx := context.Background()
-	// As CloudFormation creates it: a random placeholder that is not a key ring.
-	created, err := f.sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{
-		Name: aws.String(fmt.Sprintf("test/%d/claims-key", n.Add(1))), SecretString: aws.String("Placeholder0123456789abcdefghijk"),
-	})
-	require.NoError(t, err)
-	arn := aws.ToString(created.ARN)
-	ev := cfn.Event{RequestType: cfn.RequestCreate, ResourceType: TypeFernetKeyRing, ResourceProperties: map[string]any{"SecretId": arn}}
+	arn := f.claimsKeySecret(t, placeholderAsDeployed(t, f))
+	ev := keyRingEvent(cfn.RequestCreate, "")
 
+	ev.ResourceProperties["SecretId"] = arn
 	id, data, err := f.h.Handle(ctx, ev)
 	require.NoError(t, err)
 	assert.Equal(t, arn, id)
@@ -168,6 +217,61 @@ func TestKeyRingIsWrittenOnceAndNeverReplaced(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, ring.Keys(), readRing(t, f, arn).Keys(), "delete leaves the secret to its own removal policy")
 	assert.NotContains(t, f.logs.String(), ring.Keys()[0])
+}
+
+// TestKeyRingUpdateLeavesWhatIsNotAPlaceholder: a stack update over a ring the strict parser
+// refuses (an extra field) or over a garbled value changes nothing; the garbled one is logged by
+// secret ARN and problem, never by value.
+func TestKeyRingUpdateLeavesWhatIsNotAPlaceholder(t *testing.T) {
+	f := newFixture()
+	ctx := context.Background()
+	key, err := claims.GenerateKey()
+	require.NoError(t, err)
+	for name, value := range map[string]string{
+		"ring with an extra field":   `{"keys":["` + key + `"],"note":"rotated 2026-10-01"}`,
+		"garbled":                    `{"keys":["` + key[:20],
+		"empty ring":                 `{"keys":[]}`,
+		"shorter than a placeholder": "abc123",
+	} {
+		arn := f.claimsKeySecret(t, value)
+		for _, req := range []cfn.RequestType{cfn.RequestUpdate, cfn.RequestCreate} {
+			_, _, err := f.h.Handle(ctx, keyRingEvent(req, arn))
+			require.NoError(t, err, "%s: %s must not fail the stack update (its rollback would run it again)", name, req)
+			out, err := f.sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(arn)})
+			require.NoError(t, err)
+			assert.Equal(t, value, aws.ToString(out.SecretString), "%s: %s leaves the secret as it was", name, req)
+		}
+	}
+	assert.Contains(t, f.logs.String(), "neither its placeholder nor a valid key ring")
+	assert.NotContains(t, f.logs.String(), key[:20], "the log names the secret and the problem, never its value")
+}
+
+// TestKeyRingTwoRunsAtOnceWriteOneRing: two invocations that both read the placeholder end with
+// one ring, the same one both report.
+func TestKeyRingTwoRunsAtOnceWriteOneRing(t *testing.T) {
+	f := newFixture()
+	ctx := context.Background()
+	for round := 0; round < 5; round++ {
+		arn := f.claimsKeySecret(t, placeholderAsDeployed(t, f))
+		var wg sync.WaitGroup
+		errs := make([]error, 2)
+		for i := range errs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, _, errs[i] = f.h.Handle(ctx, keyRingEvent(cfn.RequestCreate, arn))
+			}()
+		}
+		wg.Wait()
+		require.NoError(t, errs[0])
+		require.NoError(t, errs[1])
+		first := readRing(t, f, arn)
+		require.Equal(t, 1, first.Len())
+		// Whatever the interleaving, later runs see that ring and keep it.
+		_, _, err := f.h.Handle(ctx, keyRingEvent(cfn.RequestUpdate, arn))
+		require.NoError(t, err)
+		assert.Equal(t, first.Keys(), readRing(t, f, arn).Keys())
+	}
 }
 
 func readRing(t *testing.T, f *fixture, id string) *claims.KeyRing {
