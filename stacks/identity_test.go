@@ -7,6 +7,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/hasura-auth-cdk/hasuraauth/stacks/names"
 )
 
 func TestUserPoolIsOperatorManagedWithStrongPasswordsAndMFA(t *testing.T) {
@@ -120,7 +122,7 @@ func TestSecretGeneratorRoleMayWriteExactlyTheKeyRingAndTheAPIKeyParameter(t *te
 				}
 				return compact(map[string]any{"Fn::Join": []any{"", []any{"arn:aws:ssm:" + region + ":", map[string]any{"Ref": "AWS::AccountId"}, ":parameter/" + param}}})
 			}
-			paramArn, previousArn := arnOf(param), arnOf(param+"-previous")
+			paramArn, previousArn := arnOf(param), arnOf(param+names.EventAPIKeyPreviousSuffix)
 			want := []Statement{
 				{"Allow", []string{"logs:CreateLogStream", "logs:PutLogEvents"}, []string{getAtt(logsID, "Arn")}},
 				{"Allow", []string{"secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue"}, []string{ref(secretID)}},

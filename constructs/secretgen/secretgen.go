@@ -13,7 +13,6 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/hasura-auth-cdk/hasuraauth/constructs/golambda"
-	"github.com/hasura-auth-cdk/hasuraauth/stacks/names"
 )
 
 // Props configure the generator function.
@@ -53,6 +52,11 @@ func (g *Generator) KeyRing(scope constructs.Construct, id string, secret awssec
 	return g.resource(scope, id, "Custom::FernetKeyRing", map[string]any{"SecretId": secret.SecretArn()})
 }
 
+// previousSuffix is stacks/names.EventAPIKeyPreviousSuffix, which claimsctl and the function use
+// (constructs import no stack package; TestSecretGeneratorRoleMayWriteExactlyTheKeyRingAndTheAPIKeyParameter
+// builds the expected ARN from the names constant, so the two cannot drift apart).
+const previousSuffix = "-previous"
+
 // APIKey keeps a SecureString parameter with a random key. retain keeps the parameter when the
 // resource is deleted (production).
 func (g *Generator) APIKey(scope constructs.Construct, id, parameterName, description string, retain bool) awscdk.CustomResource {
@@ -79,7 +83,7 @@ func (g *Generator) APIKey(scope constructs.Construct, id, parameterName, descri
 		Resources: jsii.Strings(*stack.FormatArn(&awscdk.ArnComponents{
 			Service:      jsii.String("ssm"),
 			Resource:     jsii.String("parameter"),
-			ResourceName: jsii.String(parameterName[1:] + names.EventAPIKeyPreviousSuffix),
+			ResourceName: jsii.String(parameterName[1:] + previousSuffix),
 		})),
 	}))
 	return g.apiKeyResource(scope, id, parameterName, description, retain)
