@@ -1,11 +1,11 @@
 package main
 
 import (
-	"encoding/json"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
+	"sort"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -14,7 +14,9 @@ import (
 	"github.com/hasura-auth-cdk/hasuraauth/internal/synth"
 )
 
-// app builds the CDK app binary once for the tests that run it the way the CDK CLI does.
+// The tests run the app binary the way the CDK CLI does, through internal/synth. Bundling is
+// covered by `make synth` and internal/synth's determinism test; here it only costs time.
+
 func app(t *testing.T) string {
 	t.Helper()
 	bin, err := synth.TestApp(".", filepath.Join(t.TempDir(), "app"))
@@ -22,56 +24,60 @@ func app(t *testing.T) string {
 	return bin
 }
 
-func cdkContext(t *testing.T) map[string]any {
+func environments(t *testing.T) map[string]any {
 	t.Helper()
 	ctx, err := synth.Context(".")
 	require.NoError(t, err)
-	// Bundling is covered by `make synth` and internal/synth's determinism test.
-	ctx["aws:cdk:bundling-stacks"] = []any{}
-	return ctx
+	return ctx["environments"].(map[string]any)
 }
 
-// runApp executes the app as the CDK CLI does: context in CDK_CONTEXT_JSON, output dir in CDK_OUTDIR.
-func runApp(t *testing.T, bin string, ctx map[string]any) (outdir string, stderr string, err error) {
+// requireExit1 checks that synthesis failed with exit status 1.
+func requireExit1(t *testing.T, err error) {
 	t.Helper()
-	outdir = filepath.Join(t.TempDir(), "cdk.out")
-	b, _ := json.Marshal(ctx)
-	cmd := exec.Command(bin)
-	cmd.Env = append(os.Environ(), "CDK_CONTEXT_JSON="+string(b), "CDK_OUTDIR="+outdir,
-		"JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20")
-	var errBuf strings.Builder
-	cmd.Stderr = &errBuf
-	err = cmd.Run()
-	return outdir, errBuf.String(), err
+	require.Error(t, err, "synth must fail")
+	var exit *exec.ExitError
+	require.True(t, errors.As(err, &exit), "the app ran and failed: %v", err)
+	assert.Equal(t, 1, exit.ExitCode())
 }
 
 func TestAppRefusesBadConfigAndWritesNothing(t *testing.T) {
 	bin := app(t)
-	ctx := cdkContext(t)
-	envs := ctx["environments"].(map[string]any)
+	envs := environments(t)
 	envs["production"].(map[string]any)["removal"] = "destroy"
 	envs["staging"].(map[string]any)["hasura"].(map[string]any)["replicas"] = 3
+	outdir := filepath.Join(t.TempDir(), "cdk.out")
 
-	outdir, stderr, err := runApp(t, bin, ctx)
-	require.Error(t, err, "synth must fail")
-	assert.Equal(t, 1, err.(*exec.ExitError).ExitCode())
-	assert.Contains(t, stderr, "invalid cdk.json configuration:")
-	assert.Contains(t, stderr, `environments.production.removal = "destroy": must be "retain" in production`)
-	assert.Contains(t, stderr, "environments.staging.hasura.replicas: unknown field")
+	err := synth.Run(".", bin, outdir, synth.Options{SkipBundling: true, Context: map[string]any{"environments": envs}})
+	requireExit1(t, err)
+	assert.Contains(t, err.Error(), "invalid cdk.json configuration:")
+	assert.Contains(t, err.Error(), `environments.production.removal = "destroy": must be "retain" in production`)
+	assert.Contains(t, err.Error(), "environments.staging.hasura.replicas: unknown field")
 	// The CDK creates the (empty) output directory when the app starts; no file may appear in it.
 	entries, _ := os.ReadDir(outdir)
 	assert.Empty(t, entries, "nothing may be written to the output directory")
 }
 
-// Selecting one environment is proven by internal/synth's determinism test, whose second
-// synthesis is of staging alone; an unknown one fails before anything is synthesized.
 func TestAppRefusesAnUnknownEnvironment(t *testing.T) {
 	bin := app(t)
-	ctx := cdkContext(t)
-	ctx["environment"] = "qa"
-	outdir, stderr, err := runApp(t, bin, ctx)
-	require.Error(t, err)
-	assert.Contains(t, stderr, `environment "qa" is not in cdk.json (have: production, staging)`)
+	outdir := filepath.Join(t.TempDir(), "cdk.out")
+	err := synth.Run(".", bin, outdir, synth.Options{SkipBundling: true, Environment: "qa"})
+	requireExit1(t, err)
+	assert.Contains(t, err.Error(), `environment "qa" is not in cdk.json (have: production, staging)`)
 	entries, _ := os.ReadDir(outdir)
 	assert.Empty(t, entries)
+}
+
+func TestAppSynthesizesOnlyTheSelectedEnvironment(t *testing.T) {
+	bin := app(t)
+	outdir := filepath.Join(t.TempDir(), "cdk.out")
+	require.NoError(t, synth.Run(".", bin, outdir, synth.Options{SkipBundling: true, Environment: "staging"}))
+	templates, err := synth.Templates(outdir)
+	require.NoError(t, err)
+	var names []string
+	for name := range templates {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	assert.Equal(t, []string{"hasura-auth-staging-hasura", "hasura-auth-staging-identity"}, names,
+		"-c environment=staging synthesizes staging only")
 }
