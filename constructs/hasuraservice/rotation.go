@@ -81,8 +81,9 @@ func (s *Service) schedule(c constructs.Construct, id string, fn *golambda.Funct
 		},
 		RotateImmediatelyOnUpdate: jsii.Bool(false),
 	})
-	// Secrets Manager may invoke the function as soon as the schedule exists.
-	sched.Node().AddDependency(fn.Role, fn.Function)
+	// Secrets Manager may invoke the function as soon as the schedule exists: wait for its role,
+	// policy and invoke permission (the function itself is implied by RotationLambdaArn).
+	sched.Node().AddDependency(fn.Role, fn.Function.Node().FindChild(jsii.String("SecretsManager"+id)))
 }
 
 func merge(a, b map[string]*string) map[string]*string {
