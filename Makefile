@@ -12,7 +12,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 NO_AWS := env -u AWS_PROFILE -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN
 CDK_ENV_FLAG = $(if $(ENV),-c environment=$(ENV),)
 
-.PHONY: help deps synth test e2e local vet fmt bench fuzz snapshots diagram diff diff-offline deploy claimsctl clean
+.PHONY: help deps cfn-lint synth test e2e local vet fmt bench fuzz snapshots diagram diff diff-offline deploy claimsctl clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-12s %s\n", $$1, $$2}'
@@ -33,7 +33,18 @@ synth: deps ## Synthesize every environment (or ENV=name) into cdk.out, with no 
 	$(NO_AWS) $(CDK) synth --quiet $(CDK_ENV_FLAG)
 	@echo "Templates in cdk.out/:" && ls cdk.out/*.template.json
 
-test: deps vet ## Run every test (CDK assertions, unit, fuzz seeds, emulator integration, e2e)
+# cfn-lint checks the synthesized templates in the stacks tests. Debian 12 does not package it,
+# and its Python refuses system-wide pip installs, so where it is missing it goes into a venv
+# under bin/ that the test run puts on PATH.
+CFN_LINT_VERSION := 1.51.0
+CFN_LINT_VENV := bin/cfn-lint-venv
+export PATH := $(CURDIR)/$(CFN_LINT_VENV)/bin:$(PATH)
+cfn-lint:
+	@command -v cfn-lint >/dev/null 2>&1 || { echo "installing cfn-lint $(CFN_LINT_VERSION) into $(CFN_LINT_VENV) for the template tests"; \
+	  python3 -m venv $(CFN_LINT_VENV) && $(CFN_LINT_VENV)/bin/pip install --quiet 'cfn-lint==$(CFN_LINT_VERSION)'; } || true
+	@command -v cfn-lint >/dev/null 2>&1 || { echo "the template tests need cfn-lint: pip install 'cfn-lint==$(CFN_LINT_VERSION)' (Debian: apt-get install python3-venv, then make test again)"; exit 2; }
+
+test: deps vet cfn-lint ## Run every test (CDK assertions, unit, fuzz seeds, emulator integration, cfn-lint over every template, e2e)
 	@# The CDK app is linked once here instead of in each test package that runs it.
 	$(GO) build -trimpath -o bin/test-app .
 	$(NO_AWS) HASURAAUTH_TEST_APP=$(CURDIR)/bin/test-app $(GO) test -count=1 ./...
