@@ -24,7 +24,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hasura-auth-cdk/hasuraauth/internal/claims"
-	"github.com/hasura-auth-cdk/hasuraauth/internal/localauth"
 	"github.com/hasura-auth-cdk/hasuraauth/internal/testenv"
 	"github.com/hasura-auth-cdk/hasuraauth/stacks/names"
 )
@@ -67,7 +66,7 @@ func deploy(t *testing.T) *deployment {
 	d.pool = aws.ToString(pool.UserPool.Id)
 
 	d.table = fmt.Sprintf("%s-%s-claims", project, d.env)
-	require.NoError(t, localauth.CreateClaimsTable(ctx, d.db, d.table))
+	require.NoError(t, testenv.CreateClaimsTable(ctx, d.db, d.table))
 
 	key, _ := claims.GenerateKey()
 	ring, _ := claims.NewKeyRing(key)

@@ -27,7 +27,6 @@ import (
 	cip "github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider"
 	ciptypes "github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider/types"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/hasura-auth-cdk/hasuraauth/internal/claims"
@@ -95,25 +94,10 @@ func Start(ctx context.Context, o Options) (_ *Env, err error) {
 	return e, nil
 }
 
-// CreateClaimsTable creates a claims table with the stack's key schema (user_id, a string) in
-// an emulator; tests and the local chain all use it.
-func CreateClaimsTable(ctx context.Context, db *dynamodb.Client, name string) error {
-	_, err := db.CreateTable(ctx, &dynamodb.CreateTableInput{
-		TableName:            aws.String(name),
-		AttributeDefinitions: []ddbtypes.AttributeDefinition{{AttributeName: aws.String(claims.AttrUserID), AttributeType: ddbtypes.ScalarAttributeTypeS}},
-		KeySchema:            []ddbtypes.KeySchemaElement{{AttributeName: aws.String(claims.AttrUserID), KeyType: ddbtypes.KeyTypeHash}},
-		BillingMode:          ddbtypes.BillingModePayPerRequest,
-	})
-	if err != nil {
-		return fmt.Errorf("create claims table %s: %w", name, err)
-	}
-	return nil
-}
-
 func (e *Env) claimsStore(ctx context.Context) error {
 	cfg := e.Moto.Config()
 	e.Table = "local-claims"
-	if err := CreateClaimsTable(ctx, dynamodb.NewFromConfig(cfg), e.Table); err != nil {
+	if err := testenv.CreateClaimsTable(ctx, dynamodb.NewFromConfig(cfg), e.Table); err != nil {
 		return err
 	}
 	key, err := claims.GenerateKey()

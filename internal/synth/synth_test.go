@@ -13,7 +13,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
 )
 
 // copyTree copies the files git knows (tracked, and untracked but not ignored) of the checkout

@@ -20,7 +20,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hasura-auth-cdk/hasuraauth/internal/claims"
-	"github.com/hasura-auth-cdk/hasuraauth/internal/localauth"
 	"github.com/hasura-auth-cdk/hasuraauth/internal/testenv"
 )
 
@@ -54,7 +53,7 @@ func newFixture(t testing.TB) *fixture {
 		sm:       secretsmanager.NewFromConfig(moto.Config()),
 		logs:     &syncBuffer{},
 	}
-	require.NoError(t, localauth.CreateClaimsTable(ctx, f.db, f.table))
+	require.NoError(t, testenv.CreateClaimsTable(ctx, f.db, f.table))
 	key, err := claims.GenerateKey()
 	require.NoError(t, err)
 	f.ring, err = claims.NewKeyRing(key)

@@ -1,0 +1,14 @@
+package testenv_test
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+
+	"github.com/hasura-auth-cdk/hasuraauth/internal/claims"
+	"github.com/hasura-auth-cdk/hasuraauth/internal/testenv"
+)
+
+func TestClaimsKeyIsTheStacksKey(t *testing.T) {
+	assert.Equal(t, claims.AttrUserID, testenv.ClaimsKey)
+}
