@@ -11,26 +11,6 @@ import (
 	"github.com/hasura-auth-cdk/hasuraauth/stacks/names"
 )
 
-// Output names are in package names, shared with claimsctl.
-const (
-	OutUserPoolID               = names.OutUserPoolID
-	OutUserPoolClientID         = names.OutUserPoolClientID
-	OutJwksURL                  = names.OutJwksURL
-	OutClaimsTableName          = names.OutClaimsTableName
-	OutClaimsKeySecretArn       = names.OutClaimsKeySecretArn
-	OutEventAPIKeyParameterName = names.OutEventAPIKeyParameterName
-	OutHasuraURL                = names.OutHasuraURL
-	OutHasuraServiceName        = names.OutHasuraServiceName
-	OutClusterName              = names.OutClusterName
-	OutHasuraAdminSecretArn     = names.OutHasuraAdminSecretArn
-)
-
-// IdentityStackName and HasuraStackName are the CloudFormation stack names of an environment.
-var (
-	IdentityStackName = names.IdentityStack
-	HasuraStackName   = names.HasuraStack
-)
-
 // Common is what both stacks of an environment take.
 type Common struct {
 	Project    string
@@ -93,7 +73,7 @@ type Environment struct {
 
 // NewEnvironment defines both stacks of one environment; the Hasura stack depends on the identity stack.
 func NewEnvironment(app awscdk.App, c Common) *Environment {
-	id := NewIdentityStack(app, IdentityStackName(c.Project, c.Env.Name), &IdentityStackProps{Common: c})
-	h := NewHasuraStack(app, HasuraStackName(c.Project, c.Env.Name), &HasuraStackProps{Common: c, Identity: id})
+	id := NewIdentityStack(app, names.IdentityStack(c.Project, c.Env.Name), &IdentityStackProps{Common: c})
+	h := NewHasuraStack(app, names.HasuraStack(c.Project, c.Env.Name), &HasuraStackProps{Common: c, Identity: id})
 	return &Environment{Identity: id, Hasura: h}
 }

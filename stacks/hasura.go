@@ -6,6 +6,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/hasura-auth-cdk/hasuraauth/constructs/hasuraservice"
+	"github.com/hasura-auth-cdk/hasuraauth/stacks/names"
 )
 
 // HasuraStackProps configure the Hasura stack of an environment.
@@ -47,9 +48,9 @@ func NewHasuraStack(scope constructs.Construct, id string, p *HasuraStackProps) 
 		RemovalPolicy:            c.removal(),
 		LogRetention:             c.logRetention(),
 	})
-	output(stack, OutHasuraURL, svc.URL, "Hasura GraphQL endpoint base URL (append /v1/graphql)")
-	output(stack, OutHasuraServiceName, svc.Service.ServiceName(), "ECS service running Hasura")
-	output(stack, OutClusterName, svc.Cluster.ClusterName(), "ECS cluster")
-	output(stack, OutHasuraAdminSecretArn, svc.AdminSecret.SecretArn(), "Secrets Manager secret holding HASURA_GRAPHQL_ADMIN_SECRET")
+	output(stack, names.OutHasuraURL, svc.URL, "Hasura GraphQL endpoint base URL (append /v1/graphql)")
+	output(stack, names.OutHasuraServiceName, svc.Service.ServiceName(), "ECS service running Hasura")
+	output(stack, names.OutClusterName, svc.Cluster.ClusterName(), "ECS cluster")
+	output(stack, names.OutHasuraAdminSecretArn, svc.AdminSecret.SecretArn(), "Secrets Manager secret holding HASURA_GRAPHQL_ADMIN_SECRET")
 	return &HasuraStack{Stack: stack, Service: svc}
 }

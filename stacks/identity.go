@@ -9,6 +9,7 @@ import (
 	"github.com/hasura-auth-cdk/hasuraauth/constructs/eventapikey"
 	"github.com/hasura-auth-cdk/hasuraauth/constructs/secretgen"
 	"github.com/hasura-auth-cdk/hasuraauth/constructs/userdirectory"
+	"github.com/hasura-auth-cdk/hasuraauth/stacks/names"
 )
 
 // IdentityStackProps configure the stateful stack of an environment.
@@ -58,11 +59,11 @@ func NewIdentityStack(scope constructs.Construct, id string, p *IdentityStackPro
 	})
 
 	pool := s.Directory.Pool
-	output(stack, OutUserPoolID, pool.UserPoolId(), "Cognito user pool ID")
-	output(stack, OutUserPoolClientID, s.Directory.Client.UserPoolClientId(), "SPA app client ID (public, SRP)")
-	output(stack, OutJwksURL, jsii.String("https://cognito-idp."+c.Env.Region+".amazonaws.com/"+*pool.UserPoolId()+"/.well-known/jwks.json"), "JWKS URL Hasura verifies tokens with")
-	output(stack, OutClaimsTableName, s.Store.Table.TableName(), "DynamoDB table of encrypted Hasura claims, keyed by lower-cased email")
-	output(stack, OutClaimsKeySecretArn, s.Store.KeySecret.SecretArn(), "Secrets Manager secret holding the Fernet key ring")
-	output(stack, OutEventAPIKeyParameterName, s.EventAPIKey.Resource.Ref(), "SSM SecureString parameter holding the event API key")
+	output(stack, names.OutUserPoolID, pool.UserPoolId(), "Cognito user pool ID")
+	output(stack, names.OutUserPoolClientID, s.Directory.Client.UserPoolClientId(), "SPA app client ID (public, SRP)")
+	output(stack, names.OutJwksURL, jsii.String("https://cognito-idp."+c.Env.Region+".amazonaws.com/"+*pool.UserPoolId()+"/.well-known/jwks.json"), "JWKS URL Hasura verifies tokens with")
+	output(stack, names.OutClaimsTableName, s.Store.Table.TableName(), "DynamoDB table of encrypted Hasura claims, keyed by lower-cased email")
+	output(stack, names.OutClaimsKeySecretArn, s.Store.KeySecret.SecretArn(), "Secrets Manager secret holding the Fernet key ring")
+	output(stack, names.OutEventAPIKeyParameterName, s.EventAPIKey.Resource.Ref(), "SSM SecureString parameter holding the event API key")
 	return s
 }
