@@ -78,7 +78,7 @@ bench: deps ## Benchmarks: pre-token handler vs bare GetItem on the emulator, co
 	$(NO_AWS) $(GO) test -count=1 -run '^$$' -bench 'BinarySize' -benchtime 1x ./lambda/pretoken/
 
 bench-synth: node_modules/.package-lock.json ## Warm make synth against an empty Go CDK app through the same CLI: medians and ratio (BENCH_SYNTH_RUNS, default 5)
-	$(NO_AWS) $(GO) test -count=1 -run '^$$' -bench 'SynthAgainstEmptyApp' -benchtime 1x ./internal/synth/
+	$(NO_AWS) $(GO) test -count=1 -timeout 60m -run '^$$' -bench 'SynthAgainstEmptyApp' -benchtime 1x ./internal/synth/
 
 fuzz: ## Fuzz each target for FUZZTIME (default 30s); new failures land in testdata/fuzz
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./internal/claims/

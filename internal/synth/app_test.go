@@ -1,4 +1,4 @@
-package main
+package synth
 
 import (
 	"errors"
@@ -10,23 +10,25 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/hasura-auth-cdk/hasuraauth/internal/synth"
 )
 
-// The tests run the app binary the way the CDK CLI does, through internal/synth. Bundling is
-// covered by `make synth` and internal/synth's determinism test; here it only costs time.
+// These tests run the app (package main at the repository root) the way the CDK CLI does. They
+// live here rather than beside main.go so that no test binary but the stacks tests' links the
+// CDK. Bundling is covered by the determinism test; here it only costs time.
+
+// repoRoot is the tree the app is built from.
+const repoRoot = "../.."
 
 func app(t *testing.T) string {
 	t.Helper()
-	bin, err := synth.TestApp(".", filepath.Join(t.TempDir(), "app"))
+	bin, err := TestApp(repoRoot, filepath.Join(t.TempDir(), "app"))
 	require.NoError(t, err)
 	return bin
 }
 
 func environments(t *testing.T) map[string]any {
 	t.Helper()
-	ctx, err := synth.Context(".")
+	ctx, err := Context(repoRoot)
 	require.NoError(t, err)
 	return ctx["environments"].(map[string]any)
 }
@@ -41,13 +43,14 @@ func requireExit1(t *testing.T, err error) {
 }
 
 func TestAppRefusesBadConfigAndWritesNothing(t *testing.T) {
+	t.Parallel()
 	bin := app(t)
 	envs := environments(t)
 	envs["production"].(map[string]any)["removal"] = "destroy"
 	envs["staging"].(map[string]any)["hasura"].(map[string]any)["replicas"] = 3
 	outdir := filepath.Join(t.TempDir(), "cdk.out")
 
-	err := synth.Run(".", bin, outdir, synth.Options{SkipBundling: true, Context: map[string]any{"environments": envs}})
+	err := Run(repoRoot, bin, outdir, Options{SkipBundling: true, Context: map[string]any{"environments": envs}})
 	requireExit1(t, err)
 	assert.Contains(t, err.Error(), "invalid cdk.json configuration:")
 	assert.Contains(t, err.Error(), `environments.production.removal = "destroy": must be "retain" in production`)
@@ -58,9 +61,10 @@ func TestAppRefusesBadConfigAndWritesNothing(t *testing.T) {
 }
 
 func TestAppRefusesAnUnknownEnvironment(t *testing.T) {
+	t.Parallel()
 	bin := app(t)
 	outdir := filepath.Join(t.TempDir(), "cdk.out")
-	err := synth.Run(".", bin, outdir, synth.Options{SkipBundling: true, Environment: "qa"})
+	err := Run(repoRoot, bin, outdir, Options{SkipBundling: true, Environment: "qa"})
 	requireExit1(t, err)
 	assert.Contains(t, err.Error(), `environment "qa" is not in cdk.json (have: production, staging)`)
 	entries, _ := os.ReadDir(outdir)
@@ -68,10 +72,11 @@ func TestAppRefusesAnUnknownEnvironment(t *testing.T) {
 }
 
 func TestAppSynthesizesOnlyTheSelectedEnvironment(t *testing.T) {
+	t.Parallel()
 	bin := app(t)
 	outdir := filepath.Join(t.TempDir(), "cdk.out")
-	require.NoError(t, synth.Run(".", bin, outdir, synth.Options{SkipBundling: true, Environment: "staging"}))
-	templates, err := synth.Templates(outdir)
+	require.NoError(t, Run(repoRoot, bin, outdir, Options{SkipBundling: true, Environment: "staging"}))
+	templates, err := Templates(outdir)
 	require.NoError(t, err)
 	var names []string
 	for name := range templates {
