@@ -5,7 +5,9 @@ package golambda
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsec2"
@@ -113,20 +115,47 @@ func New(scope constructs.Construct, id string, p *Props) *Function {
 	return &Function{Function: fn, Role: role, LogGroup: logGroup}
 }
 
-// Bundler compiles a Go main package into a reproducible Linux arm64 bootstrap binary. The CDK
-// bundles each asset once per synthesis (its asset cache is keyed by source path and bundling
-// options), so a package deployed by several functions and environments is compiled once.
+// Bundler compiles a Go main package into a reproducible Linux arm64 bootstrap binary.
 type Bundler struct {
 	ModuleRoot string
 	Package    string
 }
 
-// TryBundle implements awscdk.ILocalBundling. A build failure panics with the compiler's message:
-// jsii hands the panic to the CDK as this callback's error, and synth stops with it rather than
-// falling back to Docker, which this project does not use.
+// built remembers, per module root and package, the first binary this process built: every
+// environment deploys the same binary, and reproducible builds make a copy identical to a rebuild.
+var (
+	builtMu sync.Mutex
+	built   = map[string]string{}
+)
+
+// TryBundle implements awscdk.ILocalBundling. A build failure stops synth with the compiler's
+// message rather than falling back to Docker, which this project does not use.
 func (b *Bundler) TryBundle(outputDir *string, _ *awscdk.BundlingOptions) *bool {
-	if err := gobuild.Lambda(b.ModuleRoot, b.Package, filepath.Join(*outputDir, "bootstrap")); err != nil {
-		panic(fmt.Errorf("golambda: bundle %s: %w", b.Package, err))
+	out := filepath.Join(*outputDir, "bootstrap")
+	key := b.ModuleRoot + "\x00" + b.Package
+	builtMu.Lock()
+	defer builtMu.Unlock()
+	err := func() error {
+		if prev, ok := built[key]; ok {
+			return copyFile(prev, out)
+		}
+		if err := gobuild.Lambda(b.ModuleRoot, b.Package, out); err != nil {
+			return err
+		}
+		built[key] = out
+		return nil
+	}()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "golambda: %v\n", err)
+		os.Exit(1)
 	}
 	return jsii.Bool(true)
+}
+
+func copyFile(src, dst string) error {
+	b, err := os.ReadFile(src)
+	if err != nil {
+		return fmt.Errorf("reuse %s: %w", src, err)
+	}
+	return os.WriteFile(dst, b, 0o755)
 }
