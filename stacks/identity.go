@@ -42,15 +42,16 @@ func NewIdentityStack(scope constructs.Construct, id string, p *IdentityStackPro
 		RemovalPolicy: c.removal(), Production: c.Env.Production,
 	})
 	s.Directory = userdirectory.New(stack, "Users", &userdirectory.Props{
-		ModuleRoot:    c.ModuleRoot,
-		Prefix:        c.prefix(),
-		Cognito:       c.Env.Cognito,
-		KeyCacheTTL:   c.Env.Claims.KeyCacheTTL,
-		MemoryMB:      c.Env.Claims.LambdaMemoryMB,
-		Store:         s.Store,
-		Production:    c.Env.Production,
-		RemovalPolicy: c.removal(),
-		LogRetention:  c.logRetention(),
+		ModuleRoot:         c.ModuleRoot,
+		Prefix:             c.prefix(),
+		Cognito:            c.Env.Cognito,
+		KeyCacheTTL:        c.Env.Claims.KeyCacheTTL,
+		AllowUnboundClaims: c.Env.Claims.AllowUnbound,
+		MemoryMB:           c.Env.Claims.LambdaMemoryMB,
+		Store:              s.Store,
+		Production:         c.Env.Production,
+		RemovalPolicy:      c.removal(),
+		LogRetention:       c.logRetention(),
 	})
 	s.EventAPIKey = eventapikey.New(stack, "EventApiKey", &eventapikey.Props{
 		Generator:     s.Generator,
