@@ -18,7 +18,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/hasura-auth-cdk/hasuraauth/internal/claims"
-	"github.com/hasura-auth-cdk/hasuraauth/internal/localauth"
 	"github.com/hasura-auth-cdk/hasuraauth/internal/testenv"
 )
 
@@ -47,7 +46,7 @@ func BenchmarkClaimsAt10000Items(b *testing.B) {
 	db := dynamodb.NewFromConfig(dyn.Config())
 	sm := secretsmanager.NewFromConfig(moto.Config())
 	table := fmt.Sprintf("bench-%d", time.Now().UnixNano())
-	if err := localauth.CreateClaimsTable(ctx, db, table); err != nil {
+	if err := testenv.CreateClaimsTable(ctx, db, table); err != nil {
 		b.Fatal(err)
 	}
 	if err := dynamodb.NewTableExistsWaiter(db).Wait(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(table)}, time.Minute); err != nil {
