@@ -1,4 +1,4 @@
-package testenv_test
+package emulator_test
 
 import (
 	"testing"
@@ -6,9 +6,9 @@ import (
 	"github.com/stretchr/testify/assert"
 
 	"github.com/hasura-auth-cdk/hasuraauth/internal/claims"
-	"github.com/hasura-auth-cdk/hasuraauth/internal/testenv"
+	"github.com/hasura-auth-cdk/hasuraauth/internal/emulator"
 )
 
 func TestClaimsKeyIsTheStacksKey(t *testing.T) {
-	assert.Equal(t, claims.AttrUserID, testenv.ClaimsKey)
+	assert.Equal(t, claims.AttrUserID, emulator.ClaimsKey)
 }

@@ -1,7 +1,9 @@
-// Package testenv starts the real local components tests run against: moto's server (the AWS
-// emulator), a Lambda Runtime API for running built bootstrap binaries, and endpoints that never
-// answer. Everything binds to 127.0.0.1 on a free port and is stopped by the caller.
-package testenv
+// Package emulator is the local AWS emulator kit that the tests and `make local` (cmd/localauth)
+// run against. It starts the real local components: moto's server (the AWS emulator), dynalite,
+// PostgreSQL, a Lambda Runtime API for running built bootstrap binaries, and endpoints that never
+// answer; and it creates the emulated claims table and loads the Moped fixture. Everything binds
+// to 127.0.0.1 on a free port and is stopped by the caller.
+package emulator
 
 import (
 	"context"
