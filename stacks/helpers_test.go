@@ -95,7 +95,8 @@ func TestMain(m *testing.M) {
 			all[k] = v
 		}
 		ctx["environments"] = all
-		// Lambda bundling is proven by `make synth` and the golambda tests; here it only costs time.
+		// Lambda bundling is proven by internal/synth's determinism test, which builds every Lambda,
+		// and by `make synth`; here it only costs time.
 		ctx["aws:cdk:bundling-stacks"] = []any{}
 		app := awscdk.NewApp(&awscdk.AppProps{Context: &ctx})
 		root, err := config.Load(ctx["project"], ctx["environments"])
