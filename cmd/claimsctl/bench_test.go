@@ -152,7 +152,7 @@ func clientCPU() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-func emulatorCPU(b *testing.B, d *testenv.Dynalite) time.Duration {
+func emulatorCPU(b *testing.B, d *emulator.Dynalite) time.Duration {
 	c, err := d.CPU()
 	if err != nil {
 		b.Fatal(err)
