@@ -8,17 +8,24 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/hasura-auth-cdk/hasuraauth/config"
+	"github.com/hasura-auth-cdk/hasuraauth/constructs/golambda"
 	"github.com/hasura-auth-cdk/hasuraauth/stacks/names"
 )
 
 // Common is what both stacks of an environment take.
 type Common struct {
-	Project    string
-	Env        config.Environment
-	ModuleRoot string // where go.mod is, for Lambda bundling
+	Project string
+	Env     config.Environment
+	// Lambdas compiles the Go Lambdas (GoLambdas); every environment of an app shares one.
+	Lambdas golambda.Builder
 }
 
-func (c Common) prefix() string { return c.Project + "-" + c.Env.Name }
+// resourceName names a resource of the environment: <project>-<env>-<what>.
+func (c Common) resourceName(what string) string { return c.Project + "-" + c.Env.Name + "-" + what }
+
+// secretName names a secret or parameter of the environment: <project>/<env>/<what>, a path, so
+// that IAM policies and operators can select an environment's secrets by prefix.
+func (c Common) secretName(what string) string { return c.Project + "/" + c.Env.Name + "/" + what }
 
 func (c Common) stackProps(description string) *awscdk.StackProps {
 	env := &awscdk.Environment{Region: jsii.String(c.Env.Region)}
