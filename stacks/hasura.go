@@ -5,7 +5,9 @@ import (
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
+	"github.com/hasura-auth-cdk/hasuraauth/constructs/edge"
 	"github.com/hasura-auth-cdk/hasuraauth/constructs/hasuraservice"
+	"github.com/hasura-auth-cdk/hasuraauth/constructs/monitoring"
 )
 
 // HasuraStackProps configure the Hasura stack of an environment.
@@ -17,7 +19,9 @@ type HasuraStackProps struct {
 // HasuraStack runs Hasura, trusting the identity stack's user pool.
 type HasuraStack struct {
 	awscdk.Stack
-	Service *hasuraservice.Service
+	Service    *hasuraservice.Service
+	Monitoring *monitoring.Monitoring
+	Edge       *edge.Edge // nil without the WAF
 }
 
 // NewHasuraStack defines the network, database, Hasura service and load balancer.
@@ -51,5 +55,6 @@ func NewHasuraStack(scope constructs.Construct, id string, p *HasuraStackProps) 
 	output(stack, OutHasuraServiceName, svc.Service.ServiceName(), "ECS service running Hasura")
 	output(stack, OutClusterName, svc.Cluster.ClusterName(), "ECS cluster")
 	output(stack, OutHasuraAdminSecretArn, svc.AdminSecret.SecretArn(), "Secrets Manager secret holding HASURA_GRAPHQL_ADMIN_SECRET")
-	return &HasuraStack{Stack: stack, Service: svc}
+	mon, waf := operations(stack, c, p.Identity, svc)
+	return &HasuraStack{Stack: stack, Service: svc, Monitoring: mon, Edge: waf}
 }

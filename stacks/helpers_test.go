@@ -45,7 +45,8 @@ var extraEnvironments = map[string]any{
 				"clientSecretField": "client_secret",
 			},
 		},
-		"hasura": map[string]any{"jwtToken": "access"},
+		"hasura":     map[string]any{"jwtToken": "access"},
+		"operations": map[string]any{"alarmEmails": []any{"ops@example.com", "oncall@example.com"}},
 	},
 	"legacy": map[string]any{
 		"region":  "us-west-2",
@@ -62,6 +63,14 @@ var extraEnvironments = map[string]any{
 			"connectionSecretArn": "arn:aws:secretsmanager:us-west-2:222222222222:secret:legacy-db-url-XyZ123",
 		},
 		"eventApiKey": map[string]any{"parameterName": "/legacy/event-key", "envVar": "BACKEND_API_KEY"},
+		"operations": map[string]any{
+			"alarmTopicArn": "arn:aws:sns:us-west-2:222222222222:ops-alarms",
+			"waf":           map[string]any{"enabled": true, "rateLimit": 500},
+			"alarms": map[string]any{
+				"hasura5xx":         map[string]any{"threshold": 25, "evaluationPeriods": 2},
+				"runningTasksBelow": map[string]any{"threshold": 1},
+			},
+		},
 	},
 }
 

@@ -7,6 +7,7 @@ import (
 
 	"github.com/hasura-auth-cdk/hasuraauth/constructs/claimsstore"
 	"github.com/hasura-auth-cdk/hasuraauth/constructs/eventapikey"
+	"github.com/hasura-auth-cdk/hasuraauth/constructs/monitoring"
 	"github.com/hasura-auth-cdk/hasuraauth/constructs/secretgen"
 	"github.com/hasura-auth-cdk/hasuraauth/constructs/userdirectory"
 )
@@ -24,6 +25,8 @@ type IdentityStack struct {
 	Store       *claimsstore.Store
 	EventAPIKey *eventapikey.Key
 	Generator   *secretgen.Generator
+	// AuthLogs receives Cognito's user-authentication events; nil without threat protection.
+	AuthLogs *monitoring.UserAuthLogs
 }
 
 // NewIdentityStack defines the user pool, claims store, pre-token trigger and event API key.
@@ -51,6 +54,13 @@ func NewIdentityStack(scope constructs.Construct, id string, p *IdentityStackPro
 		RemovalPolicy: c.removal(),
 		LogRetention:  c.logRetention(),
 	})
+	if c.Env.Cognito.ThreatProtection != "off" {
+		// Threat protection (Plus plan) is what makes Cognito export user-authentication events.
+		s.AuthLogs = monitoring.NewUserAuthLogs(stack, "UserAuthLogs", &monitoring.UserAuthLogsProps{
+			UserPool: s.Directory.Pool, Name: c.prefix(),
+			LogRetention: c.logRetention(), RemovalPolicy: c.removal(),
+		})
+	}
 	s.EventAPIKey = eventapikey.New(stack, "EventApiKey", &eventapikey.Props{
 		Generator:     s.Generator,
 		ParameterName: c.Env.EventAPIKeyParameterName(c.Project),

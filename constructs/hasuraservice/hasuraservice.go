@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsec2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsecs"
 	elbv2 "github.com/aws/aws-cdk-go/awscdk/v2/awselasticloadbalancingv2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsrds"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
@@ -67,7 +68,11 @@ type Service struct {
 	AdminSecret       awssecretsmanager.Secret
 	DatabaseURLSecret awssecretsmanager.ISecret
 	Database          awsrds.DatabaseInstance // nil with an existing database
-	URL               *string
+	TargetGroup       elbv2.ApplicationTargetGroup
+	// Rotations are the secret rotation functions by what they rotate ("admin-secret",
+	// "database"), for the alarms on their errors.
+	Rotations map[string]awslambda.IFunction
+	URL       *string
 }
 
 // JWTSecret renders Hasura's JWT configuration for a Cognito pool: RS256 keys from the pool's
@@ -235,7 +240,7 @@ func New(scope constructs.Construct, id string, p *Props) *Service {
 	})
 	nag.Suppress(accessLogs, "AwsSolutions-S1", "This bucket receives the ALB's access logs; logging its own accesses to another bucket would only move the same finding there.")
 	s.LoadBalancer.LogAccessLogs(accessLogs, jsii.String("alb"))
-	target := elbv2.NewApplicationTargetGroup(c, jsii.String("Targets"), &elbv2.ApplicationTargetGroupProps{
+	s.TargetGroup = elbv2.NewApplicationTargetGroup(c, jsii.String("Targets"), &elbv2.ApplicationTargetGroupProps{
 		Vpc:        s.Vpc,
 		Port:       jsii.Number(ContainerPort),
 		Protocol:   elbv2.ApplicationProtocol_HTTP,
@@ -247,6 +252,7 @@ func New(scope constructs.Construct, id string, p *Props) *Service {
 		},
 		DeregistrationDelay: awscdk.Duration_Seconds(jsii.Number(30)),
 	})
+	target := s.TargetGroup
 	if https {
 		s.LoadBalancer.AddListener(jsii.String("Https"), &elbv2.BaseApplicationListenerProps{
 			Port: jsii.Number(443), Protocol: elbv2.ApplicationProtocol_HTTPS, Open: jsii.Bool(false),

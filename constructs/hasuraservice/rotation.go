@@ -31,6 +31,7 @@ func (s *Service) rotation(c constructs.Construct, p *Props, dbSG awsec2.ISecuri
 		LogRetention: p.LogRetention, RemovalPolicy: p.RemovalPolicy,
 	})
 	s.schedule(c, "AdminSecretRotationSchedule", admin, s.AdminSecret)
+	s.Rotations = map[string]awslambda.IFunction{"admin-secret": admin.Function}
 
 	if s.Database == nil {
 		return // an existing database's credentials are rotated by whoever owns them
@@ -56,6 +57,7 @@ func (s *Service) rotation(c constructs.Construct, p *Props, dbSG awsec2.ISecuri
 		Actions: jsii.Strings("secretsmanager:PutSecretValue"), Resources: jsii.Strings(*s.DatabaseURLSecret.SecretArn()),
 	}))
 	s.schedule(c, "DatabaseRotationSchedule", pg, s.Database.Secret())
+	s.Rotations["database"] = pg.Function
 	nag.Suppress(s.DatabaseURLSecret, "AwsSolutions-SMG4", "Derived from the database credentials: their rotation function rewrites this URL after every rotation, so it has no schedule of its own.")
 }
 

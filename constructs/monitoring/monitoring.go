@@ -250,7 +250,7 @@ func specs(p *Props) []alarmSpec {
 	service := map[string]*string{"ClusterName": p.Service.Cluster().ClusterName(), "ServiceName": p.Service.ServiceName()}
 	s := []alarmSpec{
 		{key: "pretoken-infrastructure-refusals", what: "Logins are refused because the claims table or key secret is unavailable, the key ring is invalid or stored claims do not decrypt.",
-			metric: metric(pm.Namespace, pm.Refused, "Sum", oneMinute, map[string]*string{pm.FunctionDimension: fn, pm.ClassDimension: jsii.String(pm.InfrastructureClass)}),
+			metric:    metric(pm.Namespace, pm.Refused, "Sum", oneMinute, map[string]*string{pm.FunctionDimension: fn, pm.ClassDimension: jsii.String(pm.InfrastructureClass)}),
 			threshold: t.PreTokenInfrastructureRefusals, op: gte, missing: quiet},
 		{key: "pretoken-throttles", what: "Cognito's calls to the pre-token trigger are throttled: those logins fail.",
 			metric:    metric("AWS/Lambda", "Throttles", "Sum", oneMinute, lambdaDims(p.PreToken)),
