@@ -2,7 +2,8 @@
 // Hasura claims, decrypted from the claims table, into the token, or refuses the login.
 //
 // Environment: CLAIMS_TABLE_NAME, CLAIMS_KEY_SECRET_ID (ARN or name), CLAIMS_KEY_CACHE_TTL
-// (Go duration, default 5m). The SDK's standard AWS_ENDPOINT_URL* variables point it at an
+// (Go duration, default 5m); AWS_LAMBDA_FUNCTION_NAME (set by Lambda) is the dimension of the
+// metrics each log line carries (metrics.go). The SDK's standard AWS_ENDPOINT_URL* variables point it at an
 // emulator; there is no test-only code path.
 package main
 
@@ -53,6 +54,6 @@ func newHandler(ctx context.Context, getenv func(string) string, log *slog.Logge
 	return &Handler{
 		Table: table, SecretID: secret, KeyTTL: ttl, Budget: budget,
 		DB: awsclient.DynamoDB(cfg), Secrets: awsclient.SecretsManager(cfg),
-		Log: log, Now: time.Now,
+		Log: log, Now: time.Now, FunctionName: getenv("AWS_LAMBDA_FUNCTION_NAME"),
 	}, nil
 }
