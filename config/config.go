@@ -196,6 +196,9 @@ type Alarms struct {
 	// DatabaseConnections' threshold 0 means 80% of the instance class's default max_connections.
 	DatabaseConnections Alarm `json:"databaseConnections"`
 	RotationErrors      Alarm `json:"rotationErrors"`
+	// RotationOverdue's threshold is the grace, in hours past the 30-day schedule, before a
+	// secret that has not rotated alarms.
+	RotationOverdue Alarm `json:"rotationOverdueHours"`
 }
 
 // DefaultAlarms are the alarm settings every environment starts from.
@@ -221,6 +224,7 @@ func DefaultAlarms() Alarms {
 		DatabaseFreeableMemoryMiB:      Alarm{100, 3},
 		DatabaseConnections:            Alarm{0, 2},
 		RotationErrors:                 Alarm{1, 1},
+		RotationOverdue:                Alarm{24, 1},
 	}
 }
 

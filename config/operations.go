@@ -50,6 +50,8 @@ func (e Environment) alarmRules() map[string]alarmRule {
 		"databaseFreeableMemoryMiB": {min: 1, max: 1 << 20},
 		"databaseConnections":       {min: 1, max: 5000, zeroMeans: "80% of the instance class's default max_connections"},
 		"rotationErrors":            count,
+		// Secrets Manager rotates within a window after the scheduled day; a week is plenty.
+		"rotationOverdueHours": {min: 1, max: 168},
 	}
 }
 

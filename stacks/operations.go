@@ -16,13 +16,15 @@ import (
 // RunbookURL is where every alarm's description points, followed by #<alarm key>.
 const RunbookURL = "docs/operations.md"
 
-// PreTokenMetrics are the names the pre-token Lambda publishes (internal/opsmetrics), as the
-// monitoring construct takes them.
-var PreTokenMetrics = monitoring.PreTokenMetrics{
+// Metrics are the names the pre-token Lambda and the rotation check publish
+// (internal/opsmetrics), as the monitoring construct takes them.
+var Metrics = monitoring.Metrics{
 	Namespace: opsmetrics.Namespace,
 	Issued:    opsmetrics.TokensIssued, Refused: opsmetrics.TokensRefused, Latency: opsmetrics.Latency,
 	FunctionDimension: opsmetrics.DimFunction, ReasonDimension: opsmetrics.DimReason, ClassDimension: opsmetrics.DimClass,
 	InfrastructureClass: opsmetrics.ClassInfrastructure,
+	RotationNamespace:   opsmetrics.RotationNamespace, RotationOverdue: opsmetrics.RotationOverdue,
+	DaysSinceRotation: opsmetrics.DaysSinceRotation, SecretDimension: opsmetrics.DimSecret,
 }
 
 // thresholds translates the operations config into the monitoring construct's thresholds.
@@ -56,6 +58,7 @@ func thresholds(e config.Environment) monitoring.Thresholds {
 		DatabaseFreeableMemoryMiB:      t(a.DatabaseFreeableMemoryMiB),
 		DatabaseConnections:            conns,
 		RotationErrors:                 t(a.RotationErrors),
+		RotationOverdue:                t(a.RotationOverdue),
 	}
 }
 
@@ -73,22 +76,30 @@ func operations(stack awscdk.Stack, c Common, id *IdentityStack, svc *hasuraserv
 		db = svc.Database
 	}
 	m := monitoring.New(stack, "Monitoring", &monitoring.Props{
-		Name:            c.prefix(),
-		RunbookURL:      RunbookURL,
-		Topic:           topic,
-		Emails:          o.AlarmEmails,
-		RemovalPolicy:   c.removal(),
-		PreToken:        id.Directory.PreToken.Function,
-		PreTokenMetrics: PreTokenMetrics,
-		UserPool:        id.Directory.Pool,
-		UserPoolClient:  id.Directory.Client,
-		ClaimsTable:     id.Store.Table,
-		LoadBalancer:    svc.LoadBalancer,
-		TargetGroup:     svc.TargetGroup,
-		Service:         svc.Service,
-		Database:        db,
-		Rotations:       svc.Rotations,
-		Thresholds:      thresholds(c.Env),
+		Name:           c.prefix(),
+		RunbookURL:     RunbookURL,
+		Topic:          topic,
+		Emails:         o.AlarmEmails,
+		RemovalPolicy:  c.removal(),
+		PreToken:       id.Directory.PreToken.Function,
+		Metrics:        Metrics,
+		UserPool:       id.Directory.Pool,
+		UserPoolClient: id.Directory.Client,
+		ClaimsTable:    id.Store.Table,
+		LoadBalancer:   svc.LoadBalancer,
+		TargetGroup:    svc.TargetGroup,
+		Service:        svc.Service,
+		Database:       db,
+		Rotations:      svc.Rotations,
+		RotationCheck: &monitoring.RotationCheckProps{
+			ModuleRoot: c.ModuleRoot,
+			Secrets:    svc.RotatedSecrets,
+			// The schedule, plus the grace from config before an overdue secret alarms.
+			MaxAge: awscdk.Duration_Hours(jsii.Number(float64(hasuraservice.RotationDays*24) +
+				c.Env.Operations.Alarms.RotationOverdue.Threshold)),
+			LogRetention: c.logRetention(), RemovalPolicy: c.removal(),
+		},
+		Thresholds: thresholds(c.Env),
 	})
 	var e *edge.Edge
 	if o.WAF.Enabled {

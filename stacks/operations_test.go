@@ -105,11 +105,13 @@ func wantAlarms(env string) map[string]alarmWant {
 		"database-freeable-memory":         {"AWS/RDS", "FreeableMemory", db, "Minimum", 300, lt, 100 << 20, 3, "breaching"},
 		"rotation-errors-admin-secret":     {"AWS/Lambda", "Errors", map[string]string{"FunctionName": "ref:HasuraAdminSecretRotationFunction"}, "Sum", 300, gte, 1, 1, "notBreaching"},
 		"rotation-errors-database":         {"AWS/Lambda", "Errors", map[string]string{"FunctionName": "ref:HasuraDatabaseRotationFunction"}, "Sum", 300, gte, 1, 1, "notBreaching"},
+		"rotation-overdue-admin-secret":    {opsmetrics.RotationNamespace, opsmetrics.RotationOverdue, map[string]string{"SecretName": "admin-secret"}, "Maximum", 3600, gte, 1, 1, "breaching"},
+		"rotation-overdue-database":        {opsmetrics.RotationNamespace, opsmetrics.RotationOverdue, map[string]string{"SecretName": "database"}, "Maximum", 3600, gte, 1, 1, "breaching"},
 	}
 	if env == "legacy" {
 		// An existing database: its owner watches it and rotates its credentials.
 		for k := range w {
-			if strings.HasPrefix(k, "database-") || k == "rotation-errors-database" {
+			if strings.HasPrefix(k, "database-") || strings.HasSuffix(k, "-database") {
 				delete(w, k)
 			}
 		}
@@ -419,10 +421,42 @@ func TestCognitoUserAuthEventsAreDeliveredWhereThreatProtectionIsOn(t *testing.T
 	}
 }
 
-func TestPreTokenMetricNamesAreTheLambdasOwn(t *testing.T) {
-	m := stacks.PreTokenMetrics
-	assert.Equal(t, []string{opsmetrics.Namespace, opsmetrics.TokensIssued, opsmetrics.TokensRefused, opsmetrics.Latency, opsmetrics.DimFunction, opsmetrics.DimReason, opsmetrics.DimClass, opsmetrics.ClassInfrastructure},
-		[]string{m.Namespace, m.Issued, m.Refused, m.Latency, m.FunctionDimension, m.ReasonDimension, m.ClassDimension, m.InfrastructureClass})
+func TestMetricNamesAreTheLambdasOwn(t *testing.T) {
+	m := stacks.Metrics
+	assert.Equal(t, []string{opsmetrics.Namespace, opsmetrics.TokensIssued, opsmetrics.TokensRefused, opsmetrics.Latency, opsmetrics.DimFunction, opsmetrics.DimReason, opsmetrics.DimClass, opsmetrics.ClassInfrastructure,
+		opsmetrics.RotationNamespace, opsmetrics.RotationOverdue, opsmetrics.DaysSinceRotation, opsmetrics.DimSecret},
+		[]string{m.Namespace, m.Issued, m.Refused, m.Latency, m.FunctionDimension, m.ReasonDimension, m.ClassDimension, m.InfrastructureClass,
+			m.RotationNamespace, m.RotationOverdue, m.DaysSinceRotation, m.SecretDimension})
+}
+
+func TestRotationCheckRunsHourlyOverExactlyTheRotatedSecrets(t *testing.T) {
+	for env, want := range map[string]map[string]string{
+		"production": {"admin-secret": "ref:HasuraAdminSecret", "database": "ref:HasuraDatabaseSecretAttachment"},
+		"legacy":     {"admin-secret": "ref:HasuraAdminSecret"},
+	} {
+		tp := tmpl(t, env, "hasura")
+		fnID, fn := tp.withPrefix(t, "AWS::Lambda::Function", "MonitoringRotationCheckFunction")
+		vars := fn.Properties["Environment"].(map[string]any)["Variables"].(map[string]any)
+		assert.Equal(t, "744h", vars["MAX_ROTATION_AGE"], "30 days + 24 hours of grace")
+		secrets := map[string]string{}
+		raw := resolveJoin(t, vars["SECRETS"], func(part any) string { return sym(t, env, part) })
+		var parsed map[string]string
+		require.NoError(t, json.Unmarshal([]byte(raw), &parsed), raw)
+		for k, v := range parsed {
+			secrets[k] = v
+		}
+		assert.Equal(t, want, secrets, env)
+		_, rule := tp.withPrefix(t, "AWS::Events::Rule", "MonitoringRotationCheckSchedule")
+		assert.Equal(t, "rate(1 hour)", rule.Properties["ScheduleExpression"])
+		targets := rule.Properties["Targets"].([]any)
+		require.Len(t, targets, 1)
+		assert.Equal(t, getAtt(fnID, "Arn"), compact(targets[0].(map[string]any)["Arn"]))
+		// Only that rule may invoke the function.
+		_, perm := tp.withPrefix(t, "AWS::Lambda::Permission", "MonitoringRotationCheck")
+		assert.Equal(t, "events.amazonaws.com", perm.Properties["Principal"])
+		assert.Equal(t, getAtt(firstWithPrefix(tp, "AWS::Events::Rule", "MonitoringRotationCheckSchedule"), "Arn"), compact(perm.Properties["SourceArn"]))
+		assert.Equal(t, getAtt(fnID, "Arn"), compact(perm.Properties["FunctionName"]))
+	}
 }
 
 func readRepoFile(t *testing.T, path string) string {

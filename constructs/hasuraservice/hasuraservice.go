@@ -72,7 +72,9 @@ type Service struct {
 	// Rotations are the secret rotation functions by what they rotate ("admin-secret",
 	// "database"), for the alarms on their errors.
 	Rotations map[string]awslambda.IFunction
-	URL       *string
+	// RotatedSecrets are the secrets those functions rotate, by the same names.
+	RotatedSecrets map[string]awssecretsmanager.ISecret
+	URL            *string
 }
 
 // JWTSecret renders Hasura's JWT configuration for a Cognito pool: RS256 keys from the pool's

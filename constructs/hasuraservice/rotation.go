@@ -1,6 +1,8 @@
 package hasuraservice
 
 import (
+	"fmt"
+
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsec2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
@@ -32,6 +34,7 @@ func (s *Service) rotation(c constructs.Construct, p *Props, dbSG awsec2.ISecuri
 	})
 	s.schedule(c, "AdminSecretRotationSchedule", admin, s.AdminSecret)
 	s.Rotations = map[string]awslambda.IFunction{"admin-secret": admin.Function}
+	s.RotatedSecrets = map[string]awssecretsmanager.ISecret{"admin-secret": s.AdminSecret}
 
 	if s.Database == nil {
 		return // an existing database's credentials are rotated by whoever owns them
@@ -58,6 +61,7 @@ func (s *Service) rotation(c constructs.Construct, p *Props, dbSG awsec2.ISecuri
 	}))
 	s.schedule(c, "DatabaseRotationSchedule", pg, s.Database.Secret())
 	s.Rotations["database"] = pg.Function
+	s.RotatedSecrets["database"] = s.Database.Secret()
 	nag.Suppress(s.DatabaseURLSecret, "AwsSolutions-SMG4", "Derived from the database credentials: their rotation function rewrites this URL after every rotation, so it has no schedule of its own.")
 }
 
@@ -79,7 +83,7 @@ func (s *Service) schedule(c constructs.Construct, id string, fn *golambda.Funct
 		SecretId:          secret.SecretArn(),
 		RotationLambdaArn: fn.Function.FunctionArn(),
 		RotationRules: &awssecretsmanager.CfnRotationSchedule_RotationRulesProperty{
-			ScheduleExpression: jsii.String("rate(30 days)"),
+			ScheduleExpression: jsii.String(fmt.Sprintf("rate(%d days)", RotationDays)),
 		},
 		RotateImmediatelyOnUpdate: jsii.Bool(false),
 	})

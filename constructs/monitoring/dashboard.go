@@ -12,7 +12,7 @@ import (
 
 // dashboard shows, top to bottom: logins, Hasura, its tasks, the database, and every alarm's state.
 func dashboard(c constructs.Construct, p *Props, alarms map[string]awscloudwatch.Alarm) awscloudwatch.Dashboard {
-	pm := p.PreTokenMetrics
+	pm := p.Metrics
 	fn := p.PreToken.FunctionName()
 	fnDims := map[string]*string{pm.FunctionDimension: fn}
 	graph := func(title string, left ...awscloudwatch.IMetric) awscloudwatch.IWidget {

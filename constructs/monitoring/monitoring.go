@@ -25,6 +25,8 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssnssubscriptions"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
+
+	"github.com/hasura-auth-cdk/hasuraauth/constructs/golambda"
 )
 
 // Threshold is one alarm's threshold (in the unit its Thresholds field names) and how many
@@ -74,17 +76,23 @@ type Thresholds struct {
 	DatabaseConnections Threshold
 	// RotationErrors: errors of a rotation function per 5 minutes (default 1).
 	RotationErrors Threshold
+	// RotationOverdue: evaluation periods (of CheckInterval) the check must report a secret
+	// overdue; its Value is ignored (the check decides, from RotationCheckProps.MaxAge).
+	RotationOverdue Threshold
 }
 
-// PreTokenMetrics names what the pre-token Lambda publishes in the embedded metric format: the
-// stacks pass internal/opsmetrics here, and tests on both sides hold them to it.
-type PreTokenMetrics struct {
+// Metrics names what the pre-token Lambda and the rotation check publish in the embedded metric
+// format: the stacks pass internal/opsmetrics here, and tests on both sides hold them to it.
+type Metrics struct {
 	Namespace string
 	// Metric names: tokens issued, tokens refused (per reason and per class), latency in ms.
 	Issued, Refused, Latency string
 	// Dimension names, and the value of ClassDimension for infrastructure refusals.
 	FunctionDimension, ReasonDimension, ClassDimension string
 	InfrastructureClass                                string
+
+	// The rotation check's namespace, metrics and secret dimension.
+	RotationNamespace, RotationOverdue, DaysSinceRotation, SecretDimension string
 }
 
 // Props configure the alarms, the topic and the dashboard of one environment.
@@ -101,11 +109,11 @@ type Props struct {
 	// RemovalPolicy applies to the created topic's key.
 	RemovalPolicy awscdk.RemovalPolicy
 
-	PreToken        awslambda.IFunction
-	PreTokenMetrics PreTokenMetrics
-	UserPool        awscognito.IUserPool
-	UserPoolClient  awscognito.IUserPoolClient
-	ClaimsTable     awsdynamodb.ITable
+	PreToken       awslambda.IFunction
+	Metrics        Metrics
+	UserPool       awscognito.IUserPool
+	UserPoolClient awscognito.IUserPoolClient
+	ClaimsTable    awsdynamodb.ITable
 
 	LoadBalancer elbv2.IApplicationLoadBalancer
 	TargetGroup  elbv2.IApplicationTargetGroup
@@ -114,6 +122,9 @@ type Props struct {
 	Database awsrds.IDatabaseInstance
 	// Rotations are the secret rotation functions, by a short name (e.g. "admin-secret").
 	Rotations map[string]awslambda.IFunction
+	// RotationCheck, when set, checks hourly that its secrets rotated on schedule; an alarm per
+	// secret fires when one is overdue, has rotation off or cannot be read.
+	RotationCheck *RotationCheckProps
 
 	Thresholds Thresholds
 }
@@ -124,6 +135,8 @@ type Monitoring struct {
 	Key       awskms.Key // nil when Props.Topic is set
 	Alarms    map[string]awscloudwatch.Alarm
 	Dashboard awscloudwatch.Dashboard
+	// RotationCheck is the function of Props.RotationCheck (nil without it).
+	RotationCheck *golambda.Function
 }
 
 var (
@@ -155,7 +168,19 @@ func New(scope constructs.Construct, id string, p *Props) *Monitoring {
 	}
 
 	action := awscloudwatchactions.NewSnsAction(m.Topic)
-	for _, s := range specs(p) {
+	all := specs(p)
+	if rc := p.RotationCheck; rc != nil {
+		m.RotationCheck = newRotationCheck(c, "RotationCheck", rc)
+		for _, name := range sortedKeys(rc.Secrets) {
+			all = append(all, alarmSpec{key: "rotation-overdue-" + name,
+				what: fmt.Sprintf("The %s secret did not rotate within its schedule, its rotation is off, or the check cannot read it.", name),
+				metric: metric(p.Metrics.RotationNamespace, p.Metrics.RotationOverdue, "Maximum", CheckInterval,
+					map[string]*string{p.Metrics.SecretDimension: jsii.String(name)}),
+				// Silence means the check itself stopped: nobody knows whether the secret rotates.
+				threshold: Threshold{Value: 1, EvaluationPeriods: p.Thresholds.RotationOverdue.EvaluationPeriods}, op: gte, missing: silent})
+		}
+	}
+	for _, s := range all {
 		scale := s.scale
 		if scale == 0 {
 			scale = 1
@@ -237,7 +262,7 @@ const (
 )
 
 func specs(p *Props) []alarmSpec {
-	t, pm := p.Thresholds, p.PreTokenMetrics
+	t, pm := p.Thresholds, p.Metrics
 	fn := p.PreToken.FunctionName()
 	lambdaDims := func(f awslambda.IFunction) map[string]*string {
 		return map[string]*string{"FunctionName": f.FunctionName()}

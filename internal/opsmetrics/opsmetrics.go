@@ -61,3 +61,17 @@ func ClassOf(reason string) string {
 	}
 	return ClassRequest
 }
+
+// The rotation check (lambda/rotationcheck) publishes, per rotated secret, how long ago it last
+// rotated and whether that is longer than its schedule allows.
+const (
+	RotationNamespace = "HasuraAuth/Rotation"
+	// DaysSinceRotation is the age of the secret's current value, in days.
+	DaysSinceRotation = "DaysSinceRotation"
+	// RotationOverdue is 1 when the secret is older than allowed, its rotation is off, or it
+	// cannot be read; 0 otherwise.
+	RotationOverdue = "RotationOverdue"
+	// DimSecret is the short name the stack gives the secret (e.g. "admin-secret").
+	DimSecret = "SecretName"
+	UnitNone  = "None"
+)
