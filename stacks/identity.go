@@ -44,15 +44,16 @@ func NewIdentityStack(scope constructs.Construct, id string, p *IdentityStackPro
 		RemovalPolicy: c.removal(), Production: c.Env.Production,
 	})
 	s.Directory = userdirectory.New(stack, "Users", &userdirectory.Props{
-		ModuleRoot:    c.ModuleRoot,
-		Prefix:        c.prefix(),
-		Cognito:       c.Env.Cognito,
-		KeyCacheTTL:   c.Env.Claims.KeyCacheTTL,
-		MemoryMB:      c.Env.Claims.LambdaMemoryMB,
-		Store:         s.Store,
-		Production:    c.Env.Production,
-		RemovalPolicy: c.removal(),
-		LogRetention:  c.logRetention(),
+		ModuleRoot:         c.ModuleRoot,
+		Prefix:             c.prefix(),
+		Cognito:            c.Env.Cognito,
+		KeyCacheTTL:        c.Env.Claims.KeyCacheTTL,
+		AllowUnboundClaims: c.Env.Claims.AllowUnbound,
+		MemoryMB:           c.Env.Claims.LambdaMemoryMB,
+		Store:              s.Store,
+		Production:         c.Env.Production,
+		RemovalPolicy:      c.removal(),
+		LogRetention:       c.logRetention(),
 	})
 	if c.Env.Cognito.ThreatProtection != "off" {
 		// Threat protection (Plus plan) is what makes Cognito export user-authentication events.

@@ -110,7 +110,7 @@ func hasuraRoles(createdDB bool) map[string]roleWant {
 		return Statement{"Allow", []string{"secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue", "secretsmanager:UpdateSecretVersionStage"}, []string{secret}}
 	}
 	service := func(tp Template) Statement {
-		return Statement{"Allow", []string{"ecs:UpdateService"}, []string{ref(firstWithPrefix(tp, "AWS::ECS::Service", "HasuraService"))}}
+		return Statement{"Allow", []string{"ecs:DescribeServices", "ecs:UpdateService"}, []string{ref(firstWithPrefix(tp, "AWS::ECS::Service", "HasuraService"))}}
 	}
 	roles := map[string]roleWant{
 		"HasuraFlowLogIAMRole": {statements: func(tp Template) []Statement {
@@ -138,7 +138,7 @@ func hasuraRoles(createdDB bool) map[string]roleWant {
 			return []Statement{
 				{"Allow", []string{"ec2:AssignPrivateIpAddresses", "ec2:CreateNetworkInterface", "ec2:DeleteNetworkInterface", "ec2:DescribeNetworkInterfaces", "ec2:UnassignPrivateIpAddresses"}, []string{"*"}},
 				service(tp), ownLogs(tp, "HasuraDatabaseRotationLogs"),
-				{"Allow", []string{"secretsmanager:PutSecretValue"}, []string{ref(firstWithPrefix(tp, "AWS::SecretsManager::Secret", "HasuraDatabaseUrlSecret"))}},
+				{"Allow", []string{"secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue"}, []string{ref(firstWithPrefix(tp, "AWS::SecretsManager::Secret", "HasuraDatabaseUrlSecret"))}},
 				rotate(tp, ref(firstWithPrefix(tp, "AWS::SecretsManager::SecretTargetAttachment", "HasuraDatabaseSecretAttachment"))),
 			}
 		}, why: "Lambda's VPC attachment requires the network-interface actions on Resource * (the interfaces do not exist before Lambda creates them)."}
@@ -302,9 +302,33 @@ func TestHasuraSecretsRotateAndRedeploy(t *testing.T) {
 		assert.Equal(t, "secretsmanager.amazonaws.com", p["Principal"])
 		assert.NotEmpty(t, p["SourceArn"], "scoped to one secret")
 	}
+	// Each function knows exactly the service it redeploys, and the database one the URL secret
+	// it rewrites; nothing else (no value, no database name: it keeps the URL's).
+	cluster := map[string]any{"Ref": firstWithPrefix(tp, "AWS::ECS::Cluster", "HasuraCluster")}
+	service := map[string]any{"Fn::GetAtt": []any{firstWithPrefix(tp, "AWS::ECS::Service", "HasuraService"), "Name"}}
+	_, adminFn := tp.withPrefix(t, "AWS::Lambda::Function", "HasuraAdminSecretRotationFunction")
+	assert.Equal(t, map[string]any{"Variables": map[string]any{"ROTATION_KIND": "hasura-admin", "CLUSTER_NAME": cluster, "SERVICE_NAME": service}},
+		adminFn.Properties["Environment"])
 	_, fn := tp.withPrefix(t, "AWS::Lambda::Function", "HasuraDatabaseRotationFunction")
-	assert.Equal(t, "postgres", fn.Properties["Environment"].(map[string]any)["Variables"].(map[string]any)["ROTATION_KIND"])
-	assert.Equal(t, map[string]any{"Ref": firstWithPrefix(tp, "AWS::SecretsManager::Secret", "HasuraDatabaseUrlSecret")},
-		fn.Properties["Environment"].(map[string]any)["Variables"].(map[string]any)["DATABASE_URL_SECRET_ID"])
+	assert.Equal(t, map[string]any{"Variables": map[string]any{"ROTATION_KIND": "postgres", "CLUSTER_NAME": cluster, "SERVICE_NAME": service,
+		"DATABASE_URL_SECRET_ID": map[string]any{"Ref": firstWithPrefix(tp, "AWS::SecretsManager::Secret", "HasuraDatabaseUrlSecret")},
+		"PGSSLMODE":              "require"}}, fn.Properties["Environment"])
 	assert.Contains(t, compact(fn.Properties["VpcConfig"]), "appSubnet", "in the private app subnets, to reach the database")
+}
+
+// TestHasuraURLNamesTheDatabaseRDSCreates: the URL Hasura starts with (which every rotation
+// keeps, changing only its credentials) names the database the instance creates, from one value.
+func TestHasuraURLNamesTheDatabaseRDSCreates(t *testing.T) {
+	for _, env := range []string{"staging", "production"} {
+		tp := tmpl(t, env, "hasura")
+		_, db := tp.withPrefix(t, "AWS::RDS::DBInstance", "HasuraDatabase")
+		assert.Equal(t, "hasura", db.Properties["DBName"], env)
+		_, urlSecret := tp.withPrefix(t, "AWS::SecretsManager::Secret", "HasuraDatabaseUrlSecret")
+		parts := list(list(urlSecret.Properties["SecretString"].(map[string]any)["Fn::Join"])[1])
+		assert.Equal(t, "/"+db.Properties["DBName"].(string), parts[len(parts)-1], "%s: the URL's last part is its database", env)
+		// The generated credentials hold the master user only: what RDS and the attachment expect.
+		// Changing this template would make CloudFormation generate a new password.
+		_, creds := tp.withPrefix(t, "AWS::SecretsManager::Secret", "hasuraauth"+env+"hasuraHasuraDatabaseSecret")
+		assert.Equal(t, `{"username":"hasura"}`, creds.Properties["GenerateSecretString"].(map[string]any)["SecretStringTemplate"], env)
+	}
 }

@@ -25,7 +25,7 @@ func TestDiagramShowsTriggerReadsSecretsAndNetworkPath(t *testing.T) {
 			`label="GetSecretValue, PutSecretValue"`, `label="ECS secret HASURA_GRAPHQL_ADMIN_SECRET"`,
 			`label="ECS secret HASURA_GRAPHQL_DATABASE_URL"`, `label="ECS secret EVENT_API_KEY"`,
 			`label="JWKS (RS256, issuer pinned)"`, `label="tcp/8080"`, `label="tcp/5433"`,
-			`label="rotates (30 days)"`, `label="PutSecretValue"`, `label="UpdateService"`,
+			`label="rotates (30 days)"`, `label="DescribeServices, UpdateService"`,
 			"subgraph cluster_identity", "subgraph cluster_hasura",
 			`label="ALARM / OK"`, `label="Alarm topic (SNS, KMS)\n0 email subscriptions"`, `label="DescribeSecret"`,
 		} {

@@ -343,7 +343,7 @@ func database(c constructs.Construct, p *Props, vpc awsec2.IVpc, subnets *awsec2
 			SecretName:        jsii.String(p.SecretPrefix + "/database-credentials"),
 			ExcludeCharacters: jsii.String(dbPasswordExcludes),
 		}),
-		DatabaseName:              jsii.String("hasura"),
+		DatabaseName:              jsii.String(DatabaseName),
 		AllocatedStorage:          jsii.Number(float64(p.Database.AllocatedStorage)),
 		MaxAllocatedStorage:       jsii.Number(float64(p.Database.AllocatedStorage * 4)),
 		StorageEncrypted:          jsii.Bool(true),
@@ -374,7 +374,7 @@ func database(c constructs.Construct, p *Props, vpc awsec2.IVpc, subnets *awsec2
 		creds.SecretValueFromJson(jsii.String("username")).UnsafeUnwrap(), jsii.String(":"),
 		creds.SecretValueFromJson(jsii.String("password")).UnsafeUnwrap(), jsii.String("@"),
 		db.DbInstanceEndpointAddress(), jsii.String(":"), db.DbInstanceEndpointPort(),
-		jsii.String("/hasura"),
+		jsii.String("/" + DatabaseName),
 	})
 	urlSecret := awssecretsmanager.NewSecret(c, jsii.String("DatabaseUrlSecret"), &awssecretsmanager.SecretProps{
 		SecretName:        jsii.String(p.SecretPrefix + "/hasura-database-url"),

@@ -18,8 +18,14 @@ import (
 // RotationDays is how often Secrets Manager rotates the admin secret and the database password.
 const RotationDays = 30
 
+// DatabaseName is the database created for Hasura, and the one its URL names. The database
+// rotation keeps the database of the URL in use, so it never needs this name itself.
+const DatabaseName = "hasura"
+
 // rotation schedules lambda/rotation for the admin secret and, with a created database, for its
-// credentials (which also rewrites the URL secret). Both end with a new Hasura deployment.
+// credentials. The database rotation alternates two logins that share one owner role (the RDS
+// master user and <master>_alt, created by the first rotation) and rewrites the URL secret to
+// the login it just set. Both end with a new Hasura deployment (docs/security.md).
 // Permissions are written out rather than taken from CDK's RotationSchedule, which would add
 // secretsmanager:GetRandomPassword on Resource * (the function draws its own randomness).
 func (s *Service) rotation(c constructs.Construct, p *Props, dbSG awsec2.ISecurityGroup) {
@@ -47,7 +53,7 @@ func (s *Service) rotation(c constructs.Construct, p *Props, dbSG awsec2.ISecuri
 	dbSG.AddIngressRule(sg, awsec2.Port_Tcp(jsii.Number(DatabasePort)), jsii.String("PostgreSQL from the credential rotation"), nil)
 	pg := golambda.New(c, "DatabaseRotation", &golambda.Props{
 		ModuleRoot: p.ModuleRoot, Package: "lambda/rotation",
-		Description: "Rotates the Hasura database password, rewrites HASURA_GRAPHQL_DATABASE_URL, then redeploys Hasura",
+		Description: "Rotates the Hasura database login not in use, switches HASURA_GRAPHQL_DATABASE_URL to it, then redeploys Hasura",
 		Environment: merge(env, map[string]*string{
 			"ROTATION_KIND": jsii.String("postgres"), "DATABASE_URL_SECRET_ID": s.DatabaseURLSecret.SecretArn(), "PGSSLMODE": jsii.String("require"),
 		}),
@@ -56,8 +62,11 @@ func (s *Service) rotation(c constructs.Construct, p *Props, dbSG awsec2.ISecuri
 		Vpc: s.Vpc, VpcSubnets: &awsec2.SubnetSelection{SubnetType: awsec2.SubnetType_PRIVATE_WITH_EGRESS},
 		SecurityGroups: []awsec2.ISecurityGroup{sg},
 	})
+	// It reads the URL in use (to keep its host, port, database and parameters) and rewrites its
+	// credentials.
 	pg.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-		Actions: jsii.Strings("secretsmanager:PutSecretValue"), Resources: jsii.Strings(*s.DatabaseURLSecret.SecretArn()),
+		Actions:   jsii.Strings("secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue"),
+		Resources: jsii.Strings(*s.DatabaseURLSecret.SecretArn()),
 	}))
 	s.schedule(c, "DatabaseRotationSchedule", pg, s.Database.Secret())
 	s.Rotations["database"] = pg.Function
@@ -72,8 +81,9 @@ func (s *Service) schedule(c constructs.Construct, id string, fn *golambda.Funct
 			"secretsmanager:PutSecretValue", "secretsmanager:UpdateSecretVersionStage"),
 		Resources: jsii.Strings(*secret.SecretArn()),
 	}))
+	// finishSecret checks for a deployment newer than the rotation and starts one when missing.
 	fn.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-		Actions: jsii.Strings("ecs:UpdateService"), Resources: jsii.Strings(*s.Service.ServiceArn()),
+		Actions: jsii.Strings("ecs:DescribeServices", "ecs:UpdateService"), Resources: jsii.Strings(*s.Service.ServiceArn()),
 	}))
 	fn.Function.AddPermission(jsii.String("SecretsManager"+id), &awslambda.Permission{
 		Principal: awsiam.NewServicePrincipal(jsii.String("secretsmanager.amazonaws.com"), nil),

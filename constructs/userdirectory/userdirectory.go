@@ -3,6 +3,9 @@
 package userdirectory
 
 import (
+	"strconv"
+	"strings"
+
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscognito"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
@@ -22,15 +25,17 @@ const TriggerTimeout = 3
 
 // Props configure the directory.
 type Props struct {
-	ModuleRoot    string
-	Prefix        string // names the pool: <prefix>-users
-	Cognito       config.Cognito
-	KeyCacheTTL   string
-	MemoryMB      int
-	Store         *claimsstore.Store
-	Production    bool
-	RemovalPolicy awscdk.RemovalPolicy
-	LogRetention  awslogs.RetentionDays
+	ModuleRoot  string
+	Prefix      string // names the pool: <prefix>-users
+	Cognito     config.Cognito
+	KeyCacheTTL string
+	// AllowUnboundClaims lets the trigger accept claims not sealed to their item (Moped's).
+	AllowUnboundClaims bool
+	MemoryMB           int
+	Store              *claimsstore.Store
+	Production         bool
+	RemovalPolicy      awscdk.RemovalPolicy
+	LogRetention       awslogs.RetentionDays
 }
 
 // Directory is the pool and what other constructs need of it.
@@ -90,15 +95,22 @@ func New(scope constructs.Construct, id string, p *Props) *Directory {
 		nag.Suppress(d.Pool, "AwsSolutions-COG8", "Threat protection (Plus plan) is off by this environment's config (cognito.threatProtection); production cannot turn it off (config validation).")
 	}
 
+	env := map[string]*string{
+		"CLAIMS_TABLE_NAME":    p.Store.Table.TableName(),
+		"CLAIMS_KEY_SECRET_ID": p.Store.KeySecret.SecretArn(),
+		"CLAIMS_KEY_CACHE_TTL": jsii.String(p.KeyCacheTTL),
+		"CLAIMS_ALLOW_UNBOUND": jsii.String(strconv.FormatBool(p.AllowUnboundClaims)),
+	}
+	if s := p.Cognito.SSO; s != nil {
+		// Federated users are accepted only through this provider and these domains.
+		env["SSO_PROVIDER_NAME"] = jsii.String(s.ProviderName)
+		env["SSO_ALLOWED_EMAIL_DOMAINS"] = jsii.String(strings.Join(s.AllowedEmailDomains, ","))
+	}
 	d.PreToken = golambda.New(c, "PreToken", &golambda.Props{
-		ModuleRoot:  p.ModuleRoot,
-		Package:     "lambda/pretoken",
-		Description: "Cognito pre-token trigger: adds the user's Hasura claims or refuses the token",
-		Environment: map[string]*string{
-			"CLAIMS_TABLE_NAME":    p.Store.Table.TableName(),
-			"CLAIMS_KEY_SECRET_ID": p.Store.KeySecret.SecretArn(),
-			"CLAIMS_KEY_CACHE_TTL": jsii.String(p.KeyCacheTTL),
-		},
+		ModuleRoot:    p.ModuleRoot,
+		Package:       "lambda/pretoken",
+		Description:   "Cognito pre-token trigger: adds the user's Hasura claims or refuses the token",
+		Environment:   env,
 		MemoryMB:      p.MemoryMB,
 		Timeout:       awscdk.Duration_Seconds(jsii.Number(TriggerTimeout)),
 		LogRetention:  p.LogRetention,

@@ -1,9 +1,17 @@
 // Command bootstrap is the Secrets Manager rotation function for Hasura's secrets: the admin
-// secret (ROTATION_KIND=hasura-admin) and the database credentials (ROTATION_KIND=postgres, which
-// also rewrites the URL secret Hasura reads). After each rotation it starts a new deployment of
-// the Hasura service so that its tasks read the new value.
+// secret (ROTATION_KIND=hasura-admin) and the database credentials (ROTATION_KIND=postgres).
 //
-// Environment: ROTATION_KIND, CLUSTER_NAME, SERVICE_NAME, and for postgres DATABASE_URL_SECRET_ID.
+// The database rotation alternates two logins, the RDS master user and <master>_alt, both members
+// of <master>_owner and acting as it: each rotation changes the password of the login Hasura does
+// not use, then switches the URL secret Hasura reads to it (host, port, database and parameters
+// unchanged), so the login the running tasks use keeps working until the next rotation. The
+// first rotation creates the second login and the owner role (see docs/security.md).
+//
+// finishSecret checks, on every call, that the version is current, that the URL secret matches
+// it and that the Hasura service has a deployment newer than both, and does what is missing.
+//
+// Environment: ROTATION_KIND, CLUSTER_NAME, SERVICE_NAME, and for postgres DATABASE_URL_SECRET_ID
+// and PGSSLMODE (default require).
 package main
 
 import (

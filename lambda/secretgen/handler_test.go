@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -47,6 +50,7 @@ func newFixture() *fixture {
 
 func apiKeyEvent(req cfn.RequestType, physicalID, name string, retain bool) cfn.Event {
 	return cfn.Event{
+		StackID:     "arn:aws:cloudformation:us-east-1:000000000000:stack/hasura-auth-staging-identity/11111111-aaaa-4bbb-8ccc-000000000001",
 		RequestType: req, ResourceType: TypeEventAPIKey, LogicalResourceID: "EventApiKey",
 		RequestID: "req-1", PhysicalResourceID: physicalID,
 		ResourceProperties: map[string]any{"ParameterName": name, "Description": "d", "RetainOnDelete": fmt.Sprint(retain)},
@@ -115,6 +119,70 @@ func TestEventAPIKeyLifecycle(t *testing.T) {
 	assert.NotContains(t, f.logs.String(), other)
 }
 
+// TestOnlyItsOwnSecureStringIsAdoptedOrDeleted: a parameter at the configured name that this
+// resource did not create (a plain String with a known value, a hand-made SecureString, another
+// environment's key) fails the create and survives every delete; a retained one is taken back
+// by the re-created stack of the same name.
+func TestOnlyItsOwnSecureStringIsAdoptedOrDeleted(t *testing.T) {
+	f := newFixture()
+	ctx := context.Background()
+	put := func(name string, typ ssmtypes.ParameterType, tags ...ssmtypes.Tag) {
+		_, err := f.ssm.PutParameter(ctx, &ssm.PutParameterInput{Name: aws.String(name), Type: typ, Value: aws.String("known-value"), Tags: tags})
+		require.NoError(t, err)
+	}
+	for _, c := range []struct {
+		name string
+		typ  ssmtypes.ParameterType
+		tags []ssmtypes.Tag
+	}{
+		{"plain String", ssmtypes.ParameterTypeString, nil},
+		{"hand-made SecureString", ssmtypes.ParameterTypeSecureString, nil},
+		{"another environment's key", ssmtypes.ParameterTypeSecureString, []ssmtypes.Tag{{Key: aws.String(OwnerTag), Value: aws.String("hasura-auth-production-identity/EventApiKey")}}},
+		{"tagged String", ssmtypes.ParameterTypeString, []ssmtypes.Tag{{Key: aws.String(OwnerTag), Value: aws.String("hasura-auth-staging-identity/EventApiKey")}}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			name := fmt.Sprintf("/test/%d/event-api-key", n.Add(1))
+			put(name, c.typ, c.tags...)
+			_, _, err := f.h.Handle(ctx, apiKeyEvent(cfn.RequestCreate, "", name, false))
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), "already exists and was not created by this resource")
+			assert.NotContains(t, err.Error(), "known-value")
+			// Even a delete naming it (an update that renamed away from it) leaves it alone.
+			_, _, err = f.h.Handle(ctx, apiKeyEvent(cfn.RequestDelete, name, name, false))
+			require.NoError(t, err)
+			out, err := f.ssm.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(name), WithDecryption: aws.Bool(true)})
+			require.NoError(t, err, "not deleted")
+			assert.Equal(t, "known-value", aws.ToString(out.Parameter.Value), "not changed")
+		})
+	}
+
+	t.Run("retained, then taken back by the re-created stack", func(t *testing.T) {
+		name := fmt.Sprintf("/test/%d/event-api-key", n.Add(1))
+		_, _, err := f.h.Handle(ctx, apiKeyEvent(cfn.RequestCreate, "", name, true))
+		require.NoError(t, err)
+		key, _ := f.param(t, name)
+		_, _, err = f.h.Handle(ctx, apiKeyEvent(cfn.RequestDelete, name, name, true))
+		require.NoError(t, err)
+		again := apiKeyEvent(cfn.RequestCreate, "", name, true)
+		again.StackID = "arn:aws:cloudformation:us-east-1:000000000000:stack/hasura-auth-staging-identity/22222222-aaaa-4bbb-8ccc-000000000002"
+		_, _, err = f.h.Handle(ctx, again)
+		require.NoError(t, err)
+		kept, _ := f.param(t, name)
+		assert.Equal(t, key, kept, "the retained key is adopted, not replaced")
+
+		other := apiKeyEvent(cfn.RequestCreate, "", name, true)
+		other.StackID = "arn:aws:cloudformation:us-east-1:000000000000:stack/hasura-auth-production-identity/33333333-aaaa-4bbb-8ccc-000000000003"
+		_, _, err = f.h.Handle(ctx, other)
+		assert.ErrorContains(t, err, "was not created by this resource", "another environment configured with the same name is refused")
+		del := apiKeyEvent(cfn.RequestDelete, name, name, false)
+		del.StackID = other.StackID
+		_, _, err = f.h.Handle(ctx, del)
+		require.NoError(t, err)
+		_, ok := f.param(t, name)
+		assert.True(t, ok, "another environment's stack never deletes it")
+	})
+}
+
 func TestDeleteAfterAFailedCreateTouchesNothing(t *testing.T) {
 	f := newFixture()
 	name := fmt.Sprintf("/test/%d/event-api-key", n.Add(1))
@@ -137,17 +205,63 @@ func TestBadPropertiesFailClearly(t *testing.T) {
 	assert.EqualError(t, err, "property SecretId is required")
 }
 
+// placeholderAsDeployed draws the claims key secret's initial value the way CloudFormation does
+// on deploy: with the GenerateSecretString of the synthesized template (read from the committed
+// snapshot), through Secrets Manager's own generator.
+func placeholderAsDeployed(t *testing.T, f *fixture) string {
+	t.Helper()
+	raw, err := os.ReadFile("../../testdata/snapshots/hasura-auth-staging-identity.template.json")
+	require.NoError(t, err)
+	var tpl struct {
+		Resources map[string]struct {
+			Type       string
+			Properties struct {
+				Name                 any
+				GenerateSecretString *struct {
+					ExcludePunctuation bool
+					PasswordLength     int64
+				}
+			}
+		}
+	}
+	require.NoError(t, json.Unmarshal(raw, &tpl))
+	for _, r := range tpl.Resources {
+		name, _ := r.Properties.Name.(string)
+		if r.Type != "AWS::SecretsManager::Secret" || !strings.HasSuffix(name, "/claims-key") {
+			continue
+		}
+		g := r.Properties.GenerateSecretString
+		require.NotNil(t, g, "the claims key secret starts from a generated placeholder")
+		out, err := f.sm.GetRandomPassword(context.Background(), &secretsmanager.GetRandomPasswordInput{
+			ExcludePunctuation: aws.Bool(g.ExcludePunctuation), PasswordLength: aws.Int64(g.PasswordLength),
+		})
+		require.NoError(t, err)
+		return aws.ToString(out.RandomPassword)
+	}
+	t.Fatal("no claims key secret in the staging identity template")
+	return ""
+}
+
+func (f *fixture) claimsKeySecret(t *testing.T, value string) string {
+	t.Helper()
+	created, err := f.sm.CreateSecret(context.Background(), &secretsmanager.CreateSecretInput{
+		Name: aws.String(fmt.Sprintf("test/%d/claims-key", n.Add(1))), SecretString: aws.String(value),
+	})
+	require.NoError(t, err)
+	return aws.ToString(created.ARN)
+}
+
+func keyRingEvent(req cfn.RequestType, arn string) cfn.Event {
+	return cfn.Event{RequestType: req, ResourceType: TypeFernetKeyRing, PhysicalResourceID: arn, ResourceProperties: map[string]any{"SecretId": arn}}
+}
+
 func TestKeyRingIsWrittenOnceAndNeverReplaced(t *testing.T) {
 	f := newFixture()
 	ctx := context.Background()
-	// As CloudFormation creates it: a random placeholder that is not a key ring.
-	created, err := f.sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{
-		Name: aws.String(fmt.Sprintf("test/%d/claims-key", n.Add(1))), SecretString: aws.String("Placeholder0123456789abcdefghijk"),
-	})
-	require.NoError(t, err)
-	arn := aws.ToString(created.ARN)
-	ev := cfn.Event{RequestType: cfn.RequestCreate, ResourceType: TypeFernetKeyRing, ResourceProperties: map[string]any{"SecretId": arn}}
+	arn := f.claimsKeySecret(t, placeholderAsDeployed(t, f))
+	ev := keyRingEvent(cfn.RequestCreate, "")
 
+	ev.ResourceProperties["SecretId"] = arn
 	id, data, err := f.h.Handle(ctx, ev)
 	require.NoError(t, err)
 	assert.Equal(t, arn, id)
@@ -168,6 +282,61 @@ func TestKeyRingIsWrittenOnceAndNeverReplaced(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, ring.Keys(), readRing(t, f, arn).Keys(), "delete leaves the secret to its own removal policy")
 	assert.NotContains(t, f.logs.String(), ring.Keys()[0])
+}
+
+// TestKeyRingUpdateLeavesWhatIsNotAPlaceholder: a stack update over a ring the strict parser
+// refuses (an extra field) or over a garbled value changes nothing; the garbled one is logged by
+// secret ARN and problem, never by value.
+func TestKeyRingUpdateLeavesWhatIsNotAPlaceholder(t *testing.T) {
+	f := newFixture()
+	ctx := context.Background()
+	key, err := claims.GenerateKey()
+	require.NoError(t, err)
+	for name, value := range map[string]string{
+		"ring with an extra field":   `{"keys":["` + key + `"],"note":"rotated 2026-10-01"}`,
+		"garbled":                    `{"keys":["` + key[:20],
+		"empty ring":                 `{"keys":[]}`,
+		"shorter than a placeholder": "abc123",
+	} {
+		arn := f.claimsKeySecret(t, value)
+		for _, req := range []cfn.RequestType{cfn.RequestUpdate, cfn.RequestCreate} {
+			_, _, err := f.h.Handle(ctx, keyRingEvent(req, arn))
+			require.NoError(t, err, "%s: %s must not fail the stack update (its rollback would run it again)", name, req)
+			out, err := f.sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(arn)})
+			require.NoError(t, err)
+			assert.Equal(t, value, aws.ToString(out.SecretString), "%s: %s leaves the secret as it was", name, req)
+		}
+	}
+	assert.Contains(t, f.logs.String(), "neither its placeholder nor a valid key ring")
+	assert.NotContains(t, f.logs.String(), key[:20], "the log names the secret and the problem, never its value")
+}
+
+// TestKeyRingTwoRunsAtOnceWriteOneRing: two invocations that both read the placeholder end with
+// one ring, the same one both report.
+func TestKeyRingTwoRunsAtOnceWriteOneRing(t *testing.T) {
+	f := newFixture()
+	ctx := context.Background()
+	for round := 0; round < 5; round++ {
+		arn := f.claimsKeySecret(t, placeholderAsDeployed(t, f))
+		var wg sync.WaitGroup
+		errs := make([]error, 2)
+		for i := range errs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, _, errs[i] = f.h.Handle(ctx, keyRingEvent(cfn.RequestCreate, arn))
+			}()
+		}
+		wg.Wait()
+		require.NoError(t, errs[0])
+		require.NoError(t, errs[1])
+		first := readRing(t, f, arn)
+		require.Equal(t, 1, first.Len())
+		// Whatever the interleaving, later runs see that ring and keep it.
+		_, _, err := f.h.Handle(ctx, keyRingEvent(cfn.RequestUpdate, arn))
+		require.NoError(t, err)
+		assert.Equal(t, first.Keys(), readRing(t, f, arn).Keys())
+	}
 }
 
 func readRing(t *testing.T, f *fixture, id string) *claims.KeyRing {
