@@ -1,12 +1,15 @@
 package testenv
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -58,6 +61,23 @@ func StartDynalite(root string) (*Dynalite, error) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// CPU returns the CPU time (user + system) the server process has used so far, from
+// /proc/<pid>/stat, so a benchmark can tell a busy emulator from a waiting client.
+func (d *Dynalite) CPU() (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", d.cmd.Process.Pid))
+	if err != nil {
+		return 0, fmt.Errorf("read dynalite's CPU time: %w", err)
+	}
+	// Fields after the command name (which may hold spaces) start after the last ')'.
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) < 13 {
+		return 0, errors.New("read dynalite's CPU time: short /proc stat line")
+	}
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * time.Second / 100, nil // USER_HZ is 100 on Linux
 }
 
 // Stop ends the server and its process group.
