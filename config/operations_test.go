@@ -112,3 +112,18 @@ func readDoc(t *testing.T) string {
 	require.NoError(t, err)
 	return string(b)
 }
+
+// Every alarm field refuses a threshold below its range and evaluation periods of 0, naming itself.
+func TestEveryAlarmFieldRefusesOutOfRangeValues(t *testing.T) {
+	project, _ := committed(t)
+	typ := reflect.TypeOf(Alarms{})
+	for i := 0; i < typ.NumField(); i++ {
+		name := strings.Split(typ.Field(i).Tag.Get("json"), ",")[0]
+		t.Run(name, func(t *testing.T) {
+			_, err := Load(project, withChange(t, "staging", `{"operations": {"alarms": {"`+name+`": {"threshold": -1, "evaluationPeriods": 0}}}}`))
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), "environments.staging.operations.alarms."+name+".threshold = -1: must be ")
+			assert.Contains(t, err.Error(), "environments.staging.operations.alarms."+name+".evaluationPeriods = 0: must be 1-60")
+		})
+	}
+}
