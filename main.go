@@ -45,8 +45,9 @@ func run() (err error) {
 	if err != nil {
 		return err
 	}
+	lambdas := stacks.GoLambdas(moduleRoot)
 	for _, e := range envs {
-		stacks.NewEnvironment(app, stacks.Common{Project: root.Project, Env: e, ModuleRoot: moduleRoot})
+		stacks.NewEnvironment(app, stacks.Common{Project: root.Project, Env: e, Lambdas: lambdas})
 	}
 	stacks.ApplySecurityChecks(app)
 	app.Synth(nil)

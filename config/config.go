@@ -9,15 +9,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"reflect"
 	"sort"
 	"strings"
-)
-
-// Removal policies an environment may choose for its stateful resources.
-const (
-	RemovalRetain  = "retain"
-	RemovalDestroy = "destroy"
 )
 
 // Root is the whole app configuration: a project name and its environments.
@@ -38,7 +33,7 @@ type Environment struct {
 	// console off). Defaults to true for the environment named "production".
 	Production bool `json:"production"`
 	// Removal is what happens to stateful resources when the stack is deleted: retain or destroy.
-	Removal string `json:"removal"`
+	Removal Removal `json:"removal"`
 	// LogRetentionDays applies to every log group the environment creates.
 	LogRetentionDays int `json:"logRetentionDays"`
 	// Tags are added to every taggable resource of the environment.
@@ -56,20 +51,20 @@ type Environment struct {
 // Cognito configures the user pool and its SPA client.
 type Cognito struct {
 	// PreTokenVersion is the PreTokenGeneration event version: V1_0 (ID token only) or V2_0.
-	PreTokenVersion string `json:"preTokenVersion"`
+	PreTokenVersion PreTokenVersion `json:"preTokenVersion"`
 	// MFA is off, optional or required (TOTP).
-	MFA string `json:"mfa"`
+	MFA MFA `json:"mfa"`
 	// DomainPrefix, when set, creates a Cognito hosted domain (needed for SSO redirects).
 	DomainPrefix string `json:"domainPrefix"`
 	// CallbackURLs and LogoutURLs enable the OAuth code flow on the SPA client.
 	CallbackURLs []string `json:"callbackUrls"`
 	LogoutURLs   []string `json:"logoutUrls"`
-	// Token validities as Go durations, within Cognito's limits.
-	AccessTokenValidity  string `json:"accessTokenValidity"`
-	IDTokenValidity      string `json:"idTokenValidity"`
-	RefreshTokenValidity string `json:"refreshTokenValidity"`
+	// Token validities as Go durations in whole minutes, within Cognito's limits.
+	AccessTokenValidity  Duration `json:"accessTokenValidity"`
+	IDTokenValidity      Duration `json:"idTokenValidity"`
+	RefreshTokenValidity Duration `json:"refreshTokenValidity"`
 	// ThreatProtection is Cognito's threat protection: off, audit or enforced (needs the Plus plan).
-	ThreatProtection string `json:"threatProtection"`
+	ThreatProtection ThreatProtection `json:"threatProtection"`
 	// SSO adds Microsoft Entra ID as an OIDC identity provider when set.
 	SSO *SSO `json:"sso"`
 }
@@ -96,7 +91,7 @@ type SSO struct {
 // Claims configures the claims store and the pre-token Lambda.
 type Claims struct {
 	// KeyCacheTTL is how long the Lambda keeps the key ring in memory (Go duration).
-	KeyCacheTTL string `json:"keyCacheTtl"`
+	KeyCacheTTL Duration `json:"keyCacheTtl"`
 	// LambdaMemoryMB sizes the pre-token Lambda (CPU scales with memory).
 	LambdaMemoryMB int `json:"lambdaMemoryMb"`
 	// AllowUnbound lets the trigger accept claims not sealed to their item (what Moped wrote),
@@ -106,7 +101,7 @@ type Claims struct {
 
 // EventAPIKey configures the SecureString that Hasura event triggers send to the backend API.
 type EventAPIKey struct {
-	// ParameterName defaults to /<project>/<env>/event-api-key.
+	// ParameterName defaults to /<project>/<env>/event-api-key; no two environments share one.
 	ParameterName string `json:"parameterName"`
 	// EnvVar is the container environment variable Hasura reads it from (value_from_env).
 	EnvVar string `json:"envVar"`
@@ -128,7 +123,7 @@ type Hasura struct {
 	// JWTToken is the Cognito token clients send to Hasura: "id" pins the JWT audience to the
 	// SPA client (ID tokens carry aud); "access" sets no audience (access tokens carry client_id,
 	// not aud) and needs preTokenVersion V2_0, the only version that puts claims in access tokens.
-	JWTToken string `json:"jwtToken"`
+	JWTToken JWTToken `json:"jwtToken"`
 }
 
 // VPC says whether to create the network or import an existing one by IDs (no lookups).
@@ -235,9 +230,18 @@ func DefaultAlarms() Alarms {
 	}
 }
 
-// Defaults returns the settings an environment has before its cdk.json entry is applied.
-// They synthesize as they are; production gets the safe choices.
-func Defaults(name string) Environment {
+// The subnets a created VPC gets in each availability zone, as CIDR prefix lengths: a public one
+// (ALB, NAT), a private one for the app (tasks, rotation) and an isolated one for the database.
+// Validation checks that vpc.cidr holds them; the stack lays them out.
+const (
+	PublicSubnetPrefix   = 24
+	AppSubnetPrefix      = 22
+	DatabaseSubnetPrefix = 24
+)
+
+// Defaults returns the settings an environment of project has before its cdk.json entry is
+// applied. They synthesize as they are; production gets the safe choices.
+func Defaults(project, name string) Environment {
 	prod := name == "production"
 	e := Environment{
 		Name:             name,
@@ -246,19 +250,19 @@ func Defaults(name string) Environment {
 		Removal:          RemovalDestroy,
 		LogRetentionDays: 30,
 		Cognito: Cognito{
-			PreTokenVersion:      "V2_0",
-			MFA:                  "optional",
-			AccessTokenValidity:  "1h",
-			IDTokenValidity:      "1h",
-			RefreshTokenValidity: "720h",
-			ThreatProtection:     "off",
+			PreTokenVersion:      PreTokenV2,
+			MFA:                  MFAOptional,
+			AccessTokenValidity:  ParseDuration("1h"),
+			IDTokenValidity:      ParseDuration("1h"),
+			RefreshTokenValidity: ParseDuration("720h"),
+			ThreatProtection:     ThreatProtectionOff,
 		},
-		Claims:      Claims{KeyCacheTTL: "5m", LambdaMemoryMB: 512},
-		EventAPIKey: EventAPIKey{EnvVar: "EVENT_API_KEY"},
+		Claims:      Claims{KeyCacheTTL: ParseDuration("5m"), LambdaMemoryMB: 512},
+		EventAPIKey: EventAPIKey{ParameterName: "/" + project + "/" + name + "/event-api-key", EnvVar: "EVENT_API_KEY"},
 		Hasura: Hasura{
 			Image:        "hasura/graphql-engine:v2.48.9",
 			DesiredCount: 1, MinCount: 1, MaxCount: 2,
-			CPU: 512, MemoryMiB: 1024, JWTToken: "id",
+			CPU: 512, MemoryMiB: 1024, JWTToken: JWTTokenID,
 		},
 		VPC: VPC{Create: true, CIDR: "10.0.0.0/16", MaxAZs: 2, NATGateways: 1},
 		Database: Database{
@@ -270,8 +274,8 @@ func Defaults(name string) Environment {
 	if prod {
 		e.Removal = RemovalRetain
 		e.LogRetentionDays = 365
-		e.Cognito.MFA = "required"
-		e.Cognito.ThreatProtection = "enforced"
+		e.Cognito.MFA = MFARequired
+		e.Cognito.ThreatProtection = ThreatProtectionEnforced
 		e.Hasura.DesiredCount, e.Hasura.MinCount, e.Hasura.MaxCount = 2, 2, 4
 		e.VPC.NATGateways = 2
 		e.Database.MultiAZ = true
@@ -304,7 +308,7 @@ func Load(project any, environments any) (*Root, error) {
 	root := &Root{Project: p}
 	var errs []error
 	for _, n := range names {
-		e, err := parseEnvironment(n, envs[n])
+		e, err := parseEnvironment(p, n, envs[n])
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -315,10 +319,37 @@ func Load(project any, environments any) (*Root, error) {
 		}
 		root.Environments = append(root.Environments, e)
 	}
+	if len(errs) == 0 {
+		errs = append(errs, root.checkShared()...)
+	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
 	return root, nil
+}
+
+// checkShared refuses settings that two environments may not share: each environment's event
+// API key must be its own (a stack deletion in one would otherwise delete the other's key), and
+// a Cognito domain prefix names one domain in a region.
+func (r *Root) checkShared() []error {
+	var errs []error
+	params, domains := map[string]string{}, map[string]string{}
+	for _, e := range r.Environments {
+		if other, ok := params[e.EventAPIKey.ParameterName]; ok {
+			errs = append(errs, fmt.Errorf("config: environments.%s.eventApiKey.parameterName = %q: must be unique: environment %s uses it too (each environment needs its own key)",
+				e.Name, e.EventAPIKey.ParameterName, other))
+		}
+		params[e.EventAPIKey.ParameterName] = e.Name
+		if p := e.Cognito.DomainPrefix; p != "" {
+			key := e.Region + "/" + p
+			if other, ok := domains[key]; ok {
+				errs = append(errs, fmt.Errorf("config: environments.%s.cognito.domainPrefix = %q: must be unique in %s: environment %s uses it too",
+					e.Name, p, e.Region, other))
+			}
+			domains[key] = e.Name
+		}
+	}
+	return errs
 }
 
 // Select returns the environments named in only (comma-separated), or all when only is empty.
@@ -352,7 +383,7 @@ func (r *Root) Names() []string {
 	return out
 }
 
-func parseEnvironment(name string, raw any) (Environment, error) {
+func parseEnvironment(project, name string, raw any) (Environment, error) {
 	where := "environments." + name
 	if !nameRe.MatchString(name) {
 		return Environment{}, fmt.Errorf("config: %s: environment name must be 2-20 lower-case letters, digits or hyphens, starting with a letter", where)
@@ -367,7 +398,7 @@ func parseEnvironment(name string, raw any) (Environment, error) {
 	if err != nil {
 		return Environment{}, fmt.Errorf("config: %s: %w", where, err)
 	}
-	e := Defaults(name)
+	e := Defaults(project, name)
 	dec := json.NewDecoder(bytes.NewReader(b))
 	if err := dec.Decode(&e); err != nil {
 		var te *json.UnmarshalTypeError
@@ -455,6 +486,9 @@ func jsonType(v any) string {
 }
 
 func goTypeName(t reflect.Type) string {
+	if t == reflect.TypeOf(Duration{}) {
+		return `a Go duration string such as "1h" or "90m"`
+	}
 	switch t.Kind() {
 	case reflect.String:
 		return "a string"
@@ -470,4 +504,18 @@ func goTypeName(t reflect.Type) string {
 		return "an object"
 	}
 	return t.String()
+}
+
+// Origins returns the distinct scheme://host[:port] of the callback URLs, sorted: the origins
+// the SPA calls Hasura from (its CORS list).
+func (c Cognito) Origins() []string {
+	seen := map[string]bool{}
+	for _, u := range c.CallbackURLs {
+		parsed, err := url.Parse(u)
+		if err != nil || parsed.Host == "" {
+			continue // validated already; nothing to add
+		}
+		seen[parsed.Scheme+"://"+parsed.Host] = true
+	}
+	return sortedKeys(seen)
 }

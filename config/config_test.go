@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -29,10 +30,13 @@ func TestCommittedConfigLoadsWithDefaults(t *testing.T) {
 	assert.True(t, prod.Production)
 	assert.False(t, staging.Production)
 	assert.Equal(t, RemovalRetain, prod.Removal)
-	assert.Equal(t, "V2_0", staging.Cognito.PreTokenVersion)
-	assert.Equal(t, "5m", staging.Claims.KeyCacheTTL, "default from Defaults, not from cdk.json")
+	assert.Equal(t, PreTokenV2, staging.Cognito.PreTokenVersion)
+	assert.Equal(t, MFARequired, prod.Cognito.MFA)
+	assert.Equal(t, 5*time.Minute, staging.Claims.KeyCacheTTL.Duration, "default from Defaults, not from cdk.json")
+	assert.Equal(t, 720*time.Hour, staging.Cognito.RefreshTokenValidity.Duration)
 	assert.Equal(t, "EVENT_API_KEY", staging.EventAPIKey.EnvVar)
-	assert.Equal(t, "/hasura-auth/staging/event-api-key", staging.EventAPIKeyParameterName("hasura-auth"))
+	assert.Equal(t, "/hasura-auth/staging/event-api-key", staging.EventAPIKey.ParameterName)
+	assert.Equal(t, "/hasura-auth/production/event-api-key", prod.EventAPIKey.ParameterName)
 	assert.Equal(t, 365, prod.LogRetentionDays)
 	assert.True(t, staging.VPC.Create)
 }
@@ -114,7 +118,9 @@ func TestBadConfigFailsWithEnvironmentAndField(t *testing.T) {
 		{"bad mfa", "staging", `{"cognito": {"mfa": "sms"}}`, []string{`environments.staging.cognito.mfa = "sms"`}},
 		{"bad callback URL", "staging", `{"cognito": {"callbackUrls": ["http://app.example.com/cb"]}}`, []string{`environments.staging.cognito.callbackUrls[0] = "http://app.example.com/cb": must be an https:// URL`}},
 		{"relative callback URL", "staging", `{"cognito": {"callbackUrls": ["/cb"]}}`, []string{`environments.staging.cognito.callbackUrls[0] = "/cb": must be an absolute URL`}},
-		{"token validity too long", "staging", `{"cognito": {"idTokenValidity": "48h"}}`, []string{`environments.staging.cognito.idTokenValidity = "48h": must be a Go duration from 5m0s to 24h0m0s`}},
+		{"token validity too long", "staging", `{"cognito": {"idTokenValidity": "48h"}}`, []string{`environments.staging.cognito.idTokenValidity = "48h": must be a Go duration from 5m0s to 24h0m0s in whole minutes`}},
+		{"token validity not a duration", "staging", `{"cognito": {"accessTokenValidity": "1 hour"}}`, []string{`environments.staging.cognito.accessTokenValidity = "1 hour": must be a Go duration`}},
+		{"token validity as a number", "staging", `{"cognito": {"accessTokenValidity": 60}}`, []string{`environments.staging.cognito.accessTokenValidity: must be a Go duration string such as "1h" or "90m", got number`}},
 		{"refresh shorter than access", "staging", `{"cognito": {"refreshTokenValidity": "1h", "accessTokenValidity": "2h"}}`, []string{"environments.staging.cognito.refreshTokenValidity", "longer than the access and ID token validities"}},
 		{"sso secret in plain", "staging", `{"cognito": {"domainPrefix": "x-auth", "callbackUrls": ["https://a.example.com/"], "sso": {"providerName": "EntraID", "tenantId": "11111111-2222-3333-4444-555555555555", "clientId": "66666666-7777-8888-9999-000000000000", "clientSecretArn": "s3cr3t-value"}}}`, []string{`environments.staging.cognito.sso.clientSecretArn = "s3cr3t-value": must be the complete ARN`}},
 		{"sso bad tenant", "staging", `{"cognito": {"domainPrefix": "x-auth", "callbackUrls": ["https://a.example.com/"], "sso": {"providerName": "EntraID", "tenantId": "contoso", "clientId": "66666666-7777-8888-9999-000000000000", "clientSecretArn": "arn:aws:secretsmanager:us-east-1:111111111111:secret:entra-AbCdEf"}}}`, []string{`environments.staging.cognito.sso.tenantId = "contoso"`}},
@@ -134,6 +140,32 @@ func TestBadConfigFailsWithEnvironmentAndField(t *testing.T) {
 		{"bad env var", "staging", `{"eventApiKey": {"envVar": "HASURA_GRAPHQL_ADMIN_SECRET"}}`, []string{`environments.staging.eventApiKey.envVar = "HASURA_GRAPHQL_ADMIN_SECRET"`}},
 		{"bad parameter name", "staging", `{"eventApiKey": {"parameterName": "no-slash"}}`, []string{`environments.staging.eventApiKey.parameterName = "no-slash": must be an SSM parameter path starting with /`}},
 		{"bad environment name", "Prod_1", `{}`, []string{"environments.Prod_1: environment name must be"}},
+
+		// Issue 11 item 7: values that were accepted, or failed later inside CDK without naming the field.
+		{"production environment not production", "production", `{"production": false}`, []string{`environments.production.production = false: must be true for the environment named "production"`}},
+		{"localhost callback in production", "production", `{"cognito": {"callbackUrls": ["http://localhost:3000/cb"]}}`, []string{`environments.production.cognito.callbackUrls[0] = "http://localhost:3000/cb": must be an https:// URL in production`}},
+		{"localhost logout in production", "production", `{"cognito": {"callbackUrls": ["https://app.example.com/cb"], "logoutUrls": ["http://127.0.0.1/out"]}}`, []string{`environments.production.cognito.logoutUrls[0] = "http://127.0.0.1/out": must be an https:// URL in production`}},
+		{"certificate of another region", "production", `{"hasura": {"certificateArn": "arn:aws:acm:eu-west-1:111111111111:certificate/00000000-0000-4000-8000-000000000000"}}`, []string{`environments.production.hasura.certificateArn = "arn:aws:acm:eu-west-1:111111111111:certificate/00000000-0000-4000-8000-000000000000": must be a certificate in the environment's region us-east-1`}},
+		{"certificate of another account", "production", `{"account": "222222222222", "hasura": {"certificateArn": "` + cert + `"}}`, []string{`environments.production.hasura.certificateArn = "` + cert + `": must be a certificate of the environment's account 222222222222`}},
+		{"China region", "staging", `{"region": "cn-north-1"}`, []string{`environments.staging.region = "cn-north-1": must be an AWS region of the aws or aws-us-gov partition`}},
+		{"ISO region", "staging", `{"region": "us-iso-east-1"}`, []string{`environments.staging.region = "us-iso-east-1"`}},
+		{"parameter under /aws", "staging", `{"eventApiKey": {"parameterName": "/aws/service/key"}}`, []string{`environments.staging.eventApiKey.parameterName = "/aws/service/key": must be a path whose first part does not start with aws or ssm`}},
+		{"parameter under /ssm", "staging", `{"eventApiKey": {"parameterName": "/SSM-keys/key"}}`, []string{`environments.staging.eventApiKey.parameterName = "/SSM-keys/key"`}},
+		{"parameter too deep", "staging", `{"eventApiKey": {"parameterName": "/a/b/c/d/e/f/g/h/i/j/k/l/m/n/o/p"}}`, []string{"environments.staging.eventApiKey.parameterName", "at most 15 levels"}},
+		{"env var PATH", "staging", `{"eventApiKey": {"envVar": "PATH"}}`, []string{`environments.staging.eventApiKey.envVar = "PATH": must be a name the container does not otherwise use`}},
+		{"env var LD_PRELOAD", "staging", `{"eventApiKey": {"envVar": "LD_PRELOAD"}}`, []string{`environments.staging.eventApiKey.envVar = "LD_PRELOAD": must be a name the container does not otherwise use`}},
+		{"env var of the runtime", "staging", `{"eventApiKey": {"envVar": "GHCRTS"}}`, []string{`environments.staging.eventApiKey.envVar = "GHCRTS"`}},
+		{"env var of AWS", "staging", `{"eventApiKey": {"envVar": "AWS_REGION"}}`, []string{`environments.staging.eventApiKey.envVar = "AWS_REGION"`}},
+		{"invalid tag value", "staging", `{"tags": {"team": "a;b"}}`, []string{`environments.staging.tags.team = "a;b": must be a tag value`}},
+		{"tag value too long", "staging", `{"tags": {"team": "` + strings.Repeat("x", 257) + `"}}`, []string{"environments.staging.tags.team", "must be a tag value of at most 256"}},
+		{"tag overriding project", "staging", `{"tags": {"project": "other"}}`, []string{`environments.staging.tags.project = "project": must be another key: project and environment are set by the app`}},
+		{"tag overriding environment", "staging", `{"tags": {"Environment": "prod"}}`, []string{`environments.staging.tags.Environment = "Environment": must be another key`}},
+		{"storage above the RDS maximum", "staging", `{"database": {"allocatedStorageGiB": 20000}}`, []string{"environments.staging.database.allocatedStorageGiB = 20000: must be 20-16384 (storage may grow to 4x this, and RDS allows at most 65536 GiB)"}},
+		{"client secret field with a colon", "staging", `{"cognito": {"domainPrefix": "x-auth", "callbackUrls": ["https://a.example.com/"], "sso": {"providerName": "EntraID", "tenantId": "11111111-2222-3333-4444-555555555555", "clientId": "66666666-7777-8888-9999-000000000000", "clientSecretArn": "arn:aws:secretsmanager:us-east-1:111111111111:secret:entra-AbCdEf", "clientSecretField": "a:b"}}}`, []string{`environments.staging.cognito.sso.clientSecretField = "a:b": must be empty, or a JSON field name`}},
+		{"VPC too small for its subnets", "staging", `{"vpc": {"cidr": "10.0.0.0/24"}}`, []string{`environments.staging.vpc.cidr = "10.0.0.0/24": must be a /20 network or larger for 2 zones`}},
+		{"VPC too small for six zones", "staging", `{"vpc": {"cidr": "10.0.0.0/19", "maxAzs": 6}}`, []string{`environments.staging.vpc.cidr = "10.0.0.0/19": must be a /18 network or larger for 6 zones`}},
+		{"token validity not whole minutes", "staging", `{"cognito": {"accessTokenValidity": "5m30s"}}`, []string{`environments.staging.cognito.accessTokenValidity = "5m30s": must be a Go duration from 5m0s to 24h0m0s in whole minutes`}},
+		{"refresh validity not whole minutes", "staging", `{"cognito": {"refreshTokenValidity": "2h30s"}}`, []string{`environments.staging.cognito.refreshTokenValidity = "2h30s"`}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -181,7 +213,51 @@ func TestAnyNewEnvironmentGetsWorkingDefaults(t *testing.T) {
 	root, err := Load("proj", map[string]any{"qa": map[string]any{}})
 	require.NoError(t, err)
 	qa := root.Environments[0]
-	assert.Equal(t, Defaults("qa"), qa)
+	assert.Equal(t, Defaults("proj", "qa"), qa)
+	assert.Equal(t, "/proj/qa/event-api-key", qa.EventAPIKey.ParameterName)
 	assert.False(t, qa.Production)
 	assert.NoError(t, qa.Validate())
+}
+
+func TestEnvironmentsMayNotShareTheEventAPIKeyParameter(t *testing.T) {
+	project, _ := committed(t)
+	// Production names staging's default parameter explicitly.
+	envs := withChange(t, "production", `{"eventApiKey": {"parameterName": "/hasura-auth/staging/event-api-key"}}`)
+	root, err := Load(project, envs)
+	require.Error(t, err)
+	assert.Nil(t, root)
+	assert.EqualError(t, err, `config: environments.staging.eventApiKey.parameterName = "/hasura-auth/staging/event-api-key": must be unique: environment production uses it too (each environment needs its own key)`)
+
+	// Two explicit names.
+	envs = withChange(t, "staging", `{"eventApiKey": {"parameterName": "/shared/key"}}`)
+	envs = merge(envs, map[string]any{"production": map[string]any{"eventApiKey": map[string]any{"parameterName": "/shared/key"}}})
+	_, err = Load(project, envs)
+	assert.ErrorContains(t, err, `environments.staging.eventApiKey.parameterName = "/shared/key": must be unique: environment production uses it too`)
+
+	// Different names are fine.
+	envs = withChange(t, "staging", `{"eventApiKey": {"parameterName": "/shared/staging-key"}}`)
+	_, err = Load(project, envs)
+	assert.NoError(t, err)
+}
+
+func TestEnvironmentsMayNotShareACognitoDomainInARegion(t *testing.T) {
+	project, _ := committed(t)
+	envs := withChange(t, "staging", `{"cognito": {"domainPrefix": "acme-login"}}`)
+	envs = merge(envs, map[string]any{"production": map[string]any{"cognito": map[string]any{"domainPrefix": "acme-login"}}})
+	_, err := Load(project, envs)
+	assert.EqualError(t, err, `config: environments.staging.cognito.domainPrefix = "acme-login": must be unique in us-east-1: environment production uses it too`)
+}
+
+// The subnet layout check must agree with how CDK allocates: the largest refused and the
+// smallest accepted network for each zone count (the stacks tests synthesize a /20 VPC).
+func TestSubnetLayoutPrefix(t *testing.T) {
+	assert.Equal(t, 20, subnetLayoutPrefix(2)) // 2x/24 at 0, 2x/22 from 1024, 2x/24 from 3072: 3584 addresses
+	assert.Equal(t, 19, subnetLayoutPrefix(3)) // publics to 768, apps 1024-4096, dbs to 4864
+	assert.Equal(t, 18, subnetLayoutPrefix(6)) // publics to 1536, apps 2048-8192, dbs to 9728
+}
+
+func TestOriginsAreTheDistinctSortedOriginsOfTheCallbackURLs(t *testing.T) {
+	c := Cognito{CallbackURLs: []string{"https://app.example.com/callback", "http://localhost:3000/cb", "https://app.example.com/other", "https://admin.example.com:8443/x"}}
+	assert.Equal(t, []string{"http://localhost:3000", "https://admin.example.com:8443", "https://app.example.com"}, c.Origins())
+	assert.Empty(t, Cognito{}.Origins())
 }

@@ -53,7 +53,7 @@ func TestDefaultMaxConnections(t *testing.T) {
 // Every Alarms field has a validation rule, a default and a row in docs/configuration.md.
 func TestEveryAlarmFieldIsValidatedAndDocumented(t *testing.T) {
 	doc := readDoc(t)
-	rules := Defaults("x").alarmRules()
+	rules := Defaults("p", "x").alarmRules()
 	typ := reflect.TypeOf(Alarms{})
 	require.Equal(t, typ.NumField(), len(rules))
 	defaults := reflect.ValueOf(DefaultAlarms())

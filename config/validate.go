@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"reflect"
 	"regexp"
 	"strings"
 	"time"
@@ -13,24 +14,36 @@ import (
 )
 
 var (
-	nameRe       = regexp.MustCompile(`^[a-z][a-z0-9-]{1,19}$`)
-	accountRe    = regexp.MustCompile(`^[0-9]{12}$`)
-	regionRe     = regexp.MustCompile(`^[a-z]{2}(-gov|-iso[a-z]?)?-(central|north|south|east|west|northeast|northwest|southeast|southwest)-[1-9]$`)
-	certArnRe    = regexp.MustCompile(`^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/[0-9a-f-]{36}$`)
-	secretArnRe  = regexp.MustCompile(`^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]+-[A-Za-z0-9]{6}$`)
-	guidRe       = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
-	imageRe      = regexp.MustCompile(`^hasura/graphql-engine:v[0-9]+\.[0-9]+\.[0-9]+(-[A-Za-z0-9.]+)?$`)
-	vpcIDRe      = regexp.MustCompile(`^vpc-[0-9a-f]{8}([0-9a-f]{9})?$`)
-	subnetIDRe   = regexp.MustCompile(`^subnet-[0-9a-f]{8}([0-9a-f]{9})?$`)
-	azRe         = regexp.MustCompile(`^[a-z]{2}(-gov)?-[a-z]+-[1-9][a-z]$`)
-	paramNameRe  = regexp.MustCompile(`^/[A-Za-z0-9_.\-/]{1,1000}$`)
-	envVarRe     = regexp.MustCompile(`^[A-Z_][A-Z0-9_]{0,127}$`)
-	domainRe     = regexp.MustCompile(`^[a-z0-9](-?[a-z0-9]){0,62}$`)
-	instanceRe   = regexp.MustCompile(`^[a-z][a-z0-9]*\.[a-z0-9]+$`)
-	pgVersionRe  = regexp.MustCompile(`^(1[3-7])\.[0-9]{1,2}$`)
-	providerRe   = regexp.MustCompile(`^[A-Za-z0-9_-]{3,32}$`)
-	tagKeyRe     = regexp.MustCompile(`^[A-Za-z0-9 _.:/=+@-]{1,128}$`)
-	fargateSizes = map[int][]int{ // cpu -> allowed memory MiB (Fargate task sizes)
+	nameRe    = regexp.MustCompile(`^[a-z][a-z0-9-]{1,19}$`)
+	accountRe = regexp.MustCompile(`^[0-9]{12}$`)
+	// Regions whose Cognito endpoints are cognito-idp.<region>.amazonaws.com (the JWKS URL and the
+	// issuer Hasura trusts): the aws partition and GovCloud. China (amazonaws.com.cn) and the ISO
+	// partitions serve it under other domains.
+	regionRe    = regexp.MustCompile(`^([a-z]{2}|us-gov)-(central|north|south|east|west|northeast|northwest|southeast|southwest)-[1-9]$`)
+	certArnRe   = regexp.MustCompile(`^arn:aws[a-z-]*:acm:([a-z0-9-]+):([0-9]{12}):certificate/[0-9a-f-]{36}$`)
+	secretArnRe = regexp.MustCompile(`^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]+-[A-Za-z0-9]{6}$`)
+	guidRe      = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+	imageRe     = regexp.MustCompile(`^hasura/graphql-engine:v[0-9]+\.[0-9]+\.[0-9]+(-[A-Za-z0-9.]+)?$`)
+	vpcIDRe     = regexp.MustCompile(`^vpc-[0-9a-f]{8}([0-9a-f]{9})?$`)
+	subnetIDRe  = regexp.MustCompile(`^subnet-[0-9a-f]{8}([0-9a-f]{9})?$`)
+	azRe        = regexp.MustCompile(`^[a-z]{2}(-gov)?-[a-z]+-[1-9][a-z]$`)
+	paramNameRe = regexp.MustCompile(`^/[A-Za-z0-9_.\-/]{1,1000}$`)
+	envVarRe    = regexp.MustCompile(`^[A-Z_][A-Z0-9_]{0,127}$`)
+	domainRe    = regexp.MustCompile(`^[a-z0-9](-?[a-z0-9]){0,62}$`)
+	instanceRe  = regexp.MustCompile(`^[a-z][a-z0-9]*\.[a-z0-9]+$`)
+	pgVersionRe = regexp.MustCompile(`^(1[3-7])\.[0-9]{1,2}$`)
+	providerRe  = regexp.MustCompile(`^[A-Za-z0-9_-]{3,32}$`)
+	tagKeyRe    = regexp.MustCompile(`^[A-Za-z0-9 _.:/=+@-]{1,128}$`)
+	// Tag values: letters, digits, spaces and _ . : / = + - @ (AWS's tag character set).
+	tagValueRe = regexp.MustCompile(`^[\p{L}\p{Z}\p{N}_.:/=+@-]{0,256}$`)
+	// A JSON field of a secret in a {{resolve:secretsmanager:...}} reference, where ':' separates
+	// the parts and '}' ends it.
+	jsonFieldRe = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,128}$`)
+	// Environment variables of the container that the loader, the runtime (Hasura is a Haskell
+	// program: GHCRTS), TLS, proxies, ECS or Hasura itself read: the event API key must not set one.
+	reservedEnvVars        = []string{"PATH", "HOME", "HOSTNAME", "SHELL", "USER", "PWD", "TMPDIR", "TZ", "LANG", "GHCRTS", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY"}
+	reservedEnvVarPrefixes = []string{"HASURA_", "LD_", "AWS_", "ECS_", "GHC", "LC_", "SSL_"}
+	fargateSizes           = map[int][]int{ // cpu -> allowed memory MiB (Fargate task sizes)
 		256:  {512, 1024, 2048},
 		512:  {1024, 2048, 3072, 4096},
 		1024: {2048, 3072, 4096, 5120, 6144, 7168, 8192},
@@ -47,37 +60,43 @@ func (e Environment) Validate() error {
 	v := &validator{where: "environments." + e.Name}
 
 	v.check(e.Account == "" || accountRe.MatchString(e.Account), "account", e.Account, "a 12-digit AWS account ID, or empty for an account-agnostic template")
-	v.check(regionRe.MatchString(e.Region), "region", e.Region, "an AWS region such as us-east-1")
-	v.check(e.Removal == RemovalRetain || e.Removal == RemovalDestroy, "removal", e.Removal, `"retain" or "destroy"`)
+	v.check(regionRe.MatchString(e.Region) && !strings.HasPrefix(e.Region, "cn-"), "region", e.Region, "an AWS region of the aws or aws-us-gov partition such as us-east-1 (China and ISO regions serve Cognito under other domains)")
+	v.check(e.Name != "production" || e.Production, "production", e.Production, `true for the environment named "production" (leave the field out)`)
+	v.check(oneOf(e.Removal, RemovalRetain, RemovalDestroy), "removal", e.Removal, `"retain" or "destroy"`)
 	v.check(contains(logRetentions, e.LogRetentionDays), "logRetentionDays", e.LogRetentionDays, fmt.Sprintf("one of CloudWatch's retention periods %v", logRetentions))
-	for k, val := range e.Tags {
+	for _, k := range sortedKeys(e.Tags) {
+		val := e.Tags[k]
 		v.check(tagKeyRe.MatchString(k) && !strings.HasPrefix(strings.ToLower(k), "aws:"), "tags."+k, k, "a tag key of 1-128 allowed characters, not starting with aws:")
-		v.check(len(val) <= 256, "tags."+k, val, "a tag value of at most 256 characters")
+		v.check(!oneOf(strings.ToLower(k), "project", "environment"), "tags."+k, k, "another key: project and environment are set by the app on every resource")
+		v.check(tagValueRe.MatchString(val), "tags."+k, val, "a tag value of at most 256 letters, digits, spaces and _ . : / = + - @")
 	}
 
 	c := e.Cognito
-	v.check(c.PreTokenVersion == "V1_0" || c.PreTokenVersion == "V2_0", "cognito.preTokenVersion", c.PreTokenVersion, `"V1_0" or "V2_0"`)
-	v.check(oneOf(c.MFA, "off", "optional", "required"), "cognito.mfa", c.MFA, `"off", "optional" or "required"`)
-	v.check(oneOf(c.ThreatProtection, "off", "audit", "enforced"), "cognito.threatProtection", c.ThreatProtection, `"off", "audit" or "enforced"`)
+	v.check(oneOf(c.PreTokenVersion, PreTokenV1, PreTokenV2), "cognito.preTokenVersion", c.PreTokenVersion, `"V1_0" or "V2_0"`)
+	v.check(oneOf(c.MFA, MFAOff, MFAOptional, MFARequired), "cognito.mfa", c.MFA, `"off", "optional" or "required"`)
+	v.check(oneOf(c.ThreatProtection, ThreatProtectionOff, ThreatProtectionAudit, ThreatProtectionEnforced), "cognito.threatProtection", c.ThreatProtection, `"off", "audit" or "enforced"`)
 	v.check(c.DomainPrefix == "" || (domainRe.MatchString(c.DomainPrefix) && !strings.Contains(c.DomainPrefix, "aws") && !strings.Contains(c.DomainPrefix, "cognito")),
 		"cognito.domainPrefix", c.DomainPrefix, "lower-case letters, digits and hyphens, without 'aws' or 'cognito'")
 	for i, u := range c.CallbackURLs {
-		v.checkErr(fmt.Sprintf("cognito.callbackUrls[%d]", i), u, redirectURL(u))
+		v.checkErr(fmt.Sprintf("cognito.callbackUrls[%d]", i), u, redirectURL(u, e.Production))
 	}
 	for i, u := range c.LogoutURLs {
-		v.checkErr(fmt.Sprintf("cognito.logoutUrls[%d]", i), u, redirectURL(u))
+		v.checkErr(fmt.Sprintf("cognito.logoutUrls[%d]", i), u, redirectURL(u, e.Production))
 	}
-	access := v.duration("cognito.accessTokenValidity", c.AccessTokenValidity, 5*time.Minute, 24*time.Hour)
-	id := v.duration("cognito.idTokenValidity", c.IDTokenValidity, 5*time.Minute, 24*time.Hour)
-	refresh := v.duration("cognito.refreshTokenValidity", c.RefreshTokenValidity, time.Hour, 10*365*24*time.Hour)
-	if refresh > 0 && (refresh <= access || refresh <= id) {
-		v.fail("cognito.refreshTokenValidity", c.RefreshTokenValidity, "longer than the access and ID token validities")
+	// Cognito takes token validities in whole minutes.
+	v.duration("cognito.accessTokenValidity", c.AccessTokenValidity, 5*time.Minute, 24*time.Hour, time.Minute)
+	v.duration("cognito.idTokenValidity", c.IDTokenValidity, 5*time.Minute, 24*time.Hour, time.Minute)
+	if v.duration("cognito.refreshTokenValidity", c.RefreshTokenValidity, time.Hour, 10*365*24*time.Hour, time.Minute) &&
+		(c.RefreshTokenValidity.Duration <= c.AccessTokenValidity.Duration || c.RefreshTokenValidity.Duration <= c.IDTokenValidity.Duration) {
+		v.fail("cognito.refreshTokenValidity", c.RefreshTokenValidity.String(), "longer than the access and ID token validities")
 	}
 	if s := c.SSO; s != nil {
 		v.check(providerRe.MatchString(s.ProviderName), "cognito.sso.providerName", s.ProviderName, "3-32 letters, digits, '_' or '-'")
 		v.check(guidRe.MatchString(s.TenantID), "cognito.sso.tenantId", s.TenantID, "the Entra tenant ID (a GUID)")
 		v.check(guidRe.MatchString(s.ClientID), "cognito.sso.clientId", s.ClientID, "the Entra application (client) ID (a GUID)")
 		v.check(secretArnRe.MatchString(s.ClientSecretArn), "cognito.sso.clientSecretArn", s.ClientSecretArn, "the complete ARN (with its 6-character suffix) of a Secrets Manager secret holding the client secret (never the secret itself)")
+		v.check(s.ClientSecretField == "" || jsonFieldRe.MatchString(s.ClientSecretField), "cognito.sso.clientSecretField", s.ClientSecretField,
+			"empty, or a JSON field name of 1-128 letters, digits, '_', '.' or '-' (':' and '}' would break the deploy-time secret reference)")
 		v.check(c.DomainPrefix != "", "cognito.domainPrefix", c.DomainPrefix, "set when cognito.sso is set: the Entra redirect goes to the Cognito domain")
 		v.check(len(c.CallbackURLs) > 0, "cognito.callbackUrls", c.CallbackURLs, "at least one URL when cognito.sso is set")
 		v.check(len(s.AllowedEmailDomains) > 0, "cognito.sso.allowedEmailDomains", s.AllowedEmailDomains, "at least one email domain federated users may have (the trigger refuses every other)")
@@ -87,11 +106,11 @@ func (e Environment) Validate() error {
 		}
 	}
 
-	v.duration("claims.keyCacheTtl", e.Claims.KeyCacheTTL, 0, time.Hour)
+	v.duration("claims.keyCacheTtl", e.Claims.KeyCacheTTL, 0, time.Hour, time.Millisecond)
 	v.check(e.Claims.LambdaMemoryMB >= 128 && e.Claims.LambdaMemoryMB <= 10240, "claims.lambdaMemoryMb", e.Claims.LambdaMemoryMB, "128-10240")
 
-	v.check(e.EventAPIKey.ParameterName == "" || paramNameRe.MatchString(e.EventAPIKey.ParameterName), "eventApiKey.parameterName", e.EventAPIKey.ParameterName, "an SSM parameter path starting with /")
-	v.check(envVarRe.MatchString(e.EventAPIKey.EnvVar) && !strings.HasPrefix(e.EventAPIKey.EnvVar, "HASURA_GRAPHQL_"), "eventApiKey.envVar", e.EventAPIKey.EnvVar, "an upper-case environment variable name, not starting with HASURA_GRAPHQL_")
+	v.checkErr("eventApiKey.parameterName", e.EventAPIKey.ParameterName, parameterName(e.EventAPIKey.ParameterName))
+	v.checkErr("eventApiKey.envVar", e.EventAPIKey.EnvVar, envVar(e.EventAPIKey.EnvVar))
 
 	h := e.Hasura
 	v.check(imageRe.MatchString(h.Image), "hasura.image", h.Image, "hasura/graphql-engine pinned to a version tag, e.g. hasura/graphql-engine:v2.48.9")
@@ -102,20 +121,33 @@ func (e Environment) Validate() error {
 	} else {
 		v.check(contains(mems, h.MemoryMiB), "hasura.memoryMiB", h.MemoryMiB, fmt.Sprintf("a Fargate memory size for cpu %d: %v", h.CPU, mems))
 	}
-	v.check(h.JWTToken == "id" || h.JWTToken == "access", "hasura.jwtToken", h.JWTToken, `"id" or "access"`)
-	v.check(h.JWTToken != "access" || c.PreTokenVersion == "V2_0", "hasura.jwtToken", h.JWTToken, `"id" when cognito.preTokenVersion is V1_0 (V1_0 puts claims in ID tokens only)`)
-	v.check(h.CertificateArn == "" || certArnRe.MatchString(h.CertificateArn), "hasura.certificateArn", h.CertificateArn, "an ACM certificate ARN")
+	v.check(oneOf(h.JWTToken, JWTTokenID, JWTTokenAccess), "hasura.jwtToken", h.JWTToken, `"id" or "access"`)
+	v.check(h.JWTToken != JWTTokenAccess || c.PreTokenVersion == PreTokenV2, "hasura.jwtToken", h.JWTToken, `"id" when cognito.preTokenVersion is V1_0 (V1_0 puts claims in ID tokens only)`)
+	if h.CertificateArn != "" {
+		m := certArnRe.FindStringSubmatch(h.CertificateArn)
+		v.check(m != nil, "hasura.certificateArn", h.CertificateArn, "an ACM certificate ARN")
+		if m != nil {
+			v.check(m[1] == e.Region, "hasura.certificateArn", h.CertificateArn, "a certificate in the environment's region "+e.Region+" (an ALB only uses certificates of its own region)")
+			v.check(e.Account == "" || m[2] == e.Account, "hasura.certificateArn", h.CertificateArn, "a certificate of the environment's account "+e.Account)
+		}
+	}
 
 	n := e.VPC
 	if n.Create {
 		_, ipnet, err := net.ParseCIDR(n.CIDR)
 		ok := err == nil && ipnet.IP.To4() != nil
+		var ones int
 		if ok {
-			ones, _ := ipnet.Mask.Size()
+			ones, _ = ipnet.Mask.Size()
 			ok = ones >= 16 && ones <= 24 && ipnet.String() == n.CIDR
 		}
 		v.check(ok, "vpc.cidr", n.CIDR, "an IPv4 network in CIDR form with a prefix from /16 to /24, e.g. 10.0.0.0/16")
 		v.check(n.MaxAZs >= 2 && n.MaxAZs <= 6, "vpc.maxAzs", n.MaxAZs, "2-6 (the ALB and the database need two zones)")
+		if ok && n.MaxAZs >= 2 && n.MaxAZs <= 6 {
+			need := subnetLayoutPrefix(n.MaxAZs)
+			v.check(ones <= need, "vpc.cidr", n.CIDR, fmt.Sprintf("a /%d network or larger for %d zones: each zone gets a /%d public, a /%d app and a /%d database subnet",
+				need, n.MaxAZs, PublicSubnetPrefix, AppSubnetPrefix, DatabaseSubnetPrefix))
+		}
 		v.check(n.NATGateways >= 1 && n.NATGateways <= n.MaxAZs, "vpc.natGateways", n.NATGateways, "1 up to vpc.maxAzs (tasks pull the image and reach AWS APIs through NAT)")
 		v.check(n.VpcID == "" && len(n.PublicSubnetIDs) == 0 && len(n.PrivateSubnetIDs) == 0 && len(n.AvailabilityZones) == 0,
 			"vpc.vpcId", n.VpcID, "empty when vpc.create is true (set create to false to import a VPC)")
@@ -125,10 +157,13 @@ func (e Environment) Validate() error {
 		for i, az := range n.AvailabilityZones {
 			v.check(azRe.MatchString(az) && strings.HasPrefix(az, e.Region), fmt.Sprintf("vpc.availabilityZones[%d]", i), az, "an availability zone of "+e.Region)
 		}
-		for name, ids := range map[string][]string{"vpc.publicSubnetIds": n.PublicSubnetIDs, "vpc.privateSubnetIds": n.PrivateSubnetIDs} {
-			v.check(len(ids) == len(n.AvailabilityZones), name, ids, "one subnet per availability zone, in the same order")
-			for i, id := range ids {
-				v.check(subnetIDRe.MatchString(id), fmt.Sprintf("%s[%d]", name, i), id, "a subnet ID (subnet-...)")
+		for _, f := range []struct {
+			name string
+			ids  []string
+		}{{"vpc.publicSubnetIds", n.PublicSubnetIDs}, {"vpc.privateSubnetIds", n.PrivateSubnetIDs}} {
+			v.check(len(f.ids) == len(n.AvailabilityZones), f.name, f.ids, "one subnet per availability zone, in the same order")
+			for i, id := range f.ids {
+				v.check(subnetIDRe.MatchString(id), fmt.Sprintf("%s[%d]", f.name, i), id, "a subnet ID (subnet-...)")
 			}
 		}
 	}
@@ -137,7 +172,8 @@ func (e Environment) Validate() error {
 	if d.Create {
 		v.check(instanceRe.MatchString(d.InstanceType), "database.instanceType", d.InstanceType, "an RDS instance size without the db. prefix, e.g. t4g.micro")
 		v.check(pgVersionRe.MatchString(d.PostgresVersion), "database.postgresVersion", d.PostgresVersion, "a PostgreSQL major.minor version from 13 to 17, e.g. 16.13")
-		v.check(d.AllocatedStorage >= 20 && d.AllocatedStorage <= 65536, "database.allocatedStorageGiB", d.AllocatedStorage, "20-65536")
+		v.check(d.AllocatedStorage >= 20 && d.AllocatedStorage*StorageAutoscaling <= MaxStorageGiB, "database.allocatedStorageGiB", d.AllocatedStorage,
+			fmt.Sprintf("20-%d (storage may grow to %dx this, and RDS allows at most %d GiB)", MaxStorageGiB/StorageAutoscaling, StorageAutoscaling, MaxStorageGiB))
 		v.check(d.BackupDays >= 1 && d.BackupDays <= 35, "database.backupRetentionDays", d.BackupDays, "1-35")
 		v.check(d.ConnectionSecretArn == "", "database.connectionSecretArn", d.ConnectionSecretArn, "empty when database.create is true")
 	} else {
@@ -150,28 +186,68 @@ func (e Environment) Validate() error {
 		v.check(e.Removal == RemovalRetain, "removal", e.Removal, `"retain" in production (a stack deletion must not delete users, claims or the database)`)
 		v.check(h.CertificateArn != "", "hasura.certificateArn", h.CertificateArn, "an ACM certificate ARN in production (production serves HTTPS only)")
 		v.check(!h.EnableConsole, "hasura.enableConsole", h.EnableConsole, "false in production (the console and dev mode expose the schema and internal errors)")
-		v.check(c.MFA != "off", "cognito.mfa", c.MFA, `"optional" or "required" in production`)
-		v.check(c.ThreatProtection != "off", "cognito.threatProtection", c.ThreatProtection, `"audit" or "enforced" in production (compromised-credential and risk detection)`)
+		v.check(c.MFA != MFAOff, "cognito.mfa", c.MFA, `"optional" or "required" in production`)
+		v.check(c.ThreatProtection != ThreatProtectionOff, "cognito.threatProtection", c.ThreatProtection, `"audit" or "enforced" in production (compromised-credential and risk detection)`)
 		v.check(!d.Create || d.BackupDays >= 7, "database.backupRetentionDays", d.BackupDays, "at least 7 in production")
 	}
 	return v.err()
 }
 
-// EventAPIKeyParameterName is the SSM parameter holding the event API key.
-func (e Environment) EventAPIKeyParameterName(project string) string {
-	if e.EventAPIKey.ParameterName != "" {
-		return e.EventAPIKey.ParameterName
+// A created database's storage grows up to StorageAutoscaling times its allocated size, within
+// RDS's MaxStorageGiB for PostgreSQL on gp2/gp3.
+const (
+	StorageAutoscaling = 4
+	MaxStorageGiB      = 65536
+)
+
+// subnetLayoutPrefix is the longest VPC prefix that holds the subnets of zones availability
+// zones, allocated as CDK does: one subnet group after the other, each subnet aligned to its size.
+func subnetLayoutPrefix(zones int) int {
+	var next uint64
+	for _, prefix := range []int{PublicSubnetPrefix, AppSubnetPrefix, DatabaseSubnetPrefix} {
+		size := uint64(1) << (32 - prefix)
+		for i := 0; i < zones; i++ {
+			next = (next + size - 1) / size * size
+			next += size
+		}
 	}
-	return "/" + project + "/" + e.Name + "/event-api-key"
+	for p := 32; p >= 0; p-- {
+		if uint64(1)<<(32-p) >= next {
+			return p
+		}
+	}
+	return 0
 }
 
-// Duration parses a validated duration field.
-func Duration(s string) time.Duration {
-	d, err := time.ParseDuration(s)
-	if err != nil {
-		panic(fmt.Sprintf("config: duration %q was not validated: %v", s, err))
+// parameterName checks an SSM parameter name: a path, not under the prefixes AWS reserves.
+func parameterName(name string) error {
+	if !paramNameRe.MatchString(name) {
+		return errors.New("an SSM parameter path starting with /")
 	}
-	return d
+	first := strings.ToLower(strings.SplitN(name[1:], "/", 2)[0])
+	if strings.HasPrefix(first, "aws") || strings.HasPrefix(first, "ssm") {
+		return errors.New("a path whose first part does not start with aws or ssm (reserved by AWS)")
+	}
+	if strings.Count(name, "/") > 15 {
+		return errors.New("a path of at most 15 levels")
+	}
+	return nil
+}
+
+// envVar checks the container variable the event API key is injected as.
+func envVar(name string) error {
+	if !envVarRe.MatchString(name) {
+		return errors.New("an upper-case environment variable name")
+	}
+	reserved := contains(reservedEnvVars, name)
+	for _, p := range reservedEnvVarPrefixes {
+		reserved = reserved || strings.HasPrefix(name, p)
+	}
+	if reserved {
+		return fmt.Errorf("a name the container does not otherwise use: not %s, nor starting with %s",
+			strings.Join(reservedEnvVars, ", "), strings.Join(reservedEnvVarPrefixes, ", "))
+	}
+	return nil
 }
 
 type validator struct {
@@ -195,28 +271,37 @@ func (v *validator) checkErr(field string, got any, err error) {
 	}
 }
 
-func (v *validator) duration(field, s string, lo, hi time.Duration) time.Duration {
-	d, err := time.ParseDuration(s)
-	if err != nil || d < lo || d > hi {
-		v.fail(field, s, fmt.Sprintf("a Go duration from %s to %s", lo, hi))
-		return 0
+// duration checks a duration field and reports whether it is valid.
+func (v *validator) duration(field string, d Duration, lo, hi, unit time.Duration) bool {
+	if d.within(lo, hi, unit) != nil {
+		want := fmt.Sprintf("a Go duration from %s to %s", lo, hi)
+		if unit > time.Nanosecond {
+			want += " in whole " + map[time.Duration]string{time.Minute: "minutes", time.Second: "seconds", time.Millisecond: "milliseconds"}[unit]
+		}
+		v.fail(field, d.String(), want)
+		return false
 	}
-	return d
+	return true
 }
 
 func (v *validator) err() error { return errors.Join(v.errs...) }
 
 func show(v any) string {
 	switch x := v.(type) {
-	case string:
-		return fmt.Sprintf("%q", x)
 	case []string:
 		return fmt.Sprintf("%q", x)
+	case fmt.Stringer:
+		return fmt.Sprintf("%q", x.String())
+	}
+	if reflect.ValueOf(v).Kind() == reflect.String { // also the typed enums
+		return fmt.Sprintf("%q", v)
 	}
 	return fmt.Sprintf("%v", v)
 }
 
-func redirectURL(s string) error {
+// redirectURL checks an OAuth callback or logout URL. Production accepts https only: a localhost
+// redirect there would hand codes to whatever listens on the user's machine.
+func redirectURL(s string, production bool) error {
 	u, err := url.Parse(s)
 	if err != nil || u.Host == "" || u.Fragment != "" {
 		return errors.New("an absolute URL without a fragment")
@@ -224,13 +309,16 @@ func redirectURL(s string) error {
 	if u.Scheme == "https" {
 		return nil
 	}
+	if production {
+		return errors.New("an https:// URL in production (http://localhost is for development environments)")
+	}
 	if u.Scheme == "http" && (u.Hostname() == "localhost" || u.Hostname() == "127.0.0.1") {
 		return nil
 	}
 	return errors.New("an https:// URL (http:// only for localhost)")
 }
 
-func oneOf(s string, allowed ...string) bool { return contains(allowed, s) }
+func oneOf[T comparable](s T, allowed ...T) bool { return contains(allowed, s) }
 
 func contains[T comparable](list []T, x T) bool {
 	for _, y := range list {

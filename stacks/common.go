@@ -8,37 +8,24 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/hasura-auth-cdk/hasuraauth/config"
+	"github.com/hasura-auth-cdk/hasuraauth/constructs/golambda"
 	"github.com/hasura-auth-cdk/hasuraauth/stacks/names"
-)
-
-// Output names are in package names, shared with claimsctl.
-const (
-	OutUserPoolID               = names.OutUserPoolID
-	OutUserPoolClientID         = names.OutUserPoolClientID
-	OutJwksURL                  = names.OutJwksURL
-	OutClaimsTableName          = names.OutClaimsTableName
-	OutClaimsKeySecretArn       = names.OutClaimsKeySecretArn
-	OutEventAPIKeyParameterName = names.OutEventAPIKeyParameterName
-	OutHasuraURL                = names.OutHasuraURL
-	OutHasuraServiceName        = names.OutHasuraServiceName
-	OutClusterName              = names.OutClusterName
-	OutHasuraAdminSecretArn     = names.OutHasuraAdminSecretArn
-)
-
-// IdentityStackName and HasuraStackName are the CloudFormation stack names of an environment.
-var (
-	IdentityStackName = names.IdentityStack
-	HasuraStackName   = names.HasuraStack
 )
 
 // Common is what both stacks of an environment take.
 type Common struct {
-	Project    string
-	Env        config.Environment
-	ModuleRoot string // where go.mod is, for Lambda bundling
+	Project string
+	Env     config.Environment
+	// Lambdas compiles the Go Lambdas (GoLambdas); every environment of an app shares one.
+	Lambdas golambda.Builder
 }
 
-func (c Common) prefix() string { return c.Project + "-" + c.Env.Name }
+// resourceName names a resource of the environment: <project>-<env>-<what>.
+func (c Common) resourceName(what string) string { return c.Project + "-" + c.Env.Name + "-" + what }
+
+// secretName names a secret or parameter of the environment: <project>/<env>/<what>, a path, so
+// that IAM policies and operators can select an environment's secrets by prefix.
+func (c Common) secretName(what string) string { return c.Project + "/" + c.Env.Name + "/" + what }
 
 func (c Common) stackProps(description string) *awscdk.StackProps {
 	env := &awscdk.Environment{Region: jsii.String(c.Env.Region)}
@@ -93,7 +80,7 @@ type Environment struct {
 
 // NewEnvironment defines both stacks of one environment; the Hasura stack depends on the identity stack.
 func NewEnvironment(app awscdk.App, c Common) *Environment {
-	id := NewIdentityStack(app, IdentityStackName(c.Project, c.Env.Name), &IdentityStackProps{Common: c})
-	h := NewHasuraStack(app, HasuraStackName(c.Project, c.Env.Name), &HasuraStackProps{Common: c, Identity: id})
+	id := NewIdentityStack(app, names.IdentityStack(c.Project, c.Env.Name), &IdentityStackProps{Common: c})
+	h := NewHasuraStack(app, names.HasuraStack(c.Project, c.Env.Name), &HasuraStackProps{Common: c, Identity: id})
 	return &Environment{Identity: id, Hasura: h}
 }

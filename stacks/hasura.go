@@ -1,13 +1,27 @@
 package stacks
 
 import (
+	"strings"
+
 	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsec2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsecs"
+	elbv2 "github.com/aws/aws-cdk-go/awscdk/v2/awselasticloadbalancingv2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsrds"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssecretsmanager"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsssm"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
+	"github.com/hasura-auth-cdk/hasuraauth/config"
 	"github.com/hasura-auth-cdk/hasuraauth/constructs/edge"
+	"github.com/hasura-auth-cdk/hasuraauth/constructs/golambda"
+	"github.com/hasura-auth-cdk/hasuraauth/constructs/hasuradb"
 	"github.com/hasura-auth-cdk/hasuraauth/constructs/hasuraservice"
 	"github.com/hasura-auth-cdk/hasuraauth/constructs/monitoring"
+	"github.com/hasura-auth-cdk/hasuraauth/constructs/nag"
+	"github.com/hasura-auth-cdk/hasuraauth/constructs/network"
+	"github.com/hasura-auth-cdk/hasuraauth/stacks/names"
 )
 
 // HasuraStackProps configure the Hasura stack of an environment.
@@ -19,10 +33,18 @@ type HasuraStackProps struct {
 // HasuraStack runs Hasura, trusting the identity stack's user pool.
 type HasuraStack struct {
 	awscdk.Stack
-	Service    *hasuraservice.Service
-	Monitoring *monitoring.Monitoring
-	Edge       *edge.Edge // nil without the WAF
+	Network  *network.Network
+	Database *hasuradb.Database // nil with an existing database
+	// DatabaseRotation rotates the created database's credentials; nil with an existing database.
+	DatabaseRotation *golambda.Function
+	Service          *hasuraservice.Service
+	Monitoring       *monitoring.Monitoring
+	Edge             *edge.Edge // nil without the WAF
 }
+
+// secretRotation is how often Secrets Manager rotates the admin secret and the database
+// credentials.
+var secretRotation = awscdk.Duration_Days(jsii.Number(30))
 
 // NewHasuraStack defines the network, database, Hasura service and load balancer.
 func NewHasuraStack(scope constructs.Construct, id string, p *HasuraStackProps) *HasuraStack {
@@ -30,31 +52,114 @@ func NewHasuraStack(scope constructs.Construct, id string, p *HasuraStackProps) 
 	stack := awscdk.NewStack(scope, jsii.String(id), c.stackProps("Hasura GraphQL Engine for "+c.Project+" "+c.Env.Name))
 	// The event API key parameter is referenced by name; make the order explicit.
 	stack.AddStackDependency(p.Identity.Stack, jsii.String("Hasura reads the event API key and trusts the user pool"))
+	s := &HasuraStack{Stack: stack}
+	// One scope for the network, database and service: their resources keep the logical IDs
+	// they had when a single Hasura construct defined them all.
+	h := constructs.NewConstruct(stack, jsii.String("Hasura"))
+
+	s.Network = network.New(h, c.networkProps())
+	var dbURL awssecretsmanager.ISecret
+	d := c.Env.Database
+	if d.Create {
+		s.Database = hasuradb.New(h, &hasuradb.Props{
+			Vpc:                   s.Network.Vpc,
+			Subnets:               s.Network.DatabaseSubnets,
+			InstanceIdentifier:    c.resourceName("hasura"),
+			CredentialsSecretName: c.secretName("database-credentials"),
+			URLSecretName:         c.secretName("hasura-database-url"),
+			Version:               awsrds.PostgresEngineVersion_Of(jsii.String(d.PostgresVersion), jsii.String(strings.SplitN(d.PostgresVersion, ".", 2)[0]), nil),
+			InstanceType:          awsec2.NewInstanceType(jsii.String(d.InstanceType)),
+			AllocatedStorage:      d.AllocatedStorage,
+			MaxAllocatedStorage:   d.AllocatedStorage * config.StorageAutoscaling,
+			MultiAz:               d.MultiAZ,
+			BackupRetention:       awscdk.Duration_Days(jsii.Number(float64(d.BackupDays))),
+			DeletionProtection:    c.Env.Production,
+			RemovalPolicy:         c.removal(),
+			LogRetention:          c.logRetention(),
+		})
+		if !c.Env.Production {
+			nag.Suppress(s.Database.Instance, "AwsSolutions-RDS10", "Deletion protection is on in production; this environment is not production and may be deleted with its stack.")
+		}
+		if !d.MultiAZ {
+			nag.Suppress(s.Database.Instance, "AwsSolutions-RDS3", "Single-AZ by this environment's config (database.multiAz); the production default is Multi-AZ.")
+		}
+		dbURL = s.Database.URLSecret
+	} else {
+		dbURL = awssecretsmanager.Secret_FromSecretCompleteArn(h, jsii.String("DatabaseUrlSecret"), jsii.String(d.ConnectionSecretArn))
+	}
 
 	dir := p.Identity.Directory
+	// ID tokens carry aud = the SPA client ID: pin it. Access tokens carry client_id instead.
 	var audience *string
-	if c.Env.Hasura.JWTToken == "id" {
+	if c.Env.Hasura.JWTToken == config.JWTTokenID {
 		audience = dir.Client.UserPoolClientId()
 	}
-	svc := hasuraservice.New(stack, "Hasura", &hasuraservice.Props{
-		ModuleRoot:               c.ModuleRoot,
-		Name:                     c.prefix(),
-		SecretPrefix:             c.Project + "/" + c.Env.Name,
-		Hasura:                   c.Env.Hasura,
-		VPC:                      c.Env.VPC,
-		Database:                 c.Env.Database,
-		JWTSecret:                hasuraservice.JWTSecret(stack, stack.Region(), dir.Pool.UserPoolId(), audience),
-		EventAPIKeyParameterName: p.Identity.EventAPIKey.ParameterName,
-		EventAPIKeyEnvVar:        c.Env.EventAPIKey.EnvVar,
-		CORSOrigins:              hasuraservice.Origins(c.Env.Cognito.CallbackURLs),
-		Production:               c.Env.Production,
-		RemovalPolicy:            c.removal(),
-		LogRetention:             c.logRetention(),
+	hc := c.Env.Hasura
+	var cert elbv2.IListenerCertificate
+	if hc.CertificateArn != "" {
+		cert = elbv2.ListenerCertificate_FromArn(jsii.String(hc.CertificateArn))
+	}
+	s.Service = hasuraservice.New(h, &hasuraservice.Props{
+		Lambdas:         c.Lambdas,
+		Vpc:             s.Network.Vpc,
+		PublicSubnets:   s.Network.PublicSubnets,
+		AppSubnets:      s.Network.AppSubnets,
+		ClusterName:     c.resourceName("hasura"),
+		ServiceName:     c.resourceName("hasura"),
+		AdminSecretName: c.secretName("hasura-admin-secret"),
+		Image:           awsecs.ContainerImage_FromRegistry(jsii.String(hc.Image), nil),
+		Cpu:             hc.CPU,
+		MemoryMiB:       hc.MemoryMiB,
+		DesiredCount:    hc.DesiredCount,
+		MinCount:        hc.MinCount,
+		MaxCount:        hc.MaxCount,
+		EnableConsole:   hc.EnableConsole,
+		CorsOrigins:     c.Env.Cognito.Origins(),
+		JwtIssuer: awscdk.Fn_Join(jsii.String(""), jsii.Strings(
+			"https://cognito-idp.", *stack.Region(), ".amazonaws.com/", *dir.Pool.UserPoolId())),
+		JwtAudience:       audience,
+		DatabaseURLSecret: dbURL,
+		EventApiKey: awsssm.StringParameter_FromSecureStringParameterAttributes(h, jsii.String("EventApiKey"), &awsssm.SecureStringParameterAttributes{
+			ParameterName: jsii.String(p.Identity.EventAPIKey.ParameterName),
+		}),
+		EventApiKeyEnvVar: c.Env.EventAPIKey.EnvVar,
+		Certificate:       cert,
+		// At least as long as the environment keeps its logs, and never less than 90 days.
+		AccessLogExpiration: awscdk.Duration_Days(jsii.Number(float64(max(90, c.Env.LogRetentionDays)))),
+		DeletionProtection:  c.Env.Production,
+		AdminSecretRotation: secretRotation,
+		RemovalPolicy:       c.removal(),
+		LogRetention:        c.logRetention(),
 	})
-	output(stack, OutHasuraURL, svc.URL, "Hasura GraphQL endpoint base URL (append /v1/graphql)")
-	output(stack, OutHasuraServiceName, svc.Service.ServiceName(), "ECS service running Hasura")
-	output(stack, OutClusterName, svc.Cluster.ClusterName(), "ECS cluster")
-	output(stack, OutHasuraAdminSecretArn, svc.AdminSecret.SecretArn(), "Secrets Manager secret holding HASURA_GRAPHQL_ADMIN_SECRET")
-	mon, waf := operations(stack, c, p.Identity, svc)
-	return &HasuraStack{Stack: stack, Service: svc, Monitoring: mon, Edge: waf}
+	if s.Database != nil {
+		s.Database.AllowFrom(s.Service.SecurityGroup, "PostgreSQL from Hasura")
+		s.DatabaseRotation = s.Database.AddRotation(&hasuradb.RotationProps{
+			Lambdas: c.Lambdas, Service: s.Service.Service, Subnets: s.Network.AppSubnets, Every: secretRotation,
+		})
+	}
+
+	output(stack, names.OutHasuraURL, s.Service.URL, "Hasura GraphQL endpoint base URL (append /v1/graphql)")
+	output(stack, names.OutHasuraServiceName, s.Service.Service.ServiceName(), "ECS service running Hasura")
+	output(stack, names.OutClusterName, s.Service.Cluster.ClusterName(), "ECS cluster")
+	output(stack, names.OutHasuraAdminSecretArn, s.Service.AdminSecret.SecretArn(), "Secrets Manager secret holding HASURA_GRAPHQL_ADMIN_SECRET")
+	s.Monitoring, s.Edge = operations(s, c, p.Identity)
+	return s
+}
+
+// networkProps translates the environment's VPC settings: a created VPC, or one imported by IDs.
+func (c Common) networkProps() *network.Props {
+	v := c.Env.VPC
+	p := &network.Props{LogRetention: c.logRetention(), RemovalPolicy: c.removal()}
+	if !v.Create {
+		p.Import = &awsec2.VpcAttributes{
+			VpcId:             jsii.String(v.VpcID),
+			AvailabilityZones: jsii.Strings(v.AvailabilityZones...),
+			PublicSubnetIds:   jsii.Strings(v.PublicSubnetIDs...),
+			PrivateSubnetIds:  jsii.Strings(v.PrivateSubnetIDs...),
+		}
+		return p
+	}
+	p.Cidr, p.MaxAzs, p.NatGateways = v.CIDR, v.MaxAZs, v.NATGateways
+	p.PublicSubnetPrefix, p.AppSubnetPrefix, p.DatabaseSubnetPrefix = config.PublicSubnetPrefix, config.AppSubnetPrefix, config.DatabaseSubnetPrefix
+	return p
 }

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -304,6 +306,19 @@ func TestDatabaseIsEncryptedPrivateAndItsURLNeverInTheTemplate(t *testing.T) {
 	}
 }
 
+// Config validation accepts a VPC only when CDK can lay out its subnets; the sso environment uses
+// the smallest network it accepts for two zones.
+func TestSmallestAcceptedVPCHoldsItsSubnets(t *testing.T) {
+	tp := tmpl(t, "sso", "hasura")
+	_, vpc := tp.one(t, "AWS::EC2::VPC")
+	assert.Equal(t, "10.20.0.0/20", vpc.Properties["CidrBlock"])
+	var cidrs []string
+	for _, id := range tp.ofType("AWS::EC2::Subnet") {
+		cidrs = append(cidrs, tp.Resources[id].Properties["CidrBlock"].(string))
+	}
+	assert.ElementsMatch(t, []string{"10.20.0.0/24", "10.20.1.0/24", "10.20.4.0/22", "10.20.8.0/22", "10.20.12.0/24", "10.20.13.0/24"}, cidrs)
+}
+
 func TestImportedVPCAndExistingDatabase(t *testing.T) {
 	tp := tmpl(t, "legacy", "hasura")
 	assert.Empty(t, tp.ofType("AWS::EC2::VPC"), "the VPC is imported by ID")
@@ -323,4 +338,17 @@ func TestHasuraOutputs(t *testing.T) {
 	assert.Equal(t, ref(clusterID), compact(tp.Outputs["ClusterName"].Value))
 	assert.Contains(t, tp.Outputs, "HasuraUrl")
 	assert.Contains(t, tp.Outputs, "HasuraAdminSecretArn")
+}
+
+// The stack exposes the rotation functions and the target group for what watches them (alarms),
+// and each handle is the template's resource of that role.
+func TestHasuraStackExposesItsRotationsAndTargets(t *testing.T) {
+	logicalID := func(s awscdk.Stack, c constructs.IConstruct) string {
+		return *s.GetLogicalId(c.Node().DefaultChild().(awscdk.CfnElement))
+	}
+	h := envs["production"].Hasura
+	assert.Equal(t, "HasuraAdminSecretRotationFunction", trimID(logicalID(h.Stack, h.Service.AdminSecretRotation.Function)))
+	assert.Equal(t, "HasuraDatabaseRotationFunction", trimID(logicalID(h.Stack, h.DatabaseRotation.Function)))
+	assert.Equal(t, "HasuraTargets", trimID(logicalID(h.Stack, h.Service.TargetGroup)))
+	assert.Nil(t, envs["legacy"].Hasura.DatabaseRotation, "an existing database is rotated by whoever owns it")
 }

@@ -48,6 +48,8 @@ var extraEnvironments = map[string]any{
 		},
 		"hasura":     map[string]any{"jwtToken": "access"},
 		"operations": map[string]any{"alarmEmails": []any{"ops@example.com", "oncall@example.com"}},
+		// The smallest network config validation accepts for two zones: CDK must fit the subnets in it.
+		"vpc": map[string]any{"cidr": "10.20.0.0/20"},
 	},
 	"legacy": map[string]any{
 		"region":  "us-west-2",
@@ -104,7 +106,7 @@ func TestMain(m *testing.M) {
 			all[k] = v
 		}
 		ctx["environments"] = all
-		// Lambda bundling is proven by `make synth` and the golambda tests; here it only costs time.
+		// Lambda bundling is proven by `make synth` and lambdas_internal_test.go; here it only costs time.
 		ctx["aws:cdk:bundling-stacks"] = []any{}
 		app := awscdk.NewApp(&awscdk.AppProps{Context: &ctx})
 		root, err := config.Load(ctx["project"], ctx["environments"])
@@ -116,9 +118,10 @@ func TestMain(m *testing.M) {
 		envs = map[string]*stacks.Environment{}
 		cfgs = map[string]config.Environment{}
 		wd, _ := os.Getwd()
+		lambdas := stacks.GoLambdas(filepath.Dir(wd))
 		for _, e := range root.Environments {
 			cfgs[e.Name] = e
-			envs[e.Name] = stacks.NewEnvironment(app, stacks.Common{Project: root.Project, Env: e, ModuleRoot: filepath.Dir(wd)})
+			envs[e.Name] = stacks.NewEnvironment(app, stacks.Common{Project: root.Project, Env: e, Lambdas: lambdas})
 		}
 		stacks.ApplySecurityChecks(app)
 		for name, e := range envs {

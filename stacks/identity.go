@@ -2,14 +2,19 @@ package stacks
 
 import (
 	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscognito"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
+	"github.com/hasura-auth-cdk/hasuraauth/config"
 	"github.com/hasura-auth-cdk/hasuraauth/constructs/claimsstore"
 	"github.com/hasura-auth-cdk/hasuraauth/constructs/eventapikey"
 	"github.com/hasura-auth-cdk/hasuraauth/constructs/monitoring"
+	"github.com/hasura-auth-cdk/hasuraauth/constructs/nag"
 	"github.com/hasura-auth-cdk/hasuraauth/constructs/secretgen"
 	"github.com/hasura-auth-cdk/hasuraauth/constructs/userdirectory"
+	"github.com/hasura-auth-cdk/hasuraauth/internal/claims"
+	"github.com/hasura-auth-cdk/hasuraauth/stacks/names"
 )
 
 // IdentityStackProps configure the stateful stack of an environment.
@@ -37,43 +42,97 @@ func NewIdentityStack(scope constructs.Construct, id string, p *IdentityStackPro
 	s := &IdentityStack{Stack: stack}
 
 	s.Generator = secretgen.New(stack, "SecretGenerator", &secretgen.Props{
-		ModuleRoot: c.ModuleRoot, LogRetention: c.logRetention(), RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
+		Lambdas: c.Lambdas, LogRetention: c.logRetention(), RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
 	})
 	s.Store = claimsstore.New(stack, "Claims", &claimsstore.Props{
-		Prefix: c.Project + "/" + c.Env.Name, Generator: s.Generator,
-		RemovalPolicy: c.removal(), Production: c.Env.Production,
-	})
-	s.Directory = userdirectory.New(stack, "Users", &userdirectory.Props{
-		ModuleRoot:         c.ModuleRoot,
-		Prefix:             c.prefix(),
-		Cognito:            c.Env.Cognito,
-		KeyCacheTTL:        c.Env.Claims.KeyCacheTTL,
-		AllowUnboundClaims: c.Env.Claims.AllowUnbound,
-		MemoryMB:           c.Env.Claims.LambdaMemoryMB,
-		Store:              s.Store,
-		Production:         c.Env.Production,
+		PartitionKey:       claims.AttrUserID,
+		KeySecretName:      c.secretName("claims-key"),
+		Generator:          s.Generator,
 		RemovalPolicy:      c.removal(),
-		LogRetention:       c.logRetention(),
+		DeletionProtection: c.Env.Production,
 	})
-	if c.Env.Cognito.ThreatProtection != "off" {
+	s.Directory = userdirectory.New(stack, "Users", c.directoryProps(s.Store))
+	if c.Env.Cognito.ThreatProtection == config.ThreatProtectionOff {
+		nag.Suppress(s.Directory.Pool, "AwsSolutions-COG8", "Threat protection (Plus plan) is off by this environment's config (cognito.threatProtection); production cannot turn it off (config validation).")
+	} else {
 		// Threat protection (Plus plan) is what makes Cognito export user-authentication events.
 		s.AuthLogs = monitoring.NewUserAuthLogs(stack, "UserAuthLogs", &monitoring.UserAuthLogsProps{
-			UserPool: s.Directory.Pool, Name: c.prefix(),
+			UserPool: s.Directory.Pool, Name: c.Project + "-" + c.Env.Name,
 			LogRetention: c.logRetention(), RemovalPolicy: c.removal(),
 		})
 	}
 	s.EventAPIKey = eventapikey.New(stack, "EventApiKey", &eventapikey.Props{
 		Generator:     s.Generator,
-		ParameterName: c.Env.EventAPIKeyParameterName(c.Project),
-		Retain:        c.Env.Removal == "retain",
+		ParameterName: c.Env.EventAPIKey.ParameterName,
+		Retain:        c.Env.Removal == config.RemovalRetain,
 	})
 
 	pool := s.Directory.Pool
-	output(stack, OutUserPoolID, pool.UserPoolId(), "Cognito user pool ID")
-	output(stack, OutUserPoolClientID, s.Directory.Client.UserPoolClientId(), "SPA app client ID (public, SRP)")
-	output(stack, OutJwksURL, jsii.String("https://cognito-idp."+c.Env.Region+".amazonaws.com/"+*pool.UserPoolId()+"/.well-known/jwks.json"), "JWKS URL Hasura verifies tokens with")
-	output(stack, OutClaimsTableName, s.Store.Table.TableName(), "DynamoDB table of encrypted Hasura claims, keyed by lower-cased email")
-	output(stack, OutClaimsKeySecretArn, s.Store.KeySecret.SecretArn(), "Secrets Manager secret holding the Fernet key ring")
-	output(stack, OutEventAPIKeyParameterName, s.EventAPIKey.Resource.Ref(), "SSM SecureString parameter holding the event API key")
+	output(stack, names.OutUserPoolID, pool.UserPoolId(), "Cognito user pool ID")
+	output(stack, names.OutUserPoolClientID, s.Directory.Client.UserPoolClientId(), "SPA app client ID (public, SRP)")
+	output(stack, names.OutJwksURL, jsii.String("https://cognito-idp."+c.Env.Region+".amazonaws.com/"+*pool.UserPoolId()+"/.well-known/jwks.json"), "JWKS URL Hasura verifies tokens with")
+	output(stack, names.OutClaimsTableName, s.Store.Table.TableName(), "DynamoDB table of encrypted Hasura claims, keyed by lower-cased email")
+	output(stack, names.OutClaimsKeySecretArn, s.Store.KeySecret.SecretArn(), "Secrets Manager secret holding the Fernet key ring")
+	output(stack, names.OutEventAPIKeyParameterName, s.EventAPIKey.Resource.Ref(), "SSM SecureString parameter holding the event API key")
 	return s
+}
+
+// directoryProps translates the environment's Cognito and claims settings.
+func (c Common) directoryProps(store *claimsstore.Store) *userdirectory.Props {
+	cg := c.Env.Cognito
+	p := &userdirectory.Props{
+		Lambdas:              c.Lambdas,
+		PoolName:             c.resourceName("users"),
+		ClientName:           c.resourceName("spa"),
+		Store:                store,
+		Mfa:                  mfa[cg.MFA],
+		ThreatProtection:     threatProtection[cg.ThreatProtection],
+		TriggerVersion:       triggerVersion[cg.PreTokenVersion],
+		DomainPrefix:         cg.DomainPrefix,
+		CallbackUrls:         cg.CallbackURLs,
+		LogoutUrls:           cg.LogoutURLs,
+		AccessTokenValidity:  minutes(cg.AccessTokenValidity),
+		IdTokenValidity:      minutes(cg.IDTokenValidity),
+		RefreshTokenValidity: minutes(cg.RefreshTokenValidity),
+		KeyCacheTTL:          awscdk.Duration_Millis(jsii.Number(float64(c.Env.Claims.KeyCacheTTL.Milliseconds()))),
+		AllowUnboundClaims:   c.Env.Claims.AllowUnbound,
+		MemoryMB:             c.Env.Claims.LambdaMemoryMB,
+		DeletionProtection:   c.Env.Production,
+		RemovalPolicy:        c.removal(),
+		LogRetention:         c.logRetention(),
+	}
+	if s := cg.SSO; s != nil {
+		var field *string
+		if s.ClientSecretField != "" {
+			field = jsii.String(s.ClientSecretField)
+		}
+		p.Entra = &userdirectory.EntraProps{
+			ProviderName:        s.ProviderName,
+			TenantID:            s.TenantID,
+			ClientID:            s.ClientID,
+			AllowedEmailDomains: s.AllowedEmailDomains,
+			ClientSecret:        awscdk.SecretValue_SecretsManager(jsii.String(s.ClientSecretArn), &awscdk.SecretsManagerSecretOptions{JsonField: field}),
+		}
+	}
+	return p
+}
+
+// The config vocabulary in the CDK's terms (config validation admits no other values).
+var (
+	mfa = map[config.MFA]awscognito.Mfa{
+		config.MFAOff: awscognito.Mfa_OFF, config.MFAOptional: awscognito.Mfa_OPTIONAL, config.MFARequired: awscognito.Mfa_REQUIRED,
+	}
+	threatProtection = map[config.ThreatProtection]awscognito.StandardThreatProtectionMode{
+		config.ThreatProtectionOff:      awscognito.StandardThreatProtectionMode_NO_ENFORCEMENT,
+		config.ThreatProtectionAudit:    awscognito.StandardThreatProtectionMode_AUDIT_ONLY,
+		config.ThreatProtectionEnforced: awscognito.StandardThreatProtectionMode_FULL_FUNCTION,
+	}
+	triggerVersion = map[config.PreTokenVersion]awscognito.LambdaVersion{
+		config.PreTokenV1: awscognito.LambdaVersion_V1_0, config.PreTokenV2: awscognito.LambdaVersion_V2_0,
+	}
+)
+
+// minutes converts a validated token validity (whole minutes) to the CDK's Duration.
+func minutes(d config.Duration) awscdk.Duration {
+	return awscdk.Duration_Minutes(jsii.Number(d.Minutes()))
 }

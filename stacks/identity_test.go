@@ -211,13 +211,30 @@ func TestSPAClientIsPublicSRPWithoutSelfServiceAdminScope(t *testing.T) {
 			for _, s := range list(p["AllowedOAuthScopes"]) {
 				assert.NotEqual(t, "aws.cognito.signin.user.admin", s)
 			}
+			// Cognito makes every standard attribute writable when WriteAttributes is empty or
+			// missing: the list must be explicit, non-empty and minimal.
 			if env == "sso" {
 				assert.Equal(t, []any{"email", "name"}, p["WriteAttributes"], "only the attributes Entra maps")
 			} else {
-				assert.Equal(t, []any{}, p["WriteAttributes"], "users cannot rewrite their own attributes")
+				assert.Equal(t, []any{"name"}, p["WriteAttributes"], "users may change their display name only, never their email")
 				assert.Equal(t, false, p["AllowedOAuthFlowsUserPoolClient"], "no OAuth without callback URLs")
 			}
 		})
+	}
+}
+
+// Every environment's SPA client, not only the ones above, names its writable attributes.
+func TestEverySPAClientHasAnExplicitWritableAttributeList(t *testing.T) {
+	for env := range envs {
+		_, client := tmpl(t, env, "identity").one(t, "AWS::Cognito::UserPoolClient")
+		write := list(client.Properties["WriteAttributes"])
+		assert.NotEmpty(t, write, "%s: an empty list makes every attribute writable", env)
+		for _, a := range write {
+			assert.Contains(t, []any{"name", "email"}, a, "%s", env)
+			if a == "email" {
+				assert.NotNil(t, cfgs[env].Cognito.SSO, "%s: email is writable only for federated sign-in", env)
+			}
+		}
 	}
 }
 

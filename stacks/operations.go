@@ -2,13 +2,14 @@ package stacks
 
 import (
 	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsrds"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssecretsmanager"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/hasura-auth-cdk/hasuraauth/config"
 	"github.com/hasura-auth-cdk/hasuraauth/constructs/edge"
-	"github.com/hasura-auth-cdk/hasuraauth/constructs/hasuraservice"
 	"github.com/hasura-auth-cdk/hasuraauth/constructs/monitoring"
 	"github.com/hasura-auth-cdk/hasuraauth/internal/opsmetrics"
 )
@@ -65,18 +66,24 @@ func thresholds(e config.Environment) monitoring.Thresholds {
 // operations defines what watches the environment (alarms, topic, dashboard) and, where
 // configured, the WAF in front of Hasura. It lives in the Hasura stack, which already depends on
 // the identity stack whose resources it also watches.
-func operations(stack awscdk.Stack, c Common, id *IdentityStack, svc *hasuraservice.Service) (*monitoring.Monitoring, *edge.Edge) {
+func operations(s *HasuraStack, c Common, id *IdentityStack) (*monitoring.Monitoring, *edge.Edge) {
+	stack, svc := s.Stack, s.Service
+	name := c.Project + "-" + c.Env.Name
 	o := c.Env.Operations
 	var topic awssns.ITopic
 	if o.AlarmTopicArn != "" {
 		topic = awssns.Topic_FromTopicArn(stack, jsii.String("AlarmTopic"), jsii.String(o.AlarmTopicArn))
 	}
+	rotations := map[string]awslambda.IFunction{"admin-secret": svc.AdminSecretRotation.Function}
+	rotated := map[string]awssecretsmanager.ISecret{"admin-secret": svc.AdminSecret}
 	var db awsrds.IDatabaseInstance
-	if svc.Database != nil {
-		db = svc.Database
+	if s.Database != nil {
+		db = s.Database.Instance
+		rotations["database"] = s.DatabaseRotation.Function
+		rotated["database"] = s.Database.Instance.Secret()
 	}
 	m := monitoring.New(stack, "Monitoring", &monitoring.Props{
-		Name:           c.prefix(),
+		Name:           name,
 		RunbookURL:     RunbookURL,
 		Topic:          topic,
 		Emails:         o.AlarmEmails,
@@ -90,12 +97,12 @@ func operations(stack awscdk.Stack, c Common, id *IdentityStack, svc *hasuraserv
 		TargetGroup:    svc.TargetGroup,
 		Service:        svc.Service,
 		Database:       db,
-		Rotations:      svc.Rotations,
+		Rotations:      rotations,
 		RotationCheck: &monitoring.RotationCheckProps{
-			ModuleRoot: c.ModuleRoot,
-			Secrets:    svc.RotatedSecrets,
+			Lambdas: c.Lambdas,
+			Secrets: rotated,
 			// The schedule, plus the grace from config before an overdue secret alarms.
-			MaxAge: awscdk.Duration_Hours(jsii.Number(float64(hasuraservice.RotationDays*24) +
+			MaxAge: awscdk.Duration_Hours(jsii.Number(*secretRotation.ToHours(nil) +
 				c.Env.Operations.Alarms.RotationOverdue.Threshold)),
 			LogRetention: c.logRetention(), RemovalPolicy: c.removal(),
 		},
@@ -104,7 +111,7 @@ func operations(stack awscdk.Stack, c Common, id *IdentityStack, svc *hasuraserv
 	var e *edge.Edge
 	if o.WAF.Enabled {
 		e = edge.New(stack, "Edge", &edge.Props{
-			Name:          c.prefix() + "-hasura",
+			Name:          name + "-hasura",
 			LoadBalancer:  svc.LoadBalancer,
 			RateLimit:     float64(o.WAF.RateLimit),
 			LogRetention:  c.logRetention(),

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/hasura-auth-cdk/hasuraauth/config"
 	"github.com/hasura-auth-cdk/hasuraauth/constructs/edge"
 	"github.com/hasura-auth-cdk/hasuraauth/internal/opsmetrics"
 	"github.com/hasura-auth-cdk/hasuraauth/stacks"
@@ -416,7 +417,7 @@ func TestCognitoUserAuthEventsAreDeliveredWhereThreatProtectionIsOn(t *testing.T
 	assert.Contains(t, tp.Resources[firstWithPrefix(tp, "AWS::Cognito::LogDeliveryConfiguration", "UserAuthLogsDelivery")].DependsOn, logID)
 
 	for _, env := range []string{"staging", "sso", "legacy"} {
-		require.Equal(t, "off", cfgs[env].Cognito.ThreatProtection)
+		require.Equal(t, config.ThreatProtectionOff, cfgs[env].Cognito.ThreatProtection)
 		assert.Empty(t, tmpl(t, env, "identity").ofType("AWS::Cognito::LogDeliveryConfiguration"), "%s: no threat protection, no user-auth events", env)
 	}
 }

@@ -11,16 +11,20 @@ import (
 
 	"github.com/hasura-auth-cdk/hasuraauth/constructs/nag"
 	"github.com/hasura-auth-cdk/hasuraauth/constructs/secretgen"
-	"github.com/hasura-auth-cdk/hasuraauth/internal/claims"
 )
 
 // Props configure the store.
 type Props struct {
-	// Prefix names the secret: <prefix>/claims-key.
-	Prefix        string
-	Generator     *secretgen.Generator
+	// PartitionKey is the table's string partition key attribute (the claims record's user ID). Required.
+	PartitionKey string
+	// KeySecretName names the key ring secret. Required.
+	KeySecretName string
+	// Generator writes the first key inside AWS. Required.
+	Generator *secretgen.Generator
+	// RemovalPolicy applies to the table and the secret. Default: CDK's (RETAIN).
 	RemovalPolicy awscdk.RemovalPolicy
-	Production    bool
+	// DeletionProtection protects the table from deletion.
+	DeletionProtection bool
 }
 
 // Store is the claims table and key secret.
@@ -35,15 +39,15 @@ type Store struct {
 func New(scope constructs.Construct, id string, p *Props) *Store {
 	c := constructs.NewConstruct(scope, jsii.String(id))
 	table := awsdynamodb.NewTableV2(c, jsii.String("Table"), &awsdynamodb.TablePropsV2{
-		PartitionKey:                     &awsdynamodb.Attribute{Name: jsii.String(claims.AttrUserID), Type: awsdynamodb.AttributeType_STRING},
+		PartitionKey:                     &awsdynamodb.Attribute{Name: jsii.String(p.PartitionKey), Type: awsdynamodb.AttributeType_STRING},
 		Billing:                          awsdynamodb.Billing_OnDemand(nil),
 		PointInTimeRecoverySpecification: &awsdynamodb.PointInTimeRecoverySpecification{PointInTimeRecoveryEnabled: jsii.Bool(true)},
 		Encryption:                       awsdynamodb.TableEncryptionV2_AwsManagedKey(),
-		DeletionProtection:               jsii.Bool(p.Production),
+		DeletionProtection:               jsii.Bool(p.DeletionProtection),
 		RemovalPolicy:                    p.RemovalPolicy,
 	})
 	secret := awssecretsmanager.NewSecret(c, jsii.String("KeySecret"), &awssecretsmanager.SecretProps{
-		SecretName:  jsii.String(p.Prefix + "/claims-key"),
+		SecretName:  jsii.String(p.KeySecretName),
 		Description: jsii.String(`Fernet key ring for the claims table: {"keys": [newest, ...]}. Rotate with claimsctl key rotate.`),
 		// A random placeholder until the key ring resource replaces it: it is not a key ring, so the
 		// pre-token Lambda refuses logins rather than use it.

@@ -1,35 +1,34 @@
-// Package golambda builds Go Lambda functions the one way this project runs them: provided.al2023
-// on arm64, compiled locally during synth (no Docker), with their own log group and a role that
-// can write to that log group and nothing else until the caller grants more.
+// Package golambda defines Go Lambda functions the one way this project runs them: provided.al2023
+// on arm64, with their own log group and a role that can write to that log group and nothing else
+// until the caller grants more. A Builder supplies the compiled code.
 package golambda
 
 import (
-	"fmt"
-	"os"
-	"path/filepath"
-	"sync"
-
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsec2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
-	"github.com/aws/aws-cdk-go/awscdk/v2/awss3assets"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/hasura-auth-cdk/hasuraauth/constructs/nag"
-	"github.com/hasura-auth-cdk/hasuraauth/internal/gobuild"
 )
 
 // MetadataGoPackage is the template metadata key naming a function's Go main package.
 const MetadataGoPackage = "GoPackage"
 
+// Builder supplies the deployment package of a Go main package of this module, such as
+// lambda/pretoken, built for provided.al2023 on arm64 with a bootstrap executable.
+type Builder interface {
+	Code(pkg string) awslambda.Code
+}
+
 // Props configure one function.
 type Props struct {
-	// ModuleRoot is the directory holding go.mod; Package is the main package below it, e.g. lambda/pretoken.
-	ModuleRoot string
-	Package    string
+	// Builder compiles Package, the main package, e.g. lambda/pretoken. Both required.
+	Builder Builder
+	Package string
 
 	Description   string
 	Environment   map[string]*string
@@ -87,18 +86,10 @@ func New(scope constructs.Construct, id string, p *Props) *Function {
 		sgs = &p.SecurityGroups
 	}
 	fn := awslambda.NewFunction(c, jsii.String("Function"), &awslambda.FunctionProps{
-		Runtime:      awslambda.Runtime_PROVIDED_AL2023(),
-		Architecture: awslambda.Architecture_ARM_64(),
-		Handler:      jsii.String("bootstrap"),
-		Code: awslambda.Code_FromAsset(jsii.String(filepath.Join(p.ModuleRoot, p.Package)), &awss3assets.AssetOptions{
-			// The binary also depends on internal/ and go.mod, outside the package directory:
-			// hash what was built, which reproducible builds make stable.
-			AssetHashType: awscdk.AssetHashType_OUTPUT,
-			Bundling: &awscdk.BundlingOptions{
-				Image: awscdk.DockerImage_FromRegistry(jsii.String("golang:not-used")),
-				Local: &Bundler{ModuleRoot: p.ModuleRoot, Package: p.Package},
-			},
-		}),
+		Runtime:        awslambda.Runtime_PROVIDED_AL2023(),
+		Architecture:   awslambda.Architecture_ARM_64(),
+		Handler:        jsii.String("bootstrap"),
+		Code:           p.Builder.Code(p.Package),
 		Description:    jsii.String(p.Description),
 		Environment:    &p.Environment,
 		MemorySize:     jsii.Number(float64(p.MemoryMB)),
@@ -113,49 +104,4 @@ func New(scope constructs.Construct, id string, p *Props) *Function {
 	// Reviewers (and the template snapshots) see which Go package the code comes from.
 	fn.Node().DefaultChild().(awslambda.CfnFunction).AddMetadata(jsii.String(MetadataGoPackage), jsii.String(p.Package))
 	return &Function{Function: fn, Role: role, LogGroup: logGroup}
-}
-
-// Bundler compiles a Go main package into a reproducible Linux arm64 bootstrap binary.
-type Bundler struct {
-	ModuleRoot string
-	Package    string
-}
-
-// built remembers, per module root and package, the first binary this process built: every
-// environment deploys the same binary, and reproducible builds make a copy identical to a rebuild.
-var (
-	builtMu sync.Mutex
-	built   = map[string]string{}
-)
-
-// TryBundle implements awscdk.ILocalBundling. A build failure stops synth with the compiler's
-// message rather than falling back to Docker, which this project does not use.
-func (b *Bundler) TryBundle(outputDir *string, _ *awscdk.BundlingOptions) *bool {
-	out := filepath.Join(*outputDir, "bootstrap")
-	key := b.ModuleRoot + "\x00" + b.Package
-	builtMu.Lock()
-	defer builtMu.Unlock()
-	err := func() error {
-		if prev, ok := built[key]; ok {
-			return copyFile(prev, out)
-		}
-		if err := gobuild.Lambda(b.ModuleRoot, b.Package, out); err != nil {
-			return err
-		}
-		built[key] = out
-		return nil
-	}()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "golambda: %v\n", err)
-		os.Exit(1)
-	}
-	return jsii.Bool(true)
-}
-
-func copyFile(src, dst string) error {
-	b, err := os.ReadFile(src)
-	if err != nil {
-		return fmt.Errorf("reuse %s: %w", src, err)
-	}
-	return os.WriteFile(dst, b, 0o755)
 }

@@ -17,7 +17,8 @@ import (
 
 // RotationCheckProps configure the hourly check that each rotated secret rotated on schedule.
 type RotationCheckProps struct {
-	ModuleRoot string
+	// Lambdas compiles lambda/rotationcheck.
+	Lambdas golambda.Builder
 	// Secrets are the rotated secrets by the short name their alarm carries.
 	Secrets map[string]awssecretsmanager.ISecret
 	// MaxAge is the rotation schedule plus the grace before the alarm fires.
@@ -40,7 +41,7 @@ func newRotationCheck(scope constructs.Construct, id string, p *RotationCheckPro
 		resources = append(resources, p.Secrets[name].SecretArn())
 	}
 	fn := golambda.New(c, "Check", &golambda.Props{
-		ModuleRoot: p.ModuleRoot, Package: "lambda/rotationcheck",
+		Builder: p.Lambdas, Package: "lambda/rotationcheck",
 		Description: "Checks hourly that each rotated secret rotated within its schedule",
 		Environment: map[string]*string{
 			"SECRETS":          awscdk.Stack_Of(c).ToJsonString(arns, nil),

@@ -17,7 +17,8 @@ import (
 
 // Props configure the generator function.
 type Props struct {
-	ModuleRoot    string
+	// Lambdas compiles the generator function. Required.
+	Lambdas       golambda.Builder
 	LogRetention  awslogs.RetentionDays
 	RemovalPolicy awscdk.RemovalPolicy
 }
@@ -31,7 +32,7 @@ type Generator struct {
 // resource it serves grants exactly what that resource needs.
 func New(scope constructs.Construct, id string, p *Props) *Generator {
 	fn := golambda.New(scope, id, &golambda.Props{
-		ModuleRoot:    p.ModuleRoot,
+		Builder:       p.Lambdas,
 		Package:       "lambda/secretgen",
 		Description:   "Creates secret values inside AWS (event API key, claims key ring)",
 		MemoryMB:      128,

@@ -5,6 +5,7 @@ package userdirectory
 import (
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscognito"
@@ -13,29 +14,72 @@ import (
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
-	"github.com/hasura-auth-cdk/hasuraauth/config"
 	"github.com/hasura-auth-cdk/hasuraauth/constructs/claimsstore"
 	"github.com/hasura-auth-cdk/hasuraauth/constructs/golambda"
-	"github.com/hasura-auth-cdk/hasuraauth/constructs/nag"
 )
 
 // TriggerTimeout is the pre-token Lambda's timeout: Cognito waits 5 s at most (and retries),
 // and the handler bounds its own work to 2.5 s.
 const TriggerTimeout = 3
 
-// Props configure the directory.
+// Props configure the directory. Zero values take the defaults named on each field.
 type Props struct {
-	ModuleRoot  string
-	Prefix      string // names the pool: <prefix>-users
-	Cognito     config.Cognito
-	KeyCacheTTL string
-	// AllowUnboundClaims lets the trigger accept claims not sealed to their item (Moped's).
+	// Lambdas compiles the pre-token Lambda. Required.
+	Lambdas golambda.Builder
+	// PoolName and ClientName name the user pool and its SPA app client. Required.
+	PoolName   string
+	ClientName string
+	// Store is the claims table and key ring the trigger reads. Required.
+	Store *claimsstore.Store
+
+	// Mfa is the pool's MFA setting, TOTP only. Default: awscognito.Mfa_OPTIONAL.
+	Mfa awscognito.Mfa
+	// ThreatProtection is the standard threat protection mode; anything but NO_ENFORCEMENT
+	// selects the Plus feature plan. Default: NO_ENFORCEMENT (Essentials plan).
+	ThreatProtection awscognito.StandardThreatProtectionMode
+	// TriggerVersion is the pre-token event version. Default: awscognito.LambdaVersion_V2_0.
+	TriggerVersion awscognito.LambdaVersion
+	// DomainPrefix, when set, creates a Cognito hosted domain (needed for SSO redirects).
+	DomainPrefix string
+	// CallbackUrls enable the OAuth code flow on the SPA client; LogoutUrls default to them.
+	CallbackUrls []string
+	LogoutUrls   []string
+	// Token validities, in whole minutes. Defaults: 1 hour, 1 hour, 30 days.
+	AccessTokenValidity  awscdk.Duration
+	IdTokenValidity      awscdk.Duration
+	RefreshTokenValidity awscdk.Duration
+	// Entra, when set, adds Microsoft Entra ID as an OIDC identity provider.
+	Entra *EntraProps
+
+	// KeyCacheTTL is how long the trigger keeps the key ring in memory. Default: 5 minutes.
+	KeyCacheTTL awscdk.Duration
+	// AllowUnboundClaims lets the trigger accept claims not sealed to their item (what Moped
+	// wrote). Default: false, bindings required.
 	AllowUnboundClaims bool
-	MemoryMB           int
-	Store              *claimsstore.Store
-	Production         bool
-	RemovalPolicy      awscdk.RemovalPolicy
-	LogRetention       awslogs.RetentionDays
+	// MemoryMB sizes the trigger (CPU scales with memory). Default: 512.
+	MemoryMB int
+	// DeletionProtection protects the pool from deletion.
+	DeletionProtection bool
+	// RemovalPolicy applies to the pool and the trigger's log group. Default: CDK's (RETAIN).
+	RemovalPolicy awscdk.RemovalPolicy
+	// LogRetention applies to the trigger's log group. Default: CDK's (never expire).
+	LogRetention awslogs.RetentionDays
+}
+
+// EntraProps configure Microsoft Entra ID single sign-on through OIDC.
+type EntraProps struct {
+	// ProviderName names the provider in Cognito (and in the hosted UI).
+	ProviderName string
+	// TenantID is the Entra tenant (GUID); the issuer is pinned to it.
+	TenantID string
+	// ClientID is the Entra application (client) ID.
+	ClientID string
+	// AllowedEmailDomains are the only email domains a federated user may have; the trigger
+	// refuses others, and federated users of any other provider. Required.
+	AllowedEmailDomains []string
+	// ClientSecret is the application's secret. Pass a reference (awscdk.SecretValue_SecretsManager),
+	// which CloudFormation resolves at deploy time: a plain value would be written into the template.
+	ClientSecret awscdk.SecretValue
 }
 
 // Directory is the pool and what other constructs need of it.
@@ -51,20 +95,25 @@ func New(scope constructs.Construct, id string, p *Props) *Directory {
 	c := constructs.NewConstruct(scope, jsii.String(id))
 	d := &Directory{}
 
-	mfa := map[string]awscognito.Mfa{"off": awscognito.Mfa_OFF, "optional": awscognito.Mfa_OPTIONAL, "required": awscognito.Mfa_REQUIRED}[p.Cognito.MFA]
+	mfa := p.Mfa
+	if mfa == "" {
+		mfa = awscognito.Mfa_OPTIONAL
+	}
 	var second *awscognito.MfaSecondFactor
-	if p.Cognito.MFA != "off" {
+	if mfa != awscognito.Mfa_OFF {
 		second = &awscognito.MfaSecondFactor{Otp: jsii.Bool(true), Sms: jsii.Bool(false)}
 	}
-	plan, threat := awscognito.FeaturePlan_ESSENTIALS, awscognito.StandardThreatProtectionMode_NO_ENFORCEMENT
-	switch p.Cognito.ThreatProtection {
-	case "audit":
-		plan, threat = awscognito.FeaturePlan_PLUS, awscognito.StandardThreatProtectionMode_AUDIT_ONLY
-	case "enforced":
-		plan, threat = awscognito.FeaturePlan_PLUS, awscognito.StandardThreatProtectionMode_FULL_FUNCTION
+	threat := p.ThreatProtection
+	if threat == "" {
+		threat = awscognito.StandardThreatProtectionMode_NO_ENFORCEMENT
+	}
+	// Essentials at least: V2_0 pre-token events and password history need it; Plus for threat protection.
+	plan := awscognito.FeaturePlan_ESSENTIALS
+	if threat != awscognito.StandardThreatProtectionMode_NO_ENFORCEMENT {
+		plan = awscognito.FeaturePlan_PLUS
 	}
 	d.Pool = awscognito.NewUserPool(c, jsii.String("Pool"), &awscognito.UserPoolProps{
-		UserPoolName: jsii.String(p.Prefix + "-users"),
+		UserPoolName: jsii.String(p.PoolName),
 		// Operators create users (claimsctl user add); nobody signs themselves up.
 		SelfSignUpEnabled:   jsii.Bool(false),
 		SignInAliases:       &awscognito.SignInAliases{Email: jsii.Bool(true)},
@@ -81,37 +130,36 @@ func New(scope constructs.Construct, id string, p *Props) *Directory {
 			TempPasswordValidity: awscdk.Duration_Days(jsii.Number(3)),
 			PasswordHistorySize:  jsii.Number(5),
 		},
-		Mfa:             mfa,
-		MfaSecondFactor: second,
-		AccountRecovery: awscognito.AccountRecovery_EMAIL_ONLY,
-		// Essentials at least: V2_0 pre-token events and password history need it; Plus for threat protection.
+		Mfa:                          mfa,
+		MfaSecondFactor:              second,
+		AccountRecovery:              awscognito.AccountRecovery_EMAIL_ONLY,
 		FeaturePlan:                  plan,
 		StandardThreatProtectionMode: threat,
-		DeletionProtection:           jsii.Bool(p.Production),
+		DeletionProtection:           jsii.Bool(p.DeletionProtection),
 		RemovalPolicy:                p.RemovalPolicy,
 	})
 
-	if p.Cognito.ThreatProtection == "off" {
-		nag.Suppress(d.Pool, "AwsSolutions-COG8", "Threat protection (Plus plan) is off by this environment's config (cognito.threatProtection); production cannot turn it off (config validation).")
+	memory := p.MemoryMB
+	if memory == 0 {
+		memory = 512
 	}
-
 	env := map[string]*string{
 		"CLAIMS_TABLE_NAME":    p.Store.Table.TableName(),
 		"CLAIMS_KEY_SECRET_ID": p.Store.KeySecret.SecretArn(),
-		"CLAIMS_KEY_CACHE_TTL": jsii.String(p.KeyCacheTTL),
+		"CLAIMS_KEY_CACHE_TTL": jsii.String(goDuration(orDefault(p.KeyCacheTTL, awscdk.Duration_Minutes(jsii.Number(5))))),
 		"CLAIMS_ALLOW_UNBOUND": jsii.String(strconv.FormatBool(p.AllowUnboundClaims)),
 	}
-	if s := p.Cognito.SSO; s != nil {
+	if s := p.Entra; s != nil {
 		// Federated users are accepted only through this provider and these domains.
 		env["SSO_PROVIDER_NAME"] = jsii.String(s.ProviderName)
 		env["SSO_ALLOWED_EMAIL_DOMAINS"] = jsii.String(strings.Join(s.AllowedEmailDomains, ","))
 	}
 	d.PreToken = golambda.New(c, "PreToken", &golambda.Props{
-		ModuleRoot:    p.ModuleRoot,
+		Builder:       p.Lambdas,
 		Package:       "lambda/pretoken",
 		Description:   "Cognito pre-token trigger: adds the user's Hasura claims or refuses the token",
 		Environment:   env,
-		MemoryMB:      p.MemoryMB,
+		MemoryMB:      memory,
 		Timeout:       awscdk.Duration_Seconds(jsii.Number(TriggerTimeout)),
 		LogRetention:  p.LogRetention,
 		RemovalPolicy: p.RemovalPolicy,
@@ -127,24 +175,21 @@ func New(scope constructs.Construct, id string, p *Props) *Directory {
 	}))
 	// Tokens can only be issued once the key ring exists.
 	d.PreToken.Function.Node().AddDependency(p.Store.KeyRing)
-	version := awscognito.LambdaVersion_V2_0
-	if p.Cognito.PreTokenVersion == "V1_0" {
-		version = awscognito.LambdaVersion_V1_0
+	version := p.TriggerVersion
+	if version == "" {
+		version = awscognito.LambdaVersion_V2_0
 	}
 	d.Pool.AddTrigger(awscognito.UserPoolOperation_PRE_TOKEN_GENERATION_CONFIG(), d.PreToken.Function, version)
 
 	providers := []awscognito.UserPoolClientIdentityProvider{awscognito.UserPoolClientIdentityProvider_COGNITO()}
-	if s := p.Cognito.SSO; s != nil {
-		secret := awscdk.SecretValue_SecretsManager(jsii.String(s.ClientSecretArn), &awscdk.SecretsManagerSecretOptions{
-			JsonField: optional(s.ClientSecretField),
-		})
+	if s := p.Entra; s != nil {
 		d.Provider = awscognito.NewUserPoolIdentityProviderOidc(c, jsii.String("EntraId"), &awscognito.UserPoolIdentityProviderOidcProps{
 			UserPool: d.Pool,
 			Name:     jsii.String(s.ProviderName),
 			ClientId: jsii.String(s.ClientID),
 			// A {{resolve:secretsmanager:...}} reference: CloudFormation reads the secret at deploy
 			// time, so the value is in neither the template nor cdk.out.
-			ClientSecret: secret.UnsafeUnwrap(),
+			ClientSecret: s.ClientSecret.UnsafeUnwrap(),
 			IssuerUrl:    jsii.String("https://login.microsoftonline.com/" + s.TenantID + "/v2.0"),
 			Scopes:       jsii.Strings("openid", "email", "profile"),
 			AttributeMapping: &awscognito.AttributeMapping{
@@ -155,43 +200,37 @@ func New(scope constructs.Construct, id string, p *Props) *Directory {
 		})
 		providers = append(providers, awscognito.UserPoolClientIdentityProvider_Custom(jsii.String(s.ProviderName)))
 	}
-	if p.Cognito.DomainPrefix != "" {
+	if p.DomainPrefix != "" {
 		d.Pool.AddDomain(jsii.String("Domain"), &awscognito.UserPoolDomainOptions{
-			CognitoDomain: &awscognito.CognitoDomainOptions{DomainPrefix: jsii.String(p.Cognito.DomainPrefix)},
+			CognitoDomain: &awscognito.CognitoDomainOptions{DomainPrefix: jsii.String(p.DomainPrefix)},
 		})
 	}
 
-	// Users may not rewrite their own attributes; attributes mapped from Entra must be writable
-	// by the client, so with SSO only the mapped ones are (and an email change needs verifying).
-	write := awscognito.NewClientAttributes()
-	if p.Cognito.SSO != nil {
-		write = write.WithStandardAttributes(&awscognito.StandardAttributesMask{Email: jsii.Bool(true), Fullname: jsii.Bool(true)})
-	}
 	opts := &awscognito.UserPoolClientOptions{
-		UserPoolClientName:         jsii.String(p.Prefix + "-spa"),
+		UserPoolClientName:         jsii.String(p.ClientName),
 		GenerateSecret:             jsii.Bool(false),
 		AuthFlows:                  &awscognito.AuthFlow{UserSrp: jsii.Bool(true)},
-		AccessTokenValidity:        awscdk.Duration_Minutes(jsii.Number(config.Duration(p.Cognito.AccessTokenValidity).Minutes())),
-		IdTokenValidity:            awscdk.Duration_Minutes(jsii.Number(config.Duration(p.Cognito.IDTokenValidity).Minutes())),
-		RefreshTokenValidity:       awscdk.Duration_Minutes(jsii.Number(config.Duration(p.Cognito.RefreshTokenValidity).Minutes())),
+		AccessTokenValidity:        orDefault(p.AccessTokenValidity, awscdk.Duration_Hours(jsii.Number(1))),
+		IdTokenValidity:            orDefault(p.IdTokenValidity, awscdk.Duration_Hours(jsii.Number(1))),
+		RefreshTokenValidity:       orDefault(p.RefreshTokenValidity, awscdk.Duration_Days(jsii.Number(30))),
 		EnableTokenRevocation:      jsii.Bool(true),
 		PreventUserExistenceErrors: jsii.Bool(true),
 		SupportedIdentityProviders: &providers,
 		ReadAttributes: awscognito.NewClientAttributes().WithStandardAttributes(&awscognito.StandardAttributesMask{
 			Email: jsii.Bool(true), EmailVerified: jsii.Bool(true), Fullname: jsii.Bool(true),
 		}),
-		WriteAttributes: write,
+		WriteAttributes: awscognito.NewClientAttributes().WithStandardAttributes(WritableAttributes(p.Entra != nil)),
 	}
-	if len(p.Cognito.CallbackURLs) > 0 {
-		logout := p.Cognito.LogoutURLs
+	if len(p.CallbackUrls) > 0 {
+		logout := p.LogoutUrls
 		if len(logout) == 0 {
-			logout = p.Cognito.CallbackURLs
+			logout = p.CallbackUrls
 		}
 		opts.OAuth = &awscognito.OAuthSettings{
 			Flows: &awscognito.OAuthFlows{AuthorizationCodeGrant: jsii.Bool(true)},
 			// No aws.cognito.signin.user.admin: it would let users call Cognito's self-service APIs.
 			Scopes:       &[]awscognito.OAuthScope{awscognito.OAuthScope_OPENID(), awscognito.OAuthScope_EMAIL(), awscognito.OAuthScope_PROFILE()},
-			CallbackUrls: jsii.Strings(p.Cognito.CallbackURLs...),
+			CallbackUrls: jsii.Strings(p.CallbackUrls...),
 			LogoutUrls:   jsii.Strings(logout...),
 		}
 	} else {
@@ -205,9 +244,32 @@ func New(scope constructs.Construct, id string, p *Props) *Directory {
 	return d
 }
 
-func optional(s string) *string {
-	if s == "" {
-		return nil
+// WritableAttributes is what users may change through the SPA client, written out because
+// Cognito makes every standard attribute writable when the list is empty or missing. Users sign
+// in with SRP, whose access tokens let them call UpdateUserAttributes themselves, so the list is
+// one attribute, the display name, which no authorization decision reads. email stays read-only (claims are keyed by it),
+// except with SSO, where Cognito writes the attributes mapped from Entra (email and name) through
+// the client at each federated sign-in.
+func WritableAttributes(federated bool) *awscognito.StandardAttributesMask {
+	return &awscognito.StandardAttributesMask{Fullname: jsii.Bool(true), Email: jsii.Bool(federated)}
+}
+
+func orDefault(d, def awscdk.Duration) awscdk.Duration {
+	if d == nil {
+		return def
 	}
-	return jsii.String(s)
+	return d
+}
+
+// goDuration renders d the way the trigger parses it (a Go duration), in its shortest form:
+// "5m" rather than "5m0s".
+func goDuration(d awscdk.Duration) string {
+	s := (time.Duration(*d.ToMilliseconds(nil)) * time.Millisecond).String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }

@@ -1,0 +1,78 @@
+package stacks
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awss3assets"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/hasura-auth-cdk/hasuraauth/constructs/golambda"
+	"github.com/hasura-auth-cdk/hasuraauth/internal/gobuild"
+)
+
+// GoLambdas builds the Lambdas of the module at moduleRoot (where go.mod is) during synth,
+// locally (no Docker), each main package once per app: every environment deploys the same
+// binary. Give every environment of an app the same one.
+func GoLambdas(moduleRoot string) golambda.Builder {
+	return &goLambdas{moduleRoot: moduleRoot, built: map[string]string{}}
+}
+
+type goLambdas struct {
+	moduleRoot string
+	mu         sync.Mutex
+	built      map[string]string // main package -> the first bootstrap built for it
+}
+
+func (g *goLambdas) Code(pkg string) awslambda.Code {
+	return awslambda.Code_FromAsset(jsii.String(filepath.Join(g.moduleRoot, pkg)), &awss3assets.AssetOptions{
+		// The binary also depends on internal/ and go.mod, outside the package directory:
+		// hash what was built, which reproducible builds make stable.
+		AssetHashType: awscdk.AssetHashType_OUTPUT,
+		Bundling: &awscdk.BundlingOptions{
+			Image: awscdk.DockerImage_FromRegistry(jsii.String("golang:not-used")),
+			// A pointer: jsii cannot call back into an unaddressable value.
+			Local: &localBuild{lambdas: g, pkg: pkg},
+		},
+	})
+}
+
+// localBuild implements awscdk.ILocalBundling for one package.
+type localBuild struct {
+	lambdas *goLambdas
+	pkg     string
+}
+
+// TryBundle builds the package into outputDir/bootstrap, or copies the binary built for an
+// earlier environment (reproducible builds make it identical to a rebuild). A build failure
+// panics: jsii hands the panic back to the CDK as an error, which stops synth with the
+// compiler's message instead of falling back to Docker, which this project does not use.
+func (l *localBuild) TryBundle(outputDir *string, _ *awscdk.BundlingOptions) *bool {
+	g := l.lambdas
+	out := filepath.Join(*outputDir, "bootstrap")
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if prev, ok := g.built[l.pkg]; ok {
+		if err := copyFile(prev, out); err != nil {
+			panic(fmt.Errorf("reuse the %s binary: %w", l.pkg, err))
+		}
+		return jsii.Bool(true)
+	}
+	if err := gobuild.Lambda(g.moduleRoot, l.pkg, out); err != nil {
+		panic(fmt.Errorf("build %s: %w", l.pkg, err))
+	}
+	g.built[l.pkg] = out
+	return jsii.Bool(true)
+}
+
+func copyFile(src, dst string) error {
+	b, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(dst, b, 0o755)
+}

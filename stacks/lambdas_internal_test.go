@@ -1,0 +1,72 @@
+package stacks
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/jsii-runtime-go"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// tinyModule writes a module whose main package cmd/fn holds src, so that builds take a second.
+func tinyModule(t *testing.T, src string) string {
+	t.Helper()
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module tiny\n\ngo 1.25\n"), 0o644))
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, "cmd", "fn"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "cmd", "fn", "main.go"), []byte(src), 0o644))
+	return dir
+}
+
+// bundlingApp is an app that bundles assets (the shared test app skips bundling).
+func bundlingApp(t *testing.T) awscdk.App {
+	return awscdk.NewApp(&awscdk.AppProps{Outdir: jsii.String(t.TempDir())})
+}
+
+func function(stack awscdk.Stack, id string, code awslambda.Code) {
+	awslambda.NewFunction(stack, jsii.String(id), &awslambda.FunctionProps{
+		Runtime: awslambda.Runtime_PROVIDED_AL2023(), Architecture: awslambda.Architecture_ARM_64(),
+		Handler: jsii.String("bootstrap"), Code: code,
+	})
+}
+
+func TestGoLambdasBuildEachPackageOncePerApp(t *testing.T) {
+	root := tinyModule(t, "package main\n\nfunc main() {}\n")
+	g := GoLambdas(root).(*goLambdas)
+	app := bundlingApp(t)
+	for _, env := range []string{"a", "b"} {
+		function(awscdk.NewStack(app, jsii.String("Env-"+env), nil), "Fn", g.Code("cmd/fn"))
+	}
+	assert.Len(t, g.built, 1, "one build for both environments")
+	asm := app.Synth(nil)
+	var hashes []string
+	for _, s := range []string{"Env-a", "Env-b"} {
+		tp := asm.GetStackByName(jsii.String(s)).Template()
+		for _, r := range tp.(map[string]any)["Resources"].(map[string]any) {
+			if res := r.(map[string]any); res["Type"] == "AWS::Lambda::Function" {
+				hashes = append(hashes, fmt.Sprint(res["Properties"].(map[string]any)["Code"].(map[string]any)["S3Key"]))
+			}
+		}
+	}
+	require.Len(t, hashes, 2)
+	assert.Equal(t, hashes[0], hashes[1], "both environments deploy the same binary")
+}
+
+func TestALambdaThatDoesNotCompileStopsSynthWithTheCompilersMessage(t *testing.T) {
+	root := tinyModule(t, "package main\n\nfunc main() { undefinedThing() }\n")
+	stack := awscdk.NewStack(bundlingApp(t), jsii.String("Broken"), nil)
+	var got any
+	func() {
+		defer func() { got = recover() }()
+		function(stack, "Fn", GoLambdas(root).Code("cmd/fn"))
+	}()
+	require.NotNil(t, got, "synth must stop")
+	msg := fmt.Sprint(got)
+	assert.Contains(t, msg, "build cmd/fn")
+	assert.Contains(t, msg, "undefined: undefinedThing", "the compiler's message")
+}
