@@ -58,7 +58,7 @@ test: deps vet cfn-lint ## Run every test (CDK assertions, unit, fuzz seeds, emu
 	@# The CDK app is linked once here (the same binary as make synth's) instead of in each
 	@# test package that runs it.
 	$(GO) build -trimpath -o bin/app .
-	$(NO_AWS) HASURAAUTH_TEST_APP=$(CURDIR)/bin/app $(GO) test -count=1 ./...
+	$(NO_AWS) HASURAAUTH_TEST_APP=$(CURDIR)/bin/app $(GO) test -count=1 -timeout 30m ./...
 
 e2e: deps ## The end-to-end login: claimsctl -> cognito-local -> pre-token Lambda -> token verified as Hasura would
 	$(NO_AWS) $(GO) test -count=1 -v -run . ./e2e/
