@@ -36,11 +36,11 @@ type Moto struct {
 // children would also inherit its coordinator pipes).
 const reuseVar = "TESTENV_MOTO_URL"
 
-// StartMoto starts `moto_server` on a free loopback port and waits until it answers, or reuses
-// the one a parent test process started.
 // startTimeout bounds how long an emulator may take to answer after it is started.
 const startTimeout = 2 * time.Minute
 
+// StartMoto starts `moto_server` on a free loopback port and waits until it answers, or reuses
+// the one a parent test process started.
 func StartMoto() (*Moto, error) {
 	if url := os.Getenv(reuseVar); url != "" {
 		if resp, err := http.Get(url + "/moto-api/"); err == nil {
