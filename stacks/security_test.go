@@ -125,6 +125,14 @@ func hasuraRoles(createdDB bool) map[string]roleWant {
 			why:        "CDK's provider for restrictDefaultSecurityGroup writes its logs through this managed policy (logs on *); CDK offers no way to scope it. Its inline policy may only revoke/authorize rules on the VPC's default security group (asserted below).",
 		},
 	}
+	roles["MonitoringRotationCheckRole"] = roleWant{statements: func(tp Template) []Statement {
+		secrets := []string{ref(firstWithPrefix(tp, "AWS::SecretsManager::Secret", "HasuraAdminSecret"))}
+		if createdDB {
+			secrets = append(secrets, ref(firstWithPrefix(tp, "AWS::SecretsManager::SecretTargetAttachment", "HasuraDatabaseSecretAttachment")))
+		}
+		sort.Strings(secrets)
+		return []Statement{ownLogs(tp, "MonitoringRotationCheckLogs"), {"Allow", []string{"secretsmanager:DescribeSecret"}, secrets}}
+	}}
 	if createdDB {
 		roles["HasuraDatabaseRotationRole"] = roleWant{statements: func(tp Template) []Statement {
 			return []Statement{
@@ -284,9 +292,30 @@ func TestHasuraSecretsRotateAndRedeploy(t *testing.T) {
 	for name, s := range schedules {
 		assert.Equal(t, map[string]any{"ScheduleExpression": "rate(30 days)"}, s.Properties["RotationRules"], name)
 		assert.Equal(t, false, s.Properties["RotateImmediatelyOnUpdate"], name)
+		// Secrets Manager may invoke the function once the schedule exists: it waits for the
+		// function's invoke permission, role and policy. The function itself is implied by the
+		// GetAtt, and naming it again is what cfn-lint's W3005 flags.
+		fnID := s.Properties["RotationLambdaARN"].(map[string]any)["Fn::GetAtt"].([]any)[0].(string)
+		roleID := tp.Resources[fnID].Properties["Role"].(map[string]any)["Fn::GetAtt"].([]any)[0].(string)
+		var want []string
+		for _, id := range tp.ofType("AWS::Lambda::Permission") {
+			if assert.ObjectsAreEqual(map[string]any{"Fn::GetAtt": []any{fnID, "Arn"}}, tp.Resources[id].Properties["FunctionName"]) {
+				want = append(want, id)
+			}
+		}
+		for _, id := range tp.ofType("AWS::IAM::Policy") {
+			if assert.ObjectsAreEqual([]any{map[string]any{"Ref": roleID}}, tp.Resources[id].Properties["Roles"]) {
+				want = append(want, id)
+			}
+		}
+		require.Len(t, want, 2, name)
+		assert.ElementsMatch(t, append(want, roleID), s.DependsOn, name)
 	}
 	// Secrets Manager may invoke each function, for its own secret only.
 	for _, id := range tp.ofType("AWS::Lambda::Permission") {
+		if strings.HasPrefix(id, "MonitoringRotationCheck") {
+			continue // the rotation check's schedule (TestRotationCheckRunsHourlyOverExactlyTheRotatedSecrets)
+		}
 		p := tp.Resources[id].Properties
 		assert.Equal(t, "secretsmanager.amazonaws.com", p["Principal"])
 		assert.NotEmpty(t, p["SourceArn"], "scoped to one secret")

@@ -14,7 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hasura-auth-cdk/hasuraauth/internal/claims"
-	"github.com/hasura-auth-cdk/hasuraauth/internal/testenv"
+	"github.com/hasura-auth-cdk/hasuraauth/internal/emulator"
 )
 
 var users = []string{"ann@example.com", "ben@example.com", "cat@example.com"}
@@ -188,7 +188,7 @@ func TestRetireIsRefusedWhileAnItemNeedsAnOldKey(t *testing.T) {
 }
 
 func TestImportAMopedKeyAndMigrateItsItems(t *testing.T) {
-	key, items, err := testenv.MopedFixture(filepath.Join("..", ".."))
+	key, items, err := emulator.MopedFixture(filepath.Join("..", ".."))
 	require.NoError(t, err)
 	fx := struct{ Key string }{key}
 

@@ -13,7 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hasura-auth-cdk/hasuraauth/internal/claims"
-	"github.com/hasura-auth-cdk/hasuraauth/internal/testenv"
+	"github.com/hasura-auth-cdk/hasuraauth/internal/emulator"
 )
 
 const (
@@ -145,7 +145,7 @@ func TestFederatedUsersComeOnlyThroughTheConfiguredProviderAndDomains(t *testing
 }
 
 func TestMopedDataWrittenByPythonWorksUnchanged(t *testing.T) {
-	key, items, err := testenv.MopedFixture("../..")
+	key, items, err := emulator.MopedFixture("../..")
 	require.NoError(t, err)
 	f := newFixture(t)
 	ring, err := claims.NewKeyRing(key)
@@ -290,10 +290,10 @@ func TestKeyRingIsCachedForTheTTLAndReReadWhenADecryptFails(t *testing.T) {
 }
 
 func TestDependenciesThatHangOrRefuseStillEndInTimeAndRefuse(t *testing.T) {
-	hang, closeHang, err := testenv.Blackhole()
+	hang, closeHang, err := emulator.Blackhole()
 	require.NoError(t, err)
 	defer closeHang()
-	refused, err := testenv.Refusing()
+	refused, err := emulator.Refusing()
 	require.NoError(t, err)
 
 	f := newFixture(t)

@@ -25,12 +25,12 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hasura-auth-cdk/hasuraauth/internal/claims"
-	"github.com/hasura-auth-cdk/hasuraauth/internal/testenv"
+	"github.com/hasura-auth-cdk/hasuraauth/internal/emulator"
 )
 
-var moto *testenv.Moto
+var moto *emulator.Moto
 
-func TestMain(m *testing.M) { os.Exit(testenv.RunWithMoto(m, &moto)) }
+func TestMain(m *testing.M) { os.Exit(emulator.RunWithMoto(m, &moto)) }
 
 var n atomic.Int64
 
