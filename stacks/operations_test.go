@@ -70,6 +70,9 @@ type alarmWant struct {
 // wantAlarms is every alarm of an environment, complete.
 func wantAlarms(env string) map[string]alarmWant {
 	fn := "identity:ref:UsersPreTokenFunction"
+	// The rotation check's metrics carry its function name, like the pre-token trigger's: two
+	// environments in one account and region publish the same secret names.
+	check := "ref:MonitoringRotationCheckFunction"
 	cognito := map[string]string{"UserPool": "identity:ref:UsersPool", "UserPoolClient": "identity:ref:UsersPoolSpaClient"}
 	listener := "HasuraAlbHttps"
 	if env != "production" {
@@ -106,8 +109,8 @@ func wantAlarms(env string) map[string]alarmWant {
 		"database-freeable-memory":         {"AWS/RDS", "FreeableMemory", db, "Minimum", 300, lt, 100 << 20, 3, "breaching"},
 		"rotation-errors-admin-secret":     {"AWS/Lambda", "Errors", map[string]string{"FunctionName": "ref:HasuraAdminSecretRotationFunction"}, "Sum", 300, gte, 1, 1, "notBreaching"},
 		"rotation-errors-database":         {"AWS/Lambda", "Errors", map[string]string{"FunctionName": "ref:HasuraDatabaseRotationFunction"}, "Sum", 300, gte, 1, 1, "notBreaching"},
-		"rotation-overdue-admin-secret":    {opsmetrics.RotationNamespace, opsmetrics.RotationOverdue, map[string]string{"SecretName": "admin-secret"}, "Maximum", 3600, gte, 1, 1, "breaching"},
-		"rotation-overdue-database":        {opsmetrics.RotationNamespace, opsmetrics.RotationOverdue, map[string]string{"SecretName": "database"}, "Maximum", 3600, gte, 1, 1, "breaching"},
+		"rotation-overdue-admin-secret":    {opsmetrics.RotationNamespace, opsmetrics.RotationOverdue, map[string]string{"FunctionName": check, "SecretName": "admin-secret"}, "Maximum", 3600, gte, 1, 1, "breaching"},
+		"rotation-overdue-database":        {opsmetrics.RotationNamespace, opsmetrics.RotationOverdue, map[string]string{"FunctionName": check, "SecretName": "database"}, "Maximum", 3600, gte, 1, 1, "breaching"},
 	}
 	if env == "legacy" {
 		// An existing database: its owner watches it and rotates its credentials.

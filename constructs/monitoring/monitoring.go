@@ -174,8 +174,9 @@ func New(scope constructs.Construct, id string, p *Props) *Monitoring {
 		for _, name := range sortedKeys(rc.Secrets) {
 			all = append(all, alarmSpec{key: "rotation-overdue-" + name,
 				what: fmt.Sprintf("The %s secret did not rotate within its schedule, its rotation is off, or the check cannot read it.", name),
+				// The check's function name keeps apart environments sharing an account and region.
 				metric: metric(p.Metrics.RotationNamespace, p.Metrics.RotationOverdue, "Maximum", CheckInterval,
-					map[string]*string{p.Metrics.SecretDimension: jsii.String(name)}),
+					map[string]*string{p.Metrics.FunctionDimension: m.RotationCheck.Function.FunctionName(), p.Metrics.SecretDimension: jsii.String(name)}),
 				// Silence means the check itself stopped: nobody knows whether the secret rotates.
 				threshold: Threshold{Value: 1, EvaluationPeriods: p.Thresholds.RotationOverdue.EvaluationPeriods}, op: gte, missing: silent})
 		}

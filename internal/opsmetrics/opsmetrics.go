@@ -71,7 +71,8 @@ const (
 	// RotationOverdue is 1 when the secret is older than allowed, its rotation is off, or it
 	// cannot be read; 0 otherwise.
 	RotationOverdue = "RotationOverdue"
-	// DimSecret is the short name the stack gives the secret (e.g. "admin-secret").
+	// DimSecret is the short name the stack gives the secret (e.g. "admin-secret"); the metrics
+	// also carry DimFunction, the check's own function name, to keep environments apart.
 	DimSecret = "SecretName"
 	UnitNone  = "None"
 )

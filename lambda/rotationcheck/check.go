@@ -23,6 +23,10 @@ type SecretDescriber interface {
 type Checker struct {
 	// Secrets maps the name the alarms use to the secret's ARN.
 	Secrets map[string]string
+	// FunctionName is the check's own Lambda name (AWS_LAMBDA_FUNCTION_NAME), a dimension of its
+	// metrics: every environment names its secrets alike, and two environments in one account
+	// and region would otherwise publish into, and alarm on, each other's metrics.
+	FunctionName string
 	// MaxAge is the rotation schedule plus the grace the alarm allows.
 	MaxAge  time.Duration
 	SM      SecretDescriber
@@ -102,11 +106,12 @@ func (c *Checker) metricAttrs(name string, age time.Duration, overdue bool) []sl
 	}
 	meta := emfMetadata{Timestamp: c.Now().UnixMilli(), CloudWatchMetrics: []emfDirective{{
 		Namespace:  opsmetrics.RotationNamespace,
-		Dimensions: [][]string{{opsmetrics.DimSecret}},
+		Dimensions: [][]string{{opsmetrics.DimFunction, opsmetrics.DimSecret}},
 		Metrics:    []emfMetric{{opsmetrics.DaysSinceRotation, opsmetrics.UnitNone}, {opsmetrics.RotationOverdue, opsmetrics.UnitCount}},
 	}}}
 	return []slog.Attr{
 		slog.Any("_aws", meta),
+		slog.String(opsmetrics.DimFunction, c.FunctionName),
 		slog.String(opsmetrics.DimSecret, name),
 		slog.Float64(opsmetrics.DaysSinceRotation, age.Hours()/24),
 		slog.Int(opsmetrics.RotationOverdue, flag),

@@ -44,10 +44,14 @@ func secrets(t *testing.T) (rotated, unrotated string) {
 
 type line map[string]any
 
+// testFunction stands for AWS_LAMBDA_FUNCTION_NAME.
+const testFunction = "hasura-auth-staging-hasura-MonitoringRotationCheckFunction-AbC123"
+
 func run(t *testing.T, c *Checker) ([]line, error) {
 	t.Helper()
 	var buf bytes.Buffer
 	c.Log = slog.New(slog.NewJSONHandler(&buf, nil))
+	c.FunctionName = testFunction
 	err := c.Check(context.Background())
 	var out []line
 	for _, l := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
@@ -69,7 +73,9 @@ func published(t *testing.T, lines []line) map[string]map[string]float64 {
 		require.Len(t, dirs, 1)
 		d := dirs[0].(map[string]any)
 		assert.Equal(t, opsmetrics.RotationNamespace, d["Namespace"])
-		assert.Equal(t, []any{[]any{opsmetrics.DimSecret}}, d["Dimensions"])
+		// The check's own function name keeps environments sharing an account and region apart.
+		assert.Equal(t, []any{[]any{opsmetrics.DimFunction, opsmetrics.DimSecret}}, d["Dimensions"])
+		assert.Equal(t, testFunction, l[opsmetrics.DimFunction])
 		name := l[opsmetrics.DimSecret].(string)
 		out[name] = map[string]float64{}
 		for _, m := range d["Metrics"].([]any) {

@@ -5,7 +5,8 @@
 // log lines in the embedded metric format; the rotation-overdue alarms read them.
 //
 // Environment: SECRETS (a JSON object of name to secret ARN), MAX_ROTATION_AGE (Go duration:
-// the schedule plus the grace the alarm allows).
+// the schedule plus the grace the alarm allows), and Lambda's AWS_LAMBDA_FUNCTION_NAME (a dimension of the
+// metrics).
 package main
 
 import (
@@ -47,6 +48,7 @@ func newChecker(ctx context.Context, getenv func(string) string, log *slog.Logge
 	}
 	return &Checker{
 		Secrets: secrets, MaxAge: maxAge, SM: secretsmanager.NewFromConfig(cfg),
-		Log: log, Now: time.Now, Timeout: 5 * time.Second,
+		FunctionName: getenv("AWS_LAMBDA_FUNCTION_NAME"),
+		Log:          log, Now: time.Now, Timeout: 5 * time.Second,
 	}, nil
 }
