@@ -469,3 +469,37 @@ func readRepoFile(t *testing.T, path string) string {
 	require.NoError(t, err)
 	return string(b)
 }
+
+// The runbook finds the pre-token trigger's log group by the logical ID prefix of the group the
+// function really logs to (its LoggingConfig), not under /aws/lambda/, where it writes nothing.
+func TestRunbookNamesThePreTokenLogGroup(t *testing.T) {
+	doc := readRepoFile(t, "docs/operations.md")
+	tp := tmpl(t, "production", "identity")
+	_, fn := tp.withPrefix(t, "AWS::Lambda::Function", "UsersPreTokenFunction")
+	group := fn.Properties["LoggingConfig"].(map[string]any)["LogGroup"].(map[string]any)["Ref"].(string)
+	prefix := trimID(group)
+	assert.Equal(t, "AWS::Logs::LogGroup", tp.Resources[group].Type)
+	assert.Contains(t, doc, "starts_with(LogicalResourceId,'"+prefix+"')")
+	assert.NotContains(t, doc, "/aws/lambda/")
+}
+
+// The runbook's WAF query names the rule inside a managed group that blocked a request, since
+// terminatingRuleId is only the group's name and CountedRules wants the rule's. The line has the
+// shape of AWS WAF's documented log record for a block by a managed rule group.
+func TestRunbookWAFQueryFindsTheBlockingRuleInsideItsGroup(t *testing.T) {
+	doc := readRepoFile(t, "docs/operations.md")
+	m := regexp.MustCompile(`\| parse @message /(.+)/\n`).FindStringSubmatch(doc)
+	require.NotNil(t, m, "the WAF query parses the group's terminating rule")
+	re := regexp.MustCompile(m[1])
+	line := `{"timestamp":1700000000000,"formatVersion":1,"webaclId":"arn:aws:wafv2:us-east-1:111111111111:regional/webacl/hasura-auth-production-hasura/x",` +
+		`"terminatingRuleId":"AWSManagedRulesCommonRuleSet","terminatingRuleType":"MANAGED_RULE_GROUP","action":"BLOCK",` +
+		`"terminatingRuleMatchDetails":[],"httpSourceName":"ALB","httpSourceId":"x","ruleGroupList":[` +
+		`{"ruleGroupId":"AWS#AWSManagedRulesAmazonIpReputationList","terminatingRule":null,"nonTerminatingMatchingRules":[],"excludedRules":null},` +
+		`{"ruleGroupId":"AWS#AWSManagedRulesCommonRuleSet","terminatingRule":{"ruleId":"CrossSiteScripting_BODY","action":"BLOCK","ruleMatchDetails":null},"nonTerminatingMatchingRules":[],"excludedRules":null}],` +
+		`"rateBasedRuleList":[],"nonTerminatingMatchingRules":[],"httpRequest":{"clientIp":"192.0.2.1","country":"US","headers":[],"uri":"/v1/graphql","args":"","httpVersion":"HTTP/1.1","httpMethod":"POST","requestId":"x"}}`
+	got := re.FindStringSubmatch(line)
+	require.NotNil(t, got)
+	assert.Equal(t, "CrossSiteScripting_BODY", got[re.SubexpIndex("groupRule")])
+	_, counted := edge.CountedRules["AWSManagedRulesCommonRuleSet"]
+	assert.True(t, counted, "CountedRules is keyed by the group the query shows as terminatingRuleId")
+}
