@@ -116,6 +116,24 @@ type Hasura struct {
 	// SPA client (ID tokens carry aud); "access" sets no audience (access tokens carry client_id,
 	// not aud) and needs preTokenVersion V2_0, the only version that puts claims in access tokens.
 	JWTToken JWTToken `json:"jwtToken"`
+	// CPUArchitecture is the task's CPU: x86_64 or arm64 (the graphql-engine image has both).
+	CPUArchitecture CPUArchitecture `json:"cpuArchitecture"`
+	// Environment adds plain container variables, e.g. the URL an action's handler is at
+	// (Hasura's webhook_from_env). Never secrets: names that look secret are refused.
+	Environment map[string]string `json:"environment"`
+	// Secrets adds container variables that ECS reads at task start with the execution role:
+	// variable name to an SSM parameter name or a Secrets Manager ARN (optionally ":<json key>").
+	// This is how event triggers and actions get their keys (value_from_env).
+	Secrets map[string]SecretRef `json:"secrets"`
+}
+
+// HasuraProjectVars are the container variables the project sets itself (besides the event
+// API key's eventApiKey.envVar): hasura.environment and hasura.secrets may not name them. The
+// stacks tests check this list against the synthesized container.
+var HasuraProjectVars = []string{
+	"HASURA_GRAPHQL_ADMIN_SECRET", "HASURA_GRAPHQL_JWT_SECRET", "HASURA_GRAPHQL_DATABASE_URL",
+	"HASURA_GRAPHQL_ENABLE_CONSOLE", "HASURA_GRAPHQL_DEV_MODE", "HASURA_GRAPHQL_ENABLE_TELEMETRY",
+	"HASURA_GRAPHQL_ENABLED_LOG_TYPES", "HASURA_GRAPHQL_SERVER_PORT", "HASURA_GRAPHQL_CORS_DOMAIN",
 }
 
 // VPC says whether to create the network or import an existing one by IDs (no lookups).
@@ -140,6 +158,9 @@ type Database struct {
 	BackupDays       int    `json:"backupRetentionDays"`
 	// ConnectionSecretArn is a secret whose SecretString is a postgres:// URL (when Create is false).
 	ConnectionSecretArn string `json:"connectionSecretArn"`
+	// URLParameterName is an SSM SecureString parameter holding the postgres:// URL (when Create
+	// is false), the alternative to ConnectionSecretArn: where Moped keeps it.
+	URLParameterName string `json:"urlParameterName"`
 }
 
 // The subnets a created VPC gets in each availability zone, as CIDR prefix lengths: a public one
@@ -150,6 +171,10 @@ const (
 	AppSubnetPrefix      = 22
 	DatabaseSubnetPrefix = 24
 )
+
+// DefaultHasuraImage is the newest graphql-engine release confirmed in use: Moped's development
+// task definition runs it (its production runs v2.49.5).
+const DefaultHasuraImage = "hasura/graphql-engine:v2.50.0"
 
 // Defaults returns the settings an environment of project has before its cdk.json entry is
 // applied. They synthesize as they are; production gets the safe choices.
@@ -172,9 +197,10 @@ func Defaults(project, name string) Environment {
 		Claims:      Claims{KeyCacheTTL: ParseDuration("5m"), LambdaMemoryMB: 512},
 		EventAPIKey: EventAPIKey{ParameterName: "/" + project + "/" + name + "/event-api-key", EnvVar: "EVENT_API_KEY"},
 		Hasura: Hasura{
-			Image:        "hasura/graphql-engine:v2.48.9",
+			Image:        DefaultHasuraImage,
 			DesiredCount: 1, MinCount: 1, MaxCount: 2,
 			CPU: 512, MemoryMiB: 1024, JWTToken: JWTTokenID,
+			CPUArchitecture: CPUX86_64,
 		},
 		VPC: VPC{Create: true, CIDR: "10.0.0.0/16", MaxAZs: 2, NATGateways: 1},
 		Database: Database{
@@ -357,6 +383,17 @@ func checkFields(path string, raw any, t reflect.Type) error {
 				return err
 			}
 		}
+	case reflect.Map:
+		// The decoder names the map but not the key when a value has the wrong type: name it here.
+		obj, ok := raw.(map[string]any)
+		if !ok {
+			return nil
+		}
+		for _, k := range sortedKeys(obj) {
+			if _, isString := obj[k].(string); !isString && t.Elem().Kind() == reflect.String || !isString && t.Elem() == reflect.TypeOf(SecretRef{}) {
+				return fmt.Errorf("%s.%s: must be %s, got %s", path, k, goTypeName(t.Elem()), strings.TrimPrefix(strings.TrimPrefix(jsonType(obj[k]), "a "), "an "))
+			}
+		}
 	case reflect.Slice:
 		if arr, ok := raw.([]any); ok {
 			for i, v := range arr {
@@ -399,6 +436,9 @@ func jsonType(v any) string {
 func goTypeName(t reflect.Type) string {
 	if t == reflect.TypeOf(Duration{}) {
 		return `a Go duration string such as "1h" or "90m"`
+	}
+	if t == reflect.TypeOf(SecretRef{}) {
+		return "a string: an SSM parameter name or a Secrets Manager ARN"
 	}
 	switch t.Kind() {
 	case reflect.String:

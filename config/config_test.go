@@ -164,6 +164,32 @@ func TestBadConfigFailsWithEnvironmentAndField(t *testing.T) {
 		{"VPC too small for six zones", "staging", `{"vpc": {"cidr": "10.0.0.0/19", "maxAzs": 6}}`, []string{`environments.staging.vpc.cidr = "10.0.0.0/19": must be a /18 network or larger for 6 zones`}},
 		{"token validity not whole minutes", "staging", `{"cognito": {"accessTokenValidity": "5m30s"}}`, []string{`environments.staging.cognito.accessTokenValidity = "5m30s": must be a Go duration from 5m0s to 24h0m0s in whole minutes`}},
 		{"refresh validity not whole minutes", "staging", `{"cognito": {"refreshTokenValidity": "2h30s"}}`, []string{`environments.staging.cognito.refreshTokenValidity = "2h30s"`}},
+
+		// Issue 13: Hasura's extra settings, CPU architecture, the database URL in SSM.
+		{"bad cpu architecture", "staging", `{"hasura": {"cpuArchitecture": "amd64"}}`, []string{`environments.staging.hasura.cpuArchitecture = "amd64": must be "x86_64" or "arm64"`}},
+		{"extra env replaces the admin secret", "staging", `{"hasura": {"environment": {"HASURA_GRAPHQL_ADMIN_SECRET": "x"}}}`, []string{`environments.staging.hasura.environment.HASURA_GRAPHQL_ADMIN_SECRET = "HASURA_GRAPHQL_ADMIN_SECRET": must be a name the project does not set itself`}},
+		{"extra env replaces the JWT config", "staging", `{"hasura": {"environment": {"HASURA_GRAPHQL_JWT_SECRET": "{}"}}}`, []string{`environments.staging.hasura.environment.HASURA_GRAPHQL_JWT_SECRET = "HASURA_GRAPHQL_JWT_SECRET": must be a name the project does not set itself`}},
+		{"extra secret replaces the database URL", "staging", `{"hasura": {"secrets": {"HASURA_GRAPHQL_DATABASE_URL": "/db/url"}}}`, []string{`environments.staging.hasura.secrets.HASURA_GRAPHQL_DATABASE_URL = "HASURA_GRAPHQL_DATABASE_URL": must be a name the project does not set itself`}},
+		{"extra secret replaces the event API key", "staging", `{"hasura": {"secrets": {"EVENT_API_KEY": "/other/key"}}}`, []string{`environments.staging.hasura.secrets.EVENT_API_KEY = "EVENT_API_KEY": must be a name the project does not set itself`, "the event API key's EVENT_API_KEY (eventApiKey.envVar)"}},
+		{"extra secret replaces a renamed event API key", "staging", `{"eventApiKey": {"envVar": "MOPED_API_APIKEY"}, "hasura": {"secrets": {"MOPED_API_APIKEY": "/other/key"}}}`, []string{`environments.staging.hasura.secrets.MOPED_API_APIKEY = "MOPED_API_APIKEY": must be a name the project does not set itself`}},
+		{"extra env of the platform", "staging", `{"hasura": {"environment": {"LD_PRELOAD": "/x.so"}}}`, []string{`environments.staging.hasura.environment.LD_PRELOAD = "LD_PRELOAD": must be a name the container does not otherwise use`}},
+		{"extra env lower case", "staging", `{"hasura": {"environment": {"api_url": "https://x"}}}`, []string{`environments.staging.hasura.environment.api_url = "api_url": must be an upper-case environment variable name`}},
+		{"plain value named secret", "staging", `{"hasura": {"environment": {"ACTIVITY_LOG_API_SECRET": "x"}}}`, []string{`environments.staging.hasura.environment.ACTIVITY_LOG_API_SECRET = "ACTIVITY_LOG_API_SECRET": must be in hasura.secrets, not hasura.environment: "SECRET" says it is secret`}},
+		{"plain value named key", "staging", `{"hasura": {"environment": {"MOPED_API_APIKEY": "x"}}}`, []string{`environments.staging.hasura.environment.MOPED_API_APIKEY`, `"APIKEY" says it is secret`}},
+		{"plain database URL", "staging", `{"hasura": {"environment": {"HASURA_GRAPHQL_METADATA_DATABASE_URL": "postgres://h/db"}}}`, []string{`environments.staging.hasura.environment.HASURA_GRAPHQL_METADATA_DATABASE_URL`, "a database URL carries its password"}},
+		{"plain URL with a password", "staging", `{"hasura": {"environment": {"UPSTREAM": "https://u:hunter2@api.example.com"}}}`, []string{`environments.staging.hasura.environment.UPSTREAM = "(value not shown)": must be a value without credentials`}},
+		{"variable both plain and secret", "staging", `{"hasura": {"environment": {"API_URL": "https://x"}, "secrets": {"API_URL": "/app/url"}}}`, []string{`environments.staging.hasura.environment.API_URL = "API_URL": must be set in hasura.environment or in hasura.secrets, not both`}},
+		{"plain value as a number", "staging", `{"hasura": {"environment": {"RETRIES": 3}}}`, []string{"environments.staging.hasura.environment.RETRIES: must be a string, got number"}},
+		{"secret as a number", "staging", `{"hasura": {"secrets": {"API_KEY": 1}}}`, []string{"environments.staging.hasura.secrets.API_KEY: must be a string: an SSM parameter name or a Secrets Manager ARN, got number"}},
+		{"secret value instead of reference", "staging", `{"hasura": {"secrets": {"API_KEY": "s3cr3t value!"}}}`, []string{`environments.staging.hasura.secrets.API_KEY = "s3cr3t value!": must be an SSM parameter name`}},
+		{"secret under /aws", "staging", `{"hasura": {"secrets": {"API_KEY": "/aws/reference/x"}}}`, []string{`environments.staging.hasura.secrets.API_KEY = "/aws/reference/x": must be a path whose first part does not start with aws or ssm`}},
+		{"secret flat name under ssm", "staging", `{"hasura": {"secrets": {"API_KEY": "ssm-key"}}}`, []string{`environments.staging.hasura.secrets.API_KEY = "ssm-key": must be a name that does not start with aws or ssm`}},
+		{"secret partial ARN", "staging", `{"hasura": {"secrets": {"API_KEY": "arn:aws:secretsmanager:us-east-1:111111111111:secret:api"}}}`, []string{`environments.staging.hasura.secrets.API_KEY = "arn:aws:secretsmanager:us-east-1:111111111111:secret:api": must be the complete ARN (with its 6-character suffix)`}},
+		{"secret JSON key with a colon", "staging", `{"hasura": {"secrets": {"API_KEY": "arn:aws:secretsmanager:us-east-1:111111111111:secret:api-AbCdEf:a:b"}}}`, []string{`environments.staging.hasura.secrets.API_KEY`, "optionally followed by :<json key>"}},
+		{"secret as SSM ARN", "staging", `{"hasura": {"secrets": {"API_KEY": "arn:aws:ssm:us-east-1:111111111111:parameter/api"}}}`, []string{`environments.staging.hasura.secrets.API_KEY`, "an SSM parameter goes by its name, not its ARN"}},
+		{"database URL in both places", "staging", `{"database": {"create": false, "urlParameterName": "/db/url", "connectionSecretArn": "arn:aws:secretsmanager:us-east-1:111111111111:secret:db-AbCdEf"}}`, []string{`environments.staging.database.connectionSecretArn = "arn:aws:secretsmanager:us-east-1:111111111111:secret:db-AbCdEf": must be empty when database.urlParameterName is set`}},
+		{"database URL parameter with a created database", "staging", `{"database": {"urlParameterName": "/db/url"}}`, []string{`environments.staging.database.urlParameterName = "/db/url": must be empty when database.create is true`}},
+		{"database URL parameter malformed", "staging", `{"database": {"create": false, "urlParameterName": "db url"}}`, []string{`environments.staging.database.urlParameterName = "db url": must be an SSM parameter name`}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -182,6 +208,31 @@ func TestBadConfigFailsWithEnvironmentAndField(t *testing.T) {
 			assert.True(t, strings.HasPrefix(err.Error(), "config: "), "error %q", err)
 		})
 	}
+}
+
+func TestHasuraExtraSettingsParse(t *testing.T) {
+	project, _ := committed(t)
+	envs := withChange(t, "staging", `{"hasura": {"cpuArchitecture": "arm64",
+		"environment": {"HASURA_ENDPOINT": "https://graphql.example.com/v1/graphql", "HASURA_GRAPHQL_UNAUTHORIZED_ROLE": "anonymous"},
+		"secrets": {"ACTIONS_URL": "MOPED_ACTIONS_URL", "HOOK_KEY": "/app/hook-key",
+			"WHOLE": "arn:aws:secretsmanager:us-east-1:111111111111:secret:app-AbCdEf",
+			"FIELD": "arn:aws:secretsmanager:us-east-1:111111111111:secret:app-AbCdEf:api.key"}},
+		"database": {"create": false, "urlParameterName": "MOPED_DATABASE_URL"}}`)
+	root, err := Load(project, envs)
+	require.NoError(t, err)
+	h := root.Environments[1].Hasura
+	assert.Equal(t, CPUARM64, h.CPUArchitecture)
+	assert.Equal(t, "anonymous", h.Environment["HASURA_GRAPHQL_UNAUTHORIZED_ROLE"])
+	assert.Equal(t, SecretRef{Parameter: "MOPED_ACTIONS_URL", text: "MOPED_ACTIONS_URL"}, h.Secrets["ACTIONS_URL"])
+	assert.Equal(t, SecretRef{Parameter: "/app/hook-key", text: "/app/hook-key"}, h.Secrets["HOOK_KEY"])
+	assert.Equal(t, "arn:aws:secretsmanager:us-east-1:111111111111:secret:app-AbCdEf", h.Secrets["WHOLE"].SecretArn)
+	assert.Empty(t, h.Secrets["WHOLE"].Field)
+	assert.Equal(t, "arn:aws:secretsmanager:us-east-1:111111111111:secret:app-AbCdEf", h.Secrets["FIELD"].SecretArn)
+	assert.Equal(t, "api.key", h.Secrets["FIELD"].Field)
+	assert.Equal(t, "MOPED_DATABASE_URL", root.Environments[1].Database.URLParameterName)
+	// The defaults: x86_64 (what Moped runs) and the newest confirmed image.
+	assert.Equal(t, CPUX86_64, root.Environments[0].Hasura.CPUArchitecture)
+	assert.Equal(t, "hasura/graphql-engine:v2.50.0", Defaults("p", "qa").Hasura.Image)
 }
 
 func TestEveryProblemIsReportedAtOnce(t *testing.T) {

@@ -26,12 +26,17 @@ var (
 	subnetIDRe  = regexp.MustCompile(`^subnet-[0-9a-f]{8}([0-9a-f]{9})?$`)
 	azRe        = regexp.MustCompile(`^[a-z]{2}(-gov)?-[a-z]+-[1-9][a-z]$`)
 	paramNameRe = regexp.MustCompile(`^/[A-Za-z0-9_.\-/]{1,1000}$`)
-	envVarRe    = regexp.MustCompile(`^[A-Z_][A-Z0-9_]{0,127}$`)
-	domainRe    = regexp.MustCompile(`^[a-z0-9](-?[a-z0-9]){0,62}$`)
-	instanceRe  = regexp.MustCompile(`^[a-z][a-z0-9]*\.[a-z0-9]+$`)
-	pgVersionRe = regexp.MustCompile(`^(1[3-7])\.[0-9]{1,2}$`)
-	providerRe  = regexp.MustCompile(`^[A-Za-z0-9_-]{3,32}$`)
-	tagKeyRe    = regexp.MustCompile(`^[A-Za-z0-9 _.:/=+@-]{1,128}$`)
+	// A parameter at the top level goes without the leading slash (Moped's are named so).
+	flatParamRe = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
+	// A Secrets Manager ARN as ECS takes it in valueFrom, with an optional JSON key; ECS would
+	// read a version stage or ID after further colons, which config does not offer.
+	secretRefArnRe = regexp.MustCompile(`^(arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]+-[A-Za-z0-9]{6})(?::([A-Za-z0-9_.-]{1,128}))?$`)
+	envVarRe       = regexp.MustCompile(`^[A-Z_][A-Z0-9_]{0,127}$`)
+	domainRe       = regexp.MustCompile(`^[a-z0-9](-?[a-z0-9]){0,62}$`)
+	instanceRe     = regexp.MustCompile(`^[a-z][a-z0-9]*\.[a-z0-9]+$`)
+	pgVersionRe    = regexp.MustCompile(`^(1[3-7])\.[0-9]{1,2}$`)
+	providerRe     = regexp.MustCompile(`^[A-Za-z0-9_-]{3,32}$`)
+	tagKeyRe       = regexp.MustCompile(`^[A-Za-z0-9 _.:/=+@-]{1,128}$`)
 	// Tag values: letters, digits, spaces and _ . : / = + - @ (AWS's tag character set).
 	tagValueRe = regexp.MustCompile(`^[\p{L}\p{Z}\p{N}_.:/=+@-]{0,256}$`)
 	// A JSON field of a secret in a {{resolve:secretsmanager:...}} reference, where ':' separates
@@ -114,6 +119,22 @@ func (e Environment) Validate() error {
 	} else {
 		v.check(contains(mems, h.MemoryMiB), "hasura.memoryMiB", h.MemoryMiB, fmt.Sprintf("a Fargate memory size for cpu %d: %v", h.CPU, mems))
 	}
+	v.check(oneOf(h.CPUArchitecture, CPUX86_64, CPUARM64), "hasura.cpuArchitecture", h.CPUArchitecture, `"x86_64" or "arm64"`)
+	for _, name := range sortedKeys(h.Environment) {
+		field := "hasura.environment." + name
+		v.checkErr(field, name, extraVar(name, e.EventAPIKey.EnvVar))
+		v.checkErr(field, name, plainName(name))
+		// The value is not repeated in the error: it may be the very secret being refused.
+		v.checkErr(field, "(value not shown)", plainValue(h.Environment[name]))
+		if _, dup := h.Secrets[name]; dup {
+			v.fail(field, name, "set in hasura.environment or in hasura.secrets, not both")
+		}
+	}
+	for _, name := range sortedKeys(h.Secrets) {
+		field := "hasura.secrets." + name
+		v.checkErr(field, name, extraVar(name, e.EventAPIKey.EnvVar))
+		v.checkErr(field, h.Secrets[name].String(), h.Secrets[name].err)
+	}
 	v.check(oneOf(h.JWTToken, JWTTokenID, JWTTokenAccess), "hasura.jwtToken", h.JWTToken, `"id" or "access"`)
 	v.check(h.JWTToken != JWTTokenAccess || c.PreTokenVersion == PreTokenV2, "hasura.jwtToken", h.JWTToken, `"id" when cognito.preTokenVersion is V1_0 (V1_0 puts claims in ID tokens only)`)
 	if h.CertificateArn != "" {
@@ -169,8 +190,13 @@ func (e Environment) Validate() error {
 			fmt.Sprintf("20-%d (storage may grow to %dx this, and RDS allows at most %d GiB)", MaxStorageGiB/StorageAutoscaling, StorageAutoscaling, MaxStorageGiB))
 		v.check(d.BackupDays >= 1 && d.BackupDays <= 35, "database.backupRetentionDays", d.BackupDays, "1-35")
 		v.check(d.ConnectionSecretArn == "", "database.connectionSecretArn", d.ConnectionSecretArn, "empty when database.create is true")
+		v.check(d.URLParameterName == "", "database.urlParameterName", d.URLParameterName, "empty when database.create is true")
+	} else if d.URLParameterName != "" {
+		v.checkErr("database.urlParameterName", d.URLParameterName, ssmName(d.URLParameterName))
+		v.check(d.ConnectionSecretArn == "", "database.connectionSecretArn", d.ConnectionSecretArn, "empty when database.urlParameterName is set (the URL comes from one place)")
 	} else {
-		v.check(secretArnRe.MatchString(d.ConnectionSecretArn), "database.connectionSecretArn", d.ConnectionSecretArn, "the complete ARN (with its 6-character suffix) of a secret holding a postgres:// URL when database.create is false")
+		v.check(secretArnRe.MatchString(d.ConnectionSecretArn), "database.connectionSecretArn", d.ConnectionSecretArn,
+			"the complete ARN (with its 6-character suffix) of a secret holding a postgres:// URL when database.create is false (or set database.urlParameterName to an SSM SecureString holding it)")
 	}
 
 	if e.Production {
@@ -237,6 +263,69 @@ func envVar(name string) error {
 	if reserved {
 		return fmt.Errorf("a name the container does not otherwise use: not %s, nor starting with %s",
 			strings.Join(reservedEnvVars, ", "), strings.Join(reservedEnvVarPrefixes, ", "))
+	}
+	return nil
+}
+
+// ssmName checks an SSM parameter name: a path, or a name without slashes at the top level.
+func ssmName(name string) error {
+	if strings.HasPrefix(name, "/") {
+		return parameterName(name)
+	}
+	if !flatParamRe.MatchString(name) || len(name) > 1011 {
+		return errors.New("an SSM parameter name: a path starting with /, or 1-1011 letters, digits, '_', '.' or '-'")
+	}
+	if l := strings.ToLower(name); strings.HasPrefix(l, "aws") || strings.HasPrefix(l, "ssm") {
+		return errors.New("a name that does not start with aws or ssm (reserved by AWS)")
+	}
+	return nil
+}
+
+// extraVar checks the name of a variable hasura.environment or hasura.secrets adds: not one the
+// project sets (that would replace the admin secret, the JWT config, the database or the event
+// API key), nor one the loader, runtime or platform reads. HASURA_* names are allowed: Hasura's
+// own settings (and Moped's HASURA_ENDPOINT) are what this is for.
+func extraVar(name, eventAPIKeyVar string) error {
+	if !envVarRe.MatchString(name) {
+		return errors.New("an upper-case environment variable name")
+	}
+	if contains(HasuraProjectVars, name) || name == eventAPIKeyVar {
+		return fmt.Errorf("a name the project does not set itself: not %s, nor the event API key's %s (eventApiKey.envVar)",
+			strings.Join(HasuraProjectVars, ", "), eventAPIKeyVar)
+	}
+	reserved := contains(reservedEnvVars, name)
+	for _, p := range reservedEnvVarPrefixes {
+		reserved = reserved || (p != "HASURA_" && strings.HasPrefix(name, p))
+	}
+	if reserved {
+		return errors.New("a name the container does not otherwise use: not PATH, HOME, HOSTNAME, SHELL, USER, PWD, TMPDIR, TZ, LANG, GHCRTS or the proxy variables, nor starting with LD_, AWS_, ECS_, GHC, LC_ or SSL_")
+	}
+	return nil
+}
+
+// secretWords are the parts of a variable name (split at '_') that say its value is secret.
+var secretWords = []string{"SECRET", "SECRETS", "PASSWORD", "PASSWD", "PASS", "PWD", "TOKEN", "TOKENS", "KEY", "KEYS", "APIKEY", "CREDENTIAL", "CREDENTIALS", "PRIVATE"}
+
+// plainName refuses a plain (template-visible) variable whose name says it holds a secret, or a
+// database URL (which carries a password).
+func plainName(name string) error {
+	for _, part := range strings.Split(name, "_") {
+		if contains(secretWords, part) {
+			return fmt.Errorf("in hasura.secrets, not hasura.environment: %q says it is secret, and plain values are written into the template", part)
+		}
+	}
+	if strings.HasSuffix(name, "DATABASE_URL") || strings.HasSuffix(name, "DB_URL") {
+		return errors.New("in hasura.secrets, not hasura.environment: a database URL carries its password, and plain values are written into the template")
+	}
+	return nil
+}
+
+// plainValue refuses a plain value that carries a password in a URL.
+func plainValue(value string) error {
+	if u, err := url.Parse(value); err == nil && u.User != nil {
+		if _, hasPassword := u.User.Password(); hasPassword {
+			return errors.New("a value without credentials: this URL has a password, and plain values are written into the template (use hasura.secrets)")
+		}
 	}
 	return nil
 }
