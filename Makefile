@@ -53,10 +53,11 @@ vet: ## go vet and the gofmt check
 fmt: ## gofmt every Go file
 	gofmt -w $$(git ls-files '*.go')
 
-bench: deps ## Benchmarks: pre-token handler vs bare GetItem on the emulator, cold start, binary size
+bench: deps ## Benchmarks: pre-token handler vs bare GetItem, cold start, binary size; claimsctl verify/rotate at 10,000 items
 	$(NO_AWS) $(GO) test -count=1 -run '^$$' -bench 'WarmHandlerVsGetItem' -benchtime 2000x ./lambda/pretoken/
 	$(NO_AWS) $(GO) test -count=1 -run '^$$' -bench 'ColdStart' -benchtime 40x ./lambda/pretoken/
 	$(NO_AWS) $(GO) test -count=1 -run '^$$' -bench 'BinarySize' -benchtime 1x ./lambda/pretoken/
+	$(NO_AWS) $(GO) test -count=1 -run '^$$' -bench 'ClaimsAt10000Items' -benchtime 1x ./cmd/claimsctl/
 
 fuzz: ## Fuzz each target for FUZZTIME (default 30s); new failures land in testdata/fuzz
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./internal/claims/

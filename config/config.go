@@ -81,6 +81,10 @@ type SSO struct {
 	ClientSecretArn string `json:"clientSecretArn"`
 	// ClientSecretField selects a JSON field of that secret; empty uses the whole SecretString.
 	ClientSecretField string `json:"clientSecretField"`
+	// AllowedEmailDomains are the only email domains a federated user may have (exact match,
+	// lower-case ASCII). The provider asserts the email, so this bounds which accounts it can
+	// claim. Required.
+	AllowedEmailDomains []string `json:"allowedEmailDomains"`
 }
 
 // Claims configures the claims store and the pre-token Lambda.
@@ -89,6 +93,9 @@ type Claims struct {
 	KeyCacheTTL Duration `json:"keyCacheTtl"`
 	// LambdaMemoryMB sizes the pre-token Lambda (CPU scales with memory).
 	LambdaMemoryMB int `json:"lambdaMemoryMb"`
+	// AllowUnbound lets the trigger accept claims not sealed to their item (what Moped wrote),
+	// until claimsctl key rotate binds them. Default false: bindings required.
+	AllowUnbound bool `json:"allowUnbound"`
 }
 
 // EventAPIKey configures the SecureString that Hasura event triggers send to the backend API.

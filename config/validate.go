@@ -9,6 +9,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/hasura-auth-cdk/hasuraauth/internal/claims"
 )
 
 var (
@@ -102,6 +104,11 @@ func (e Environment) Validate() error {
 			"empty, or a JSON field name of 1-128 letters, digits, '_', '.' or '-' (':' and '}' would break the deploy-time secret reference)")
 		v.check(c.DomainPrefix != "", "cognito.domainPrefix", c.DomainPrefix, "set when cognito.sso is set: the Entra redirect goes to the Cognito domain")
 		v.check(len(c.CallbackURLs) > 0, "cognito.callbackUrls", c.CallbackURLs, "at least one URL when cognito.sso is set")
+		v.check(len(s.AllowedEmailDomains) > 0, "cognito.sso.allowedEmailDomains", s.AllowedEmailDomains, "at least one email domain federated users may have (the trigger refuses every other)")
+		for i, d := range s.AllowedEmailDomains {
+			_, err := claims.NormalizeEmail("x@" + d)
+			v.check(err == nil && strings.ToLower(d) == d, fmt.Sprintf("cognito.sso.allowedEmailDomains[%d]", i), d, "a lower-case ASCII DNS domain such as example.com")
+		}
 	}
 
 	v.duration("claims.keyCacheTtl", e.Claims.KeyCacheTTL, 0, time.Hour, time.Millisecond)

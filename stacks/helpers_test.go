@@ -40,9 +40,10 @@ var extraEnvironments = map[string]any{
 			"callbackUrls": []any{"https://app.example.com/callback", "http://localhost:3000/callback"},
 			"sso": map[string]any{
 				"providerName": "EntraID", "tenantId": "11111111-2222-3333-4444-555555555555",
-				"clientId":          "66666666-7777-8888-9999-000000000000",
-				"clientSecretArn":   "arn:aws:secretsmanager:eu-west-1:111111111111:secret:entra-client-AbCdEf",
-				"clientSecretField": "client_secret",
+				"clientId":            "66666666-7777-8888-9999-000000000000",
+				"clientSecretArn":     "arn:aws:secretsmanager:eu-west-1:111111111111:secret:entra-client-AbCdEf",
+				"clientSecretField":   "client_secret",
+				"allowedEmailDomains": []any{"contoso.com", "fabrikam.com"},
 			},
 		},
 		"hasura": map[string]any{"jwtToken": "access"},

@@ -86,6 +86,7 @@ func (c Common) directoryProps(store *claimsstore.Store) *userdirectory.Props {
 		IdTokenValidity:      minutes(cg.IDTokenValidity),
 		RefreshTokenValidity: minutes(cg.RefreshTokenValidity),
 		KeyCacheTTL:          awscdk.Duration_Millis(jsii.Number(float64(c.Env.Claims.KeyCacheTTL.Milliseconds()))),
+		AllowUnboundClaims:   c.Env.Claims.AllowUnbound,
 		MemoryMB:             c.Env.Claims.LambdaMemoryMB,
 		DeletionProtection:   c.Env.Production,
 		RemovalPolicy:        c.removal(),
@@ -97,10 +98,11 @@ func (c Common) directoryProps(store *claimsstore.Store) *userdirectory.Props {
 			field = jsii.String(s.ClientSecretField)
 		}
 		p.Entra = &userdirectory.EntraProps{
-			ProviderName: s.ProviderName,
-			TenantID:     s.TenantID,
-			ClientID:     s.ClientID,
-			ClientSecret: awscdk.SecretValue_SecretsManager(jsii.String(s.ClientSecretArn), &awscdk.SecretsManagerSecretOptions{JsonField: field}),
+			ProviderName:        s.ProviderName,
+			TenantID:            s.TenantID,
+			ClientID:            s.ClientID,
+			AllowedEmailDomains: s.AllowedEmailDomains,
+			ClientSecret:        awscdk.SecretValue_SecretsManager(jsii.String(s.ClientSecretArn), &awscdk.SecretsManagerSecretOptions{JsonField: field}),
 		}
 	}
 	return p

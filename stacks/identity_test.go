@@ -71,7 +71,8 @@ func TestPreTokenTriggerIsWiredWithTheConfiguredEventVersion(t *testing.T) {
 				"CLAIMS_TABLE_NAME":    map[string]any{"Ref": tableID},
 				"CLAIMS_KEY_SECRET_ID": map[string]any{"Ref": secretID},
 				"CLAIMS_KEY_CACHE_TTL": "5m",
-			}}, p["Environment"])
+				"CLAIMS_ALLOW_UNBOUND": "false",
+			}}, p["Environment"], "bindings required and no federated user accepted by default")
 			assert.Contains(t, fn.DependsOn, tp.ofType("Custom::FernetKeyRing")[0], "no token before the key ring exists")
 
 			// Cognito may invoke it, from this pool only.
@@ -120,7 +121,7 @@ func TestSecretGeneratorRoleMayWriteExactlyTheKeyRingAndTheAPIKeyParameter(t *te
 			assert.Equal(t, []Statement{
 				{"Allow", []string{"logs:CreateLogStream", "logs:PutLogEvents"}, []string{getAtt(logsID, "Arn")}},
 				{"Allow", []string{"secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue"}, []string{ref(secretID)}},
-				{"Allow", []string{"ssm:DeleteParameter", "ssm:GetParameter", "ssm:PutParameter"}, []string{paramArn}},
+				{"Allow", []string{"ssm:AddTagsToResource", "ssm:DeleteParameter", "ssm:GetParameter", "ssm:ListTagsForResource", "ssm:PutParameter"}, []string{paramArn}},
 			}, tp.policyOf(t, roleID))
 		})
 	}
@@ -255,6 +256,11 @@ func TestEntraIDSingleSignOn(t *testing.T) {
 
 	_, client := tp.one(t, "AWS::Cognito::UserPoolClient")
 	assert.Contains(t, client.DependsOn, idpID, "the client names the provider, so it must be created after it")
+
+	_, fn := tp.withPrefix(t, "AWS::Lambda::Function", "UsersPreToken")
+	vars := fn.Properties["Environment"].(map[string]any)["Variables"].(map[string]any)
+	assert.Equal(t, "EntraID", vars["SSO_PROVIDER_NAME"], "federated users only through the configured provider")
+	assert.Equal(t, "contoso.com,fabrikam.com", vars["SSO_ALLOWED_EMAIL_DOMAINS"], "and only with the configured email domains")
 	c := client.Properties
 	assert.Equal(t, []any{"COGNITO", "EntraID"}, c["SupportedIdentityProviders"])
 	assert.Equal(t, []any{"code"}, c["AllowedOAuthFlows"])

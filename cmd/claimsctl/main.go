@@ -2,6 +2,11 @@
 // their Hasura claims and rotates the claims key and the event API key. It finds the
 // environment's resources from its CloudFormation stack outputs and uses the standard AWS
 // credential chain and AWS_ENDPOINT_URL settings.
+//
+// Layout: every command is a row of the table in commands.go (name, arguments, help, flags, and
+// a run function that turns flags into arguments); run in this file parses the line and loads
+// the AWS configuration once; env.go resolves resources; the operations (users.go,
+// claimsops.go, keys.go, apikey.go) take plain arguments and can be called directly.
 package main
 
 import (
@@ -11,10 +16,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sort"
 	"strings"
 )
 
-// Exit codes (documented in --help and the README).
+// Exit codes (documented in --help and docs/claimsctl.md).
 const (
 	exitOK      = 0 // done
 	exitFailed  = 1 // an AWS call or a check failed; nothing was left half-done
@@ -22,30 +28,30 @@ const (
 	exitPartial = 3 // could not finish and could not undo: the message says what state is left
 )
 
-const usageText = `claimsctl: manage users, Hasura claims and keys of a deployed environment.
+func usageText() string {
+	var b strings.Builder
+	b.WriteString(`claimsctl: manage users, Hasura claims and keys of a deployed environment.
 
 Usage:
   claimsctl [global flags] <command> <subcommand> [arguments] [flags]
 
-Commands:
-  user add EMAIL --roles a,b --default-role a   create the Cognito user and write their claims
-  user disable|enable|remove EMAIL              keep the Cognito user and their claims consistent
-  claims put EMAIL --roles a,b --default-role a write one user's claims (validated as the Lambda does)
-  claims get EMAIL                              print one user's claims, decrypted, as JSON
-  claims delete EMAIL                           remove one user's claims (they can no longer get a token)
-  claims list                                   every user with their roles
-  claims verify                                 decrypt and validate every item
-  key rotate [--retire]                         put a new Fernet key first and re-encrypt every item
-  key retire                                    drop the old keys once every item uses the primary key
-  key import --stdin [--primary]                add an existing (Moped) Fernet key to the key ring
-  apikey rotate                                 new event API key, then a new Hasura deployment
+Examples:
+  claimsctl --env staging user add alice@example.com --roles viewer,editor --default-role editor
+  claimsctl --env staging claims verify --workers 16
 
-Global flags (accepted anywhere on the line):
+Commands:
+`)
+	for _, c := range commands {
+		fmt.Fprintf(&b, "  %-46s %s\n", c.group+" "+c.name+" "+c.synopsis, c.summary())
+	}
+	b.WriteString(`
+Global flags (accepted anywhere on the line, before or after the command):
   --env NAME            environment (stacks <project>-NAME-identity and -hasura)  [required unless every resource flag is given]
   --project NAME        project name (default: "project" in ./cdk.json)
   --region REGION       AWS region (default: the SDK's, e.g. AWS_REGION)
   --profile NAME        AWS shared-config profile
   --json                machine-readable output
+  --lock-wait DURATION  how long to wait for another run's key-ring lock (default 2m)
   --identity-stack, --hasura-stack NAME            stack names to read outputs from
   --user-pool, --table, --key-secret ID            override the identity stack's outputs
   --api-key-parameter, --cluster, --service NAME   override the API key parameter and Hasura service
@@ -57,7 +63,9 @@ Exit codes:
   3  could not finish and could not undo; the message says what state is left and what to run
 
 Secrets: no command prints a key or the event API key.
-`
+`)
+	return b.String()
+}
 
 func main() {
 	os.Exit(run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
@@ -75,6 +83,8 @@ type partialError struct{ msg string }
 
 func (e *partialError) Error() string { return e.msg }
 
+func partialf(format string, a ...any) error { return &partialError{fmt.Sprintf(format, a...)} }
+
 // faultHook is nil in the shipped binary. Tests set it to stop a command, or to break the
 // emulator, at a named point between two AWS calls, proving that every interruption leaves a
 // consistent state.
@@ -87,52 +97,31 @@ func fault(point string) error {
 	return faultHook(point)
 }
 
-// command is one subcommand: its flags are registered by setup, its work done by run.
-type command struct {
-	group, name, args, help string
-	setup                   func(fs *flag.FlagSet) func(ctx context.Context, a *app, pos []string) error
-}
-
-var commands []command
-
-func register(c command) { commands = append(commands, c) }
-
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 || isHelp(args[0]) {
-		fmt.Fprint(stdout, usageText)
+		fmt.Fprint(stdout, usageText())
 		if len(args) == 0 {
 			return exitUsage
 		}
 		return exitOK
 	}
-	// Global flags may come first; the first two words that are not flags name the command.
-	var words []string
-	rest := []string{}
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		if len(words) < 2 && !strings.HasPrefix(a, "-") {
-			words = append(words, a)
-			continue
-		}
-		rest = append(rest, a)
-	}
+	words, rest := splitCommand(args)
 	if len(words) == 0 {
-		fmt.Fprintf(stderr, "claimsctl: no command given\n\n%s", usageText)
+		if hasHelp(rest) {
+			fmt.Fprint(stdout, usageText())
+			return exitOK
+		}
+		fmt.Fprintf(stderr, "claimsctl: no command given\n\n%s", usageText())
 		return exitUsage
 	}
 	group := words[0]
-	var inGroup []command
-	for _, c := range commands {
-		if c.group == group {
-			inGroup = append(inGroup, c)
-		}
-	}
+	inGroup := groupCommands(group)
 	if len(inGroup) == 0 {
 		fmt.Fprintf(stderr, "claimsctl: unknown command %q (run claimsctl --help)\n", group)
 		return exitUsage
 	}
 	if len(words) < 2 {
-		if len(rest) > 0 && isHelp(rest[0]) {
+		if hasHelp(rest) {
 			groupHelp(stdout, group, inGroup)
 			return exitOK
 		}
@@ -140,12 +129,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		groupHelp(stderr, group, inGroup)
 		return exitUsage
 	}
-	var cmd *command
-	for i := range inGroup {
-		if inGroup[i].name == words[1] {
-			cmd = &inGroup[i]
-		}
-	}
+	cmd := findCommand(group, words[1])
 	if cmd == nil {
 		fmt.Fprintf(stderr, "claimsctl: unknown subcommand %q of %s\n\n", words[1], group)
 		groupHelp(stderr, group, inGroup)
@@ -156,7 +140,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	fs.SetOutput(io.Discard)
 	g := &globals{}
 	g.register(fs)
-	do := cmd.setup(fs)
+	o := &options{}
+	for _, f := range cmd.flags {
+		f(fs, o)
+	}
 	pos, err := parseInterleaved(fs, rest)
 	if errors.Is(err, flag.ErrHelp) {
 		commandHelp(stdout, cmd, fs)
@@ -167,8 +154,13 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		commandHelp(stderr, cmd, fs)
 		return exitUsage
 	}
-	a := &app{g: g, stdin: stdin, out: newPrinter(stdout, g.json), stderr: stderr}
-	err = do(ctx, a, pos)
+	err = func() error {
+		x, err := newEnv(ctx, g, stdin, stdout, stderr)
+		if err != nil {
+			return err
+		}
+		return cmd.run(ctx, x, o, pos)
+	}()
 	var ue *usageError
 	var pe *partialError
 	switch {
@@ -188,6 +180,43 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 
 func isHelp(s string) bool { return s == "-h" || s == "--help" || s == "-help" || s == "help" }
 
+func hasHelp(args []string) bool {
+	for _, a := range args {
+		if isHelp(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// splitCommand finds the command words: the first two words that are neither a flag nor the
+// value of a global flag that takes one. So `--env staging user add ...` names "user add",
+// not "staging". Everything else, in order, is left for the flag set.
+func splitCommand(args []string) (words, rest []string) {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			rest = append(rest, args[i:]...)
+			break
+		}
+		if strings.HasPrefix(a, "-") && a != "-" {
+			rest = append(rest, a)
+			name := strings.TrimLeft(a, "-")
+			if !strings.Contains(name, "=") && globalTakesValue[name] && i+1 < len(args) {
+				i++
+				rest = append(rest, args[i])
+			}
+			continue
+		}
+		if len(words) < 2 && !(len(words) == 0 && a == "help") {
+			words = append(words, a)
+			continue
+		}
+		rest = append(rest, a)
+	}
+	return words, rest
+}
+
 // parseInterleaved lets flags and positional arguments mix: `user add a@b.c --roles x`.
 func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string
@@ -203,27 +232,54 @@ func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
-func groupHelp(w io.Writer, group string, cmds []command) {
+func groupCommands(group string) []*command {
+	var out []*command
+	for _, c := range commands {
+		if c.group == group {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func findCommand(group, name string) *command {
+	for _, c := range commands {
+		if c.group == group && c.name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+func groupHelp(w io.Writer, group string, cmds []*command) {
 	fmt.Fprintf(w, "Usage: claimsctl %s <subcommand> [arguments] [flags]\n\nSubcommands:\n", group)
 	for _, c := range cmds {
-		summary, _, _ := strings.Cut(c.help, ". ") // the first sentence; --help on the subcommand has it all
-		fmt.Fprintf(w, "  %-8s %-6s %s\n", c.name, c.args, strings.TrimSuffix(summary, "."))
+		fmt.Fprintf(w, "  %-16s %-6s %s\n", c.name, c.args, c.summary())
 	}
 	fmt.Fprintf(w, "\nRun claimsctl %s <subcommand> --help for its flags; claimsctl --help for global flags and exit codes.\n", group)
 }
 
 func commandHelp(w io.Writer, c *command, fs *flag.FlagSet) {
-	fmt.Fprintf(w, "Usage: claimsctl %s %s %s [flags]\n\n%s\n\nFlags (global flags too, see claimsctl --help):\n", c.group, c.name, c.args, c.help)
+	fmt.Fprintf(w, "Usage: %s [flags]\n\n%s\n", strings.Join(strings.Fields("claimsctl "+c.group+" "+c.name+" "+c.args), " "), c.help)
+	if c.example != "" {
+		fmt.Fprintf(w, "\nExample:\n  %s\n", c.example)
+	}
+	fmt.Fprintf(w, "\nFlags (global flags too, see claimsctl --help):\n")
+	var names []string
 	fs.VisitAll(func(f *flag.Flag) {
-		if globalFlag[f.Name] {
-			return
+		if !isGlobal(f.Name) {
+			names = append(names, f.Name)
 		}
+	})
+	sort.Strings(names)
+	for _, n := range names {
+		f := fs.Lookup(n)
 		def := ""
-		if f.DefValue != "" && f.DefValue != "false" {
+		if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" {
 			def = " (default " + f.DefValue + ")"
 		}
-		fmt.Fprintf(w, "  --%-22s %s%s\n", f.Name, f.Usage, def)
-	})
+		fmt.Fprintf(w, "  --%-26s %s%s\n", f.Name, f.Usage, def)
+	}
 }
 
 // positional checks the number of positional arguments.

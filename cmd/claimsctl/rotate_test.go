@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -94,10 +96,10 @@ func TestKeyRotateSurvivesAnInterruptionAfterEveryStep(t *testing.T) {
 	var steps []string
 	d := withUsers(t)
 	faultHook = func(p string) error { steps = append(steps, p); return nil }
-	_, errOut, code := d.ctl(t, "", "key", "rotate", "--retire")
+	_, errOut, code := d.ctl(t, "", "key", "rotate", "--retire", "--workers", "1")
 	faultHook = nil
 	require.Equal(t, exitOK, code, errOut)
-	require.Equal(t, []string{stepKeyAdded, stepReencrypted, stepReencrypted, stepReencrypted, stepVerified, stepRetired}, steps)
+	require.Equal(t, []string{stepRecorded, stepKeyAdded, stepReencrypted, stepReencrypted, stepReencrypted, stepVerified, stepRetired}, steps)
 
 	for stop := range steps {
 		t.Run(fmt.Sprintf("after %d %s", stop, steps[stop]), func(t *testing.T) {
@@ -111,15 +113,28 @@ func TestKeyRotateSurvivesAnInterruptionAfterEveryStep(t *testing.T) {
 				}
 				return nil
 			}
-			_, errOut, code := d.ctl(t, "", "key", "rotate", "--retire")
+			_, errOut, code := d.ctl(t, "", "key", "rotate", "--retire", "--workers", "1")
 			faultHook = nil
-			require.NotEqual(t, exitOK, code, "the interruption must surface")
+			assert.Equal(t, exitPartial, code, "an interrupted rotation is never reported as 'nothing left half-done': %s", errOut)
 			assert.Contains(t, errOut, "injected interruption")
 			allReadable(t, d, users...)
+			interrupted := d.ring(t).Keys()[0]
 
-			_, errOut, code = d.ctl(t, "", "key", "rotate", "--retire")
+			// The message says what to run; a resume moves to the key the interrupted run recorded.
+			rerun := []string{"key", "rotate", "--retire"}
+			if strings.Contains(errOut, "key rotate --resume") {
+				rerun = append(rerun, "--resume")
+			}
+			if steps[stop] == stepVerified || steps[stop] == stepRetired {
+				rerun = []string{"key", "retire"}
+				assert.Contains(t, errOut, "claimsctl key retire")
+			}
+			_, errOut, code = d.ctl(t, "", rerun...)
 			require.Equal(t, exitOK, code, "a rerun completes: %s", errOut)
 			ring := d.ring(t)
+			if stop > 0 {
+				assert.Equal(t, interrupted, ring.Keys()[0], "the rerun finishes the interrupted rotation's key instead of drawing another")
+			}
 			assert.Equal(t, 1, ring.Len(), "old keys retired")
 			assert.NotEqual(t, original, ring.Keys()[0], "the original key is gone")
 			onPrimary(t, d, users...)
@@ -128,23 +143,28 @@ func TestKeyRotateSurvivesAnInterruptionAfterEveryStep(t *testing.T) {
 	}
 }
 
-func TestItemsWrittenDuringARotationStayReadable(t *testing.T) {
+func TestClaimsWrittenDuringARotationWaitForItAndStayReadable(t *testing.T) {
 	d := withUsers(t)
-	wrote := false
+	var once sync.Once
+	done := make(chan [2]int, 1)
 	faultHook = func(p string) error {
-		if p == stepReencrypted && !wrote {
-			wrote = true
-			// Another operator changes and adds claims mid-rotation.
-			_, errOut, code := d.ctl(t, "", "claims", "put", "ben@example.com", "--roles", "viewer", "--default-role", "viewer")
-			require.Equal(t, exitOK, code, errOut)
-			_, errOut, code = d.ctl(t, "", "user", "add", "dee@example.com", "--roles", "viewer", "--default-role", "viewer")
-			require.Equal(t, exitOK, code, errOut)
+		if p == stepReencrypted {
+			once.Do(func() {
+				// Another operator changes and adds claims mid-rotation: they wait for the key-ring lock.
+				go func() {
+					_, _, c1 := d.ctl(t, "", "claims", "put", "ben@example.com", "--roles", "viewer", "--default-role", "viewer")
+					_, _, c2 := d.ctl(t, "", "user", "add", "dee@example.com", "--roles", "viewer", "--default-role", "viewer")
+					done <- [2]int{c1, c2}
+				}()
+			})
 		}
 		return nil
 	}
-	_, errOut, code := d.ctl(t, "", "key", "rotate", "--retire")
-	faultHook = nil
+	_, errOut, code := d.ctl(t, "", "key", "rotate", "--retire", "--workers", "1")
 	require.Equal(t, exitOK, code, errOut)
+	codes := <-done
+	faultHook = nil
+	assert.Equal(t, [2]int{exitOK, exitOK}, codes, "the concurrent writes completed once the rotation released the lock")
 	assert.Equal(t, 1, d.ring(t).Len())
 	allReadable(t, d, append(users, "dee@example.com")...)
 	onPrimary(t, d, append(users, "dee@example.com")...)
@@ -193,14 +213,42 @@ func TestImportAMopedKeyAndMigrateItsItems(t *testing.T) {
 	assert.Equal(t, exitOK, code)
 	assert.Contains(t, out, "already in the key ring")
 
-	// Moving off the Moped key: rotate resumes onto the current primary, then retire.
+	for _, e := range emails {
+		assert.Nil(t, d.binding(t, e), "Moped's items carry no binding")
+	}
+	out, _, _ = d.ctl(t, "", "claims", "verify")
+	assert.Contains(t, out, fmt.Sprintf("%d unbound", len(emails)))
+
+	// Moving off the Moped key: rotate draws a new key, binds every item, then retires.
 	_, errOut, code = d.ctl(t, "", "key", "rotate", "--retire")
 	require.Equal(t, exitOK, code, errOut)
 	assert.NotContains(t, d.ring(t).Keys(), fx.Key)
+	out, _, _ = d.ctl(t, "", "claims", "verify")
+	assert.Contains(t, out, "0 unbound", "key rotate binds every item it re-encrypts")
+	for _, it := range items {
+		id := it.Item["user_id"].(*types.AttributeValueMemberS).Value
+		b := d.binding(t, id)
+		require.NotNil(t, b)
+		assert.Equal(t, claims.Binding{UserID: id, Identity: attrOf(it.Item, "cognito_uuid")}, *b)
+		stored, bind, err := claims.Decode(d.ring(t), d.item(t, id))
+		require.NoError(t, err)
+		c, err := claims.ForToken(stored, bind, d.item(t, id), it.Sub)
+		require.NoError(t, err)
+		var got map[string]any
+		require.NoError(t, json.Unmarshal([]byte(c.JSON()), &got))
+		assert.Equal(t, it.Want, got, "the bound item gives the token Moped's gave, compatibility attributes included")
+	}
 	_, errOut, code = d.ctl(t, "", "claims", "verify")
 	assert.Equal(t, exitOK, code, errOut)
 	for _, e := range emails {
 		_, err := d.tokenClaims(t, e)
 		assert.NoError(t, err)
 	}
+}
+
+func attrOf(item map[string]types.AttributeValue, name string) string {
+	if v, ok := item[name].(*types.AttributeValueMemberS); ok {
+		return v.Value
+	}
+	return ""
 }

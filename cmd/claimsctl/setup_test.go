@@ -41,7 +41,7 @@ var envSeq atomic.Int64
 // deployment is one environment as `make deploy` leaves it: both stacks with their outputs,
 // and the resources they name.
 type deployment struct {
-	env, pool, table, secretArn, param, cluster, service string
+	project, env, pool, table, secretArn, param, cluster, service string
 
 	idp *cip.Client
 	db  *dynamodb.Client
@@ -52,11 +52,16 @@ type deployment struct {
 
 func deploy(t *testing.T) *deployment {
 	t.Helper()
+	return deployAs(t, project, fmt.Sprintf("e%d", envSeq.Add(1)))
+}
+
+// deployAs creates the environment env of project (names must be unique within the package's moto).
+func deployAs(t *testing.T, project, env string) *deployment {
+	t.Helper()
 	ctx := context.Background()
 	cfg := moto.Config()
-	n := envSeq.Add(1)
 	d := &deployment{
-		env: fmt.Sprintf("e%d", n),
+		project: project, env: env,
 		idp: cip.NewFromConfig(cfg), db: dynamodb.NewFromConfig(cfg), sm: secretsmanager.NewFromConfig(cfg),
 		ps: ssm.NewFromConfig(cfg), ecs: ecs.NewFromConfig(cfg),
 	}
@@ -117,7 +122,7 @@ func (d *deployment) stack(t *testing.T, name string, outputs map[string]string)
 // ctl runs claimsctl for this environment and returns stdout, stderr and the exit code.
 func (d *deployment) ctl(t *testing.T, stdin string, args ...string) (string, string, int) {
 	t.Helper()
-	return ctlRaw(t, stdin, append(args, "--project", project, "--env", d.env)...)
+	return ctlRaw(t, stdin, append(args, "--project", d.project, "--env", d.env)...)
 }
 
 func ctlRaw(t *testing.T, stdin string, args ...string) (string, string, int) {
@@ -137,7 +142,9 @@ func (d *deployment) ring(t *testing.T) *claims.KeyRing {
 }
 
 // tokenClaims reads a user's item and returns what the pre-token Lambda would put in a token,
-// through the same internal/claims code path, with the ring the secret holds now.
+// through the same internal/claims code path, with the ring the secret holds now, for the user
+// signing in with their Cognito sub (or, without a Cognito user, the identity the item is bound
+// to). Unbound items are accepted, as in an environment with claims.allowUnbound.
 func (d *deployment) tokenClaims(t *testing.T, email string) (claims.Claims, error) {
 	t.Helper()
 	got, err := d.db.GetItem(context.Background(), &dynamodb.GetItemInput{TableName: aws.String(d.table), Key: key(email), ConsistentRead: aws.Bool(true)})
@@ -149,15 +156,31 @@ func (d *deployment) tokenClaims(t *testing.T, email string) (claims.Claims, err
 	if err != nil {
 		return nil, err
 	}
-	plain, err := d.ring(t).Decrypt(rec.Claims)
+	stored, bind, err := claims.Decode(d.ring(t), rec)
 	if err != nil {
 		return nil, err
 	}
-	stored, err := claims.Parse(plain)
-	if err != nil {
-		return nil, err
+	sub := "sub-from-event"
+	if u, ok := d.user(t, email); ok {
+		sub = attr(u.UserAttributes, "sub")
+	} else if bind != nil && bind.Identity != "" {
+		sub = bind.Identity
+	} else if rec.CognitoUUID != "" {
+		sub = rec.CognitoUUID
 	}
-	return claims.ForToken(stored, rec, "sub-from-event")
+	return claims.ForToken(stored, bind, rec, sub)
+}
+
+// binding returns the binding sealed into a user's item (nil: unbound).
+func (d *deployment) binding(t *testing.T, email string) *claims.Binding {
+	t.Helper()
+	got, err := d.db.GetItem(context.Background(), &dynamodb.GetItemInput{TableName: aws.String(d.table), Key: key(email), ConsistentRead: aws.Bool(true)})
+	require.NoError(t, err)
+	rec, err := claims.RecordFromItem(got.Item)
+	require.NoError(t, err)
+	_, b, err := claims.Decode(d.ring(t), rec)
+	require.NoError(t, err)
+	return b
 }
 
 func (d *deployment) user(t *testing.T, email string) (*cip.AdminGetUserOutput, bool) {

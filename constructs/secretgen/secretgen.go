@@ -62,7 +62,9 @@ func (g *Generator) APIKey(scope constructs.Construct, id, parameterName, descri
 		ResourceName: jsii.String(parameterName[1:]), // the ARN has no leading slash
 	})
 	g.Lambda.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-		Actions:   jsii.Strings("ssm:GetParameter", "ssm:PutParameter", "ssm:DeleteParameter"),
+		// ListTagsForResource and AddTagsToResource (PutParameter with tags): the owner tag that
+		// decides what may be adopted or deleted.
+		Actions:   jsii.Strings("ssm:GetParameter", "ssm:PutParameter", "ssm:DeleteParameter", "ssm:ListTagsForResource", "ssm:AddTagsToResource"),
 		Resources: jsii.Strings(*arn),
 	}))
 	return g.resource(scope, id, "Custom::EventApiKey", map[string]any{

@@ -3,6 +3,7 @@
 package userdirectory
 
 import (
+	"strconv"
 	"strings"
 	"time"
 
@@ -52,6 +53,9 @@ type Props struct {
 
 	// KeyCacheTTL is how long the trigger keeps the key ring in memory. Default: 5 minutes.
 	KeyCacheTTL awscdk.Duration
+	// AllowUnboundClaims lets the trigger accept claims not sealed to their item (what Moped
+	// wrote). Default: false, bindings required.
+	AllowUnboundClaims bool
 	// MemoryMB sizes the trigger (CPU scales with memory). Default: 512.
 	MemoryMB int
 	// DeletionProtection protects the pool from deletion.
@@ -70,6 +74,9 @@ type EntraProps struct {
 	TenantID string
 	// ClientID is the Entra application (client) ID.
 	ClientID string
+	// AllowedEmailDomains are the only email domains a federated user may have; the trigger
+	// refuses others, and federated users of any other provider. Required.
+	AllowedEmailDomains []string
 	// ClientSecret is the application's secret. Pass a reference (awscdk.SecretValue_SecretsManager),
 	// which CloudFormation resolves at deploy time: a plain value would be written into the template.
 	ClientSecret awscdk.SecretValue
@@ -136,15 +143,22 @@ func New(scope constructs.Construct, id string, p *Props) *Directory {
 	if memory == 0 {
 		memory = 512
 	}
+	env := map[string]*string{
+		"CLAIMS_TABLE_NAME":    p.Store.Table.TableName(),
+		"CLAIMS_KEY_SECRET_ID": p.Store.KeySecret.SecretArn(),
+		"CLAIMS_KEY_CACHE_TTL": jsii.String(goDuration(orDefault(p.KeyCacheTTL, awscdk.Duration_Minutes(jsii.Number(5))))),
+		"CLAIMS_ALLOW_UNBOUND": jsii.String(strconv.FormatBool(p.AllowUnboundClaims)),
+	}
+	if s := p.Entra; s != nil {
+		// Federated users are accepted only through this provider and these domains.
+		env["SSO_PROVIDER_NAME"] = jsii.String(s.ProviderName)
+		env["SSO_ALLOWED_EMAIL_DOMAINS"] = jsii.String(strings.Join(s.AllowedEmailDomains, ","))
+	}
 	d.PreToken = golambda.New(c, "PreToken", &golambda.Props{
-		Builder:     p.Lambdas,
-		Package:     "lambda/pretoken",
-		Description: "Cognito pre-token trigger: adds the user's Hasura claims or refuses the token",
-		Environment: map[string]*string{
-			"CLAIMS_TABLE_NAME":    p.Store.Table.TableName(),
-			"CLAIMS_KEY_SECRET_ID": p.Store.KeySecret.SecretArn(),
-			"CLAIMS_KEY_CACHE_TTL": jsii.String(goDuration(orDefault(p.KeyCacheTTL, awscdk.Duration_Minutes(jsii.Number(5))))),
-		},
+		Builder:       p.Lambdas,
+		Package:       "lambda/pretoken",
+		Description:   "Cognito pre-token trigger: adds the user's Hasura claims or refuses the token",
+		Environment:   env,
 		MemoryMB:      memory,
 		Timeout:       awscdk.Duration_Seconds(jsii.Number(TriggerTimeout)),
 		LogRetention:  p.LogRetention,

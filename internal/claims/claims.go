@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/mail"
 	"regexp"
 	"strings"
 	"unicode/utf8"
@@ -199,27 +198,47 @@ func (c Claims) JSON() string {
 	return string(b)
 }
 
-// ForToken returns the claims a token carries for rec's user: the stored claims, with
-// x-hasura-user-id set from cognito_uuid (else the event's sub, which Cognito sets and users
-// cannot edit) and the Moped compatibility attributes filled in where the claims lack them.
-func ForToken(stored Claims, rec Record, sub string) (Claims, error) {
+// ForToken returns the claims a token carries for rec's user, signing in as sub (the event's
+// sub, which Cognito sets and users cannot edit).
+//
+// Bound claims (bind != nil): the item must record no identity or exactly sub; x-hasura-user-id
+// is the binding's HasuraUserID, else its Identity, else sub; the plain item attributes are not
+// read, because anyone who can write the table can write them.
+//
+// Unbound claims (Moped's; the caller decides whether they are allowed): a cognito_uuid must be
+// sub; x-hasura-user-id is sub, and the Moped compatibility attributes are filled in where the
+// claims lack them.
+func ForToken(stored Claims, bind *Binding, rec Record, sub string) (Claims, error) {
+	if sub == "" {
+		return nil, invalid("no user id: the event has no sub")
+	}
 	out := Claims{}
 	for k, v := range stored {
 		out[k] = v
 	}
-	id := rec.CognitoUUID
-	if id == "" {
-		id = sub
-	}
-	if id == "" {
-		return nil, invalid("no user id: the record has no cognito_uuid and the event has no sub")
-	}
-	out[UserID] = id
-	if _, ok := out[UserDBID]; !ok && rec.DatabaseID != "" {
-		out[UserDBID] = rec.DatabaseID
-	}
-	if _, ok := out[UserWGID]; !ok && rec.WorkgroupID != "" {
-		out[UserWGID] = rec.WorkgroupID
+	if bind != nil {
+		if bind.UserID != rec.UserID {
+			return nil, ErrBoundElsewhere
+		}
+		if bind.Identity != "" && bind.Identity != sub {
+			return nil, ErrIdentityMismatch
+		}
+		id := bind.HasuraUserID
+		if id == "" {
+			id = sub
+		}
+		out[UserID] = id
+	} else {
+		if rec.CognitoUUID != "" && rec.CognitoUUID != sub {
+			return nil, ErrIdentityMismatch
+		}
+		out[UserID] = sub
+		if _, ok := out[UserDBID]; !ok && rec.DatabaseID != "" {
+			out[UserDBID] = rec.DatabaseID
+		}
+		if _, ok := out[UserWGID]; !ok && rec.WorkgroupID != "" {
+			out[UserWGID] = rec.WorkgroupID
+		}
 	}
 	if err := out.check(); err != nil {
 		return nil, err
@@ -308,23 +327,6 @@ func strOrNum(item map[string]types.AttributeValue, name string) (string, error)
 	default:
 		return "", invalid("item attribute %s must be a number or a string", name)
 	}
-}
-
-// NormalizeEmail returns the table key for an email: trimmed and lower-cased. It refuses
-// anything that is not a single plain address.
-func NormalizeEmail(s string) (string, error) {
-	e := strings.ToLower(strings.TrimSpace(s))
-	if e == "" {
-		return "", errors.New("email is empty")
-	}
-	if len(e) > 254 {
-		return "", errors.New("email is longer than 254 characters")
-	}
-	a, err := mail.ParseAddress(e)
-	if err != nil || a.Address != e || a.Name != "" || !strings.Contains(e[strings.LastIndexByte(e, '@')+1:], ".") {
-		return "", fmt.Errorf("%q is not a plain email address like name@example.com", truncate(s))
-	}
-	return e, nil
 }
 
 func truncate(s string) string {

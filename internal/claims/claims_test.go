@@ -89,29 +89,81 @@ func TestNewChecksExactlyAsParse(t *testing.T) {
 	assert.ErrorContains(t, err, `key "org" is not an x-hasura-* session variable`)
 }
 
-func TestForTokenTakesTheUserIDOnlyFromCognito(t *testing.T) {
+func TestForTokenTakesTheUserIDOnlyFromTheEventOrTheSealedBinding(t *testing.T) {
 	stored, err := Parse([]byte(`{"x-hasura-default-role":"a","x-hasura-allowed-roles":["a"],"x-hasura-user-id":"someone-else"}`))
 	require.NoError(t, err)
 
-	c, err := ForToken(stored, Record{CognitoUUID: "uuid-1"}, "sub-1")
+	c, err := ForToken(stored, nil, Record{UserID: "a@example.com", CognitoUUID: "sub-1"}, "sub-1")
 	require.NoError(t, err)
-	assert.Equal(t, "uuid-1", c[UserID], "cognito_uuid wins over the claims' own value")
-
-	c, err = ForToken(stored, Record{}, "sub-1")
-	require.NoError(t, err)
-	assert.Equal(t, "sub-1", c[UserID], "else the event's sub")
+	assert.Equal(t, "sub-1", c[UserID], "the event's sub wins over the claims' own value")
 	assert.Equal(t, "someone-else", stored[UserID], "the stored claims are not modified")
 
-	_, err = ForToken(stored, Record{}, "")
+	_, err = ForToken(stored, nil, Record{UserID: "a@example.com", CognitoUUID: "uuid-of-another-user"}, "sub-1")
+	assert.ErrorIs(t, err, ErrIdentityMismatch, "an unbound item whose cognito_uuid is another identity is refused")
+
+	_, err = ForToken(stored, nil, Record{UserID: "a@example.com"}, "")
 	assert.ErrorContains(t, err, "no user id")
+
+	moved := &Binding{UserID: "a@example.com", Identity: "new-pool-sub", HasuraUserID: "old-pool-sub"}
+	c, err = ForToken(stored, moved, Record{UserID: "a@example.com", CognitoUUID: "forged"}, "new-pool-sub")
+	require.NoError(t, err)
+	assert.Equal(t, "old-pool-sub", c[UserID], "a user moved from another pool keeps their Hasura user id")
+	_, err = ForToken(stored, moved, Record{UserID: "a@example.com"}, "other-sub")
+	assert.ErrorIs(t, err, ErrIdentityMismatch)
+	_, err = ForToken(stored, moved, Record{UserID: "mallory@example.com"}, "new-pool-sub")
+	assert.ErrorIs(t, err, ErrBoundElsewhere)
 }
 
-func TestForTokenFillsMopedCompatibilityAttributes(t *testing.T) {
+func TestForTokenFillsMopedCompatibilityAttributesOfUnboundItemsOnly(t *testing.T) {
 	stored, _ := Parse([]byte(`{"x-hasura-default-role":"a","x-hasura-allowed-roles":["a"],"x-hasura-user-wg-id":"3"}`))
-	c, err := ForToken(stored, Record{DatabaseID: "42", WorkgroupID: "9"}, "sub")
+	c, err := ForToken(stored, nil, Record{UserID: "a@example.com", DatabaseID: "42", WorkgroupID: "9"}, "sub")
 	require.NoError(t, err)
 	assert.Equal(t, "42", c[UserDBID])
 	assert.Equal(t, "3", c[UserWGID], "the claims' own value wins")
+
+	c, err = ForToken(stored, &Binding{UserID: "a@example.com"}, Record{UserID: "a@example.com", DatabaseID: "42"}, "sub")
+	require.NoError(t, err)
+	assert.NotContains(t, c, UserDBID, "a bound item's plain attributes are not trusted")
+}
+
+func TestSealedClaimsAreBoundToTheirItem(t *testing.T) {
+	key, _ := GenerateKey()
+	ring, _ := NewKeyRing(key)
+	c, err := New([]string{"admin"}, "admin", nil)
+	require.NoError(t, err)
+	tok, err := SealFor(ring, c, Binding{UserID: "admin@example.com", Identity: "sub-admin"})
+	require.NoError(t, err)
+
+	got, b, err := Decode(ring, Record{UserID: "admin@example.com", Claims: tok})
+	require.NoError(t, err)
+	assert.Equal(t, c, got)
+	assert.Equal(t, &Binding{UserID: "admin@example.com", Identity: "sub-admin"}, b)
+
+	_, _, err = Decode(ring, Record{UserID: "mallory@example.com", Claims: tok, CognitoUUID: "sub-admin"})
+	assert.ErrorIs(t, err, ErrBoundElsewhere, "the admin's blob copied into another item is refused")
+
+	for name, plain := range map[string]string{
+		"unknown field":   `{"v":1,"bind":{"user_id":"a@example.com"},"claims":{"x-hasura-default-role":"a","x-hasura-allowed-roles":["a"]},"x":1}`,
+		"no user_id":      `{"v":1,"bind":{},"claims":{"x-hasura-default-role":"a","x-hasura-allowed-roles":["a"]}}`,
+		"future version":  `{"v":2,"bind":{"user_id":"a@example.com"},"claims":{"x-hasura-default-role":"a","x-hasura-allowed-roles":["a"]}}`,
+		"invalid claims":  `{"v":1,"bind":{"user_id":"a@example.com"},"claims":{"x-hasura-default-role":"a"}}`,
+		"claims not JSON": `{"v":1,"bind":{"user_id":"a@example.com"},"claims":"x"}`,
+	} {
+		_, _, err := Open([]byte(plain))
+		assert.ErrorIs(t, err, ErrInvalid, name)
+	}
+	_, b, err = Open([]byte(`{"x-hasura-default-role":"a","x-hasura-allowed-roles":["a"]}`))
+	require.NoError(t, err)
+	assert.Nil(t, b, "a bare claims object (Moped) is unbound")
+}
+
+func TestBindingForMovesCompatibilityAttributesInside(t *testing.T) {
+	stored, _ := Parse([]byte(`{"x-hasura-default-role":"a","x-hasura-allowed-roles":["a"],"x-hasura-user-id":"x"}`))
+	c, b := BindingFor(stored, Record{UserID: "a@example.com", CognitoUUID: "sub-a", DatabaseID: "42", WorkgroupID: "7"})
+	assert.Equal(t, Binding{UserID: "a@example.com", Identity: "sub-a"}, b)
+	assert.Equal(t, Claims{DefaultRole: "a", AllowedRoles: []string{"a"}, UserDBID: "42", UserWGID: "7"}, c)
+	assert.ErrorIs(t, CheckWritable(stored), ErrInvalid, "x-hasura-user-id cannot be stored")
+	assert.NoError(t, CheckWritable(c))
 }
 
 func TestRecordFromItem(t *testing.T) {
@@ -149,13 +201,29 @@ func TestRecordFromItem(t *testing.T) {
 	}
 }
 
-func TestNormalizeEmail(t *testing.T) {
+func TestNormalizeEmailIsASCIIOnly(t *testing.T) {
 	got, err := NormalizeEmail("  Alice.Smith+x@Example.COM ")
 	require.NoError(t, err)
 	assert.Equal(t, "alice.smith+x@example.com", got)
-	for _, bad := range []string{"", "alice", "alice@", "@example.com", "Alice <alice@example.com>", "a@b", "a@b.com,c@d.com", strings.Repeat("a", 250) + "@example.com"} {
+	got, err = NormalizeEmail("o'brien_{x}@mail-1.example.co.uk")
+	require.NoError(t, err)
+	assert.Equal(t, "o'brien_{x}@mail-1.example.co.uk", got)
+	assert.Equal(t, "mail-1.example.co.uk", EmailDomain(got))
+
+	for _, bad := range []string{
+		"", "alice", "alice@", "@example.com", "Alice <alice@example.com>", "a@b", "a@b.com,c@d.com",
+		strings.Repeat("a", 250) + "@example.com", strings.Repeat("a", 65) + "@example.com",
+		"ADM\u0130N@example.com",  // dotted capital I: Unicode lower-casing gives "admin"
+		"\u212Aim@example.com",    // Kelvin sign: Unicode lower-casing gives "kim"
+		"ad\u200bmin@example.com", // zero-width space
+		"admin@ex\u0430mple.com",  // Cyrillic a
+		"admin@example.com\u0000", // control character
+		"admin\t@example.com", "admin@[10.0.0.1]", "admin@10.0.0.1", "\"admin\"@example.com",
+		"a..b@example.com", ".a@example.com", "a.@example.com", "a@-example.com", "a@example..com",
+		"a b@example.com", "a@example.com (comment)", "a(b)@example.com",
+	} {
 		_, err := NormalizeEmail(bad)
-		assert.Error(t, err, "%q", bad)
+		assert.ErrorIs(t, err, ErrEmail, "%q", bad)
 	}
 }
 
@@ -226,7 +294,7 @@ func TestPythonMadeClaimsDecryptToTheSameTokenClaims(t *testing.T) {
 		require.NoError(t, err)
 		stored, err := Parse(plain)
 		require.NoError(t, err)
-		c, err := ForToken(stored, rec, it.Sub)
+		c, err := ForToken(stored, nil, rec, it.Sub)
 		require.NoError(t, err)
 		var got map[string]any
 		require.NoError(t, json.Unmarshal([]byte(c.JSON()), &got))

@@ -4,7 +4,10 @@
 package claims
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -126,4 +129,25 @@ func (r *KeyRing) SecretString() string {
 // WithNewPrimary returns a ring with key first, followed by the current keys.
 func (r *KeyRing) WithNewPrimary(key string) (*KeyRing, error) {
 	return NewKeyRing(append([]string{key}, r.encoded...)...)
+}
+
+// LogHash is a keyed hash of s for log lines: HMAC-SHA-256 under a key derived from the primary
+// key, truncated to 64 bits (enough to correlate a user's lines, too short to be a tag anyone
+// could forge against). Nobody without the key ring can test a guess.
+func (r *KeyRing) LogHash(s string) string {
+	k := hmac.New(sha256.New, []byte(r.encoded[0]))
+	k.Write([]byte("hasura-auth log user hash v1"))
+	m := hmac.New(sha256.New, k.Sum(nil))
+	m.Write([]byte(s))
+	return hex.EncodeToString(m.Sum(nil)[:8])
+}
+
+// Fingerprint names the primary key without revealing it (SHA-256 of the key, 12 hex digits):
+// claimsctl records it to say which key an interrupted rotation was moving to.
+func (r *KeyRing) Fingerprint() string { return Fingerprint(r.encoded[0]) }
+
+// Fingerprint names an encoded key without revealing it.
+func Fingerprint(key string) string {
+	sum := sha256.Sum256([]byte("hasura-auth key fingerprint v1:" + key))
+	return hex.EncodeToString(sum[:6])
 }

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -31,11 +29,17 @@ const (
 	ReasonUnsupportedVer    = "unsupported_version"
 	ReasonUnsupportedSource = "unsupported_trigger_source"
 	ReasonNoEmail           = "no_email"
+	ReasonEmailInvalid      = "email_invalid" // non-ASCII, control or zero-width characters, IP literal, not a plain address
 	ReasonEmailUnverified   = "email_unverified"
+	ReasonProviderRefused   = "provider_not_allowed"     // federated, but not through the configured provider
+	ReasonDomainRefused     = "email_domain_not_allowed" // federated, with an email outside the allowed domains
 	ReasonUnknownUser       = "unknown_user"
 	ReasonBadRecord         = "bad_record"
 	ReasonUndecryptable     = "claims_undecryptable"
 	ReasonInvalidClaims     = "claims_invalid"
+	ReasonBoundElsewhere    = "claims_bound_elsewhere" // the blob was sealed for another item
+	ReasonIdentityMismatch  = "identity_mismatch"      // the item records another Cognito identity
+	ReasonUnbound           = "claims_unbound"         // no binding, and this environment requires one
 	ReasonTableError        = "table_unavailable"
 	ReasonSecretError       = "key_secret_unavailable"
 	ReasonKeyRingInvalid    = "key_secret_invalid"
@@ -73,6 +77,13 @@ type Handler struct {
 	Secrets SecretGetter
 	Log     *slog.Logger
 	Now     func() time.Time
+	// AllowUnbound accepts claims that carry no binding to their item (Moped's, until claimsctl
+	// key rotate binds them). Off by default: see config claims.allowUnbound.
+	AllowUnbound bool
+	// SSOProvider is the only identity provider federated users may come through ("" refuses
+	// every federated user); SSODomains the email domains they may have.
+	SSOProvider string
+	SSODomains  map[string]bool
 
 	mu     sync.Mutex
 	ring   *claims.KeyRing
@@ -117,7 +128,7 @@ func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (json.RawMess
 		slog.String("request_id", requestID(ctx)),
 		slog.String("trigger_source", ev.TriggerSource),
 		slog.String("version", ev.Version),
-		slog.String("user", maskUser(ev.Request.UserAttributes["email"])),
+		slog.String("user", h.maskUser(ev.Request.UserAttributes["email"])),
 		slog.Float64("latency_ms", float64(h.Now().Sub(start).Microseconds())/1000),
 	}
 	if err != nil {
@@ -155,15 +166,15 @@ func (h *Handler) handle(ctx context.Context, raw json.RawMessage) (json.RawMess
 		return nil, ev, refuse(ReasonUnsupportedSource, fmt.Errorf("trigger source %q", ev.TriggerSource))
 	}
 	attrs := ev.Request.UserAttributes
-	email, err := claims.NormalizeEmail(attrs["email"])
-	if err != nil {
+	if strings.TrimSpace(attrs["email"]) == "" {
 		return nil, ev, refuse(ReasonNoEmail, nil)
 	}
-	// A federated user's email is vouched for by the identity provider; a native user's must
-	// have been verified by Cognito. Both attributes are set by Cognito, not by the user.
-	federated := attrs["cognito:user_status"] == "EXTERNAL_PROVIDER"
-	if !federated && attrs["email_verified"] != "true" {
-		return nil, ev, refuse(ReasonEmailUnverified, nil)
+	email, err := claims.NormalizeEmail(attrs["email"])
+	if err != nil {
+		return nil, ev, refuse(ReasonEmailInvalid, nil)
+	}
+	if err := h.checkOrigin(attrs, email); err != nil {
+		return nil, ev, err
 	}
 
 	c, err := h.claimsFor(ctx, email, attrs["sub"])
@@ -196,6 +207,36 @@ func (h *Handler) handle(ctx context.Context, raw json.RawMessage) (json.RawMess
 	return out, ev, nil
 }
 
+// checkOrigin decides whether the email can be trusted. A native user's must have been verified
+// by Cognito. A federated user (Cognito sets cognito:user_status and identities; users cannot)
+// must come only through the configured provider, with an email in an allowed domain: the
+// provider asserts the email, so the domain list bounds whose emails it may assert.
+func (h *Handler) checkOrigin(attrs map[string]string, email string) error {
+	ids, hasIDs := attrs["identities"]
+	federated := attrs["cognito:user_status"] == "EXTERNAL_PROVIDER" || (hasIDs && ids != "" && ids != "[]")
+	if !federated {
+		if attrs["email_verified"] != "true" {
+			return refuse(ReasonEmailUnverified, nil)
+		}
+		return nil
+	}
+	var list []struct {
+		ProviderName string `json:"providerName"`
+	}
+	if h.SSOProvider == "" || json.Unmarshal([]byte(ids), &list) != nil || len(list) == 0 {
+		return refuse(ReasonProviderRefused, nil)
+	}
+	for _, id := range list {
+		if id.ProviderName != h.SSOProvider {
+			return refuse(ReasonProviderRefused, nil)
+		}
+	}
+	if !h.SSODomains[claims.EmailDomain(email)] {
+		return refuse(ReasonDomainRefused, nil)
+	}
+	return nil
+}
+
 func (h *Handler) claimsFor(ctx context.Context, email, sub string) (claims.Claims, error) {
 	got, err := h.DB.GetItem(ctx, &dynamodb.GetItemInput{
 		TableName:      aws.String(h.Table),
@@ -217,23 +258,31 @@ func (h *Handler) claimsFor(ctx context.Context, email, sub string) (claims.Clai
 	if err != nil {
 		return nil, err
 	}
-	plain, err := ring.Decrypt(rec.Claims)
-	if err != nil && !fresh {
+	stored, bind, err := claims.Decode(ring, rec)
+	if errors.Is(err, claims.ErrDecrypt) && !fresh {
 		// The key may have been rotated since the ring was cached: read the secret once more.
 		if ring, _, err = h.keyRing(ctx, true); err != nil {
 			return nil, err
 		}
-		plain, err = ring.Decrypt(rec.Claims)
+		stored, bind, err = claims.Decode(ring, rec)
 	}
-	if err != nil {
+	switch {
+	case errors.Is(err, claims.ErrDecrypt):
 		return nil, refuse(ReasonUndecryptable, err)
-	}
-	stored, err := claims.Parse(plain)
-	if err != nil {
+	case errors.Is(err, claims.ErrBoundElsewhere):
+		return nil, refuse(ReasonBoundElsewhere, nil)
+	case err != nil:
 		return nil, refuse(ReasonInvalidClaims, err)
+	case bind == nil && !h.AllowUnbound:
+		return nil, refuse(ReasonUnbound, nil)
 	}
-	c, err := claims.ForToken(stored, rec, sub)
-	if err != nil {
+	c, err := claims.ForToken(stored, bind, rec, sub)
+	switch {
+	case errors.Is(err, claims.ErrIdentityMismatch):
+		return nil, refuse(ReasonIdentityMismatch, nil)
+	case errors.Is(err, claims.ErrBoundElsewhere):
+		return nil, refuse(ReasonBoundElsewhere, nil)
+	case err != nil:
 		return nil, refuse(ReasonInvalidClaims, err)
 	}
 	return c, nil
@@ -267,13 +316,20 @@ func requestID(ctx context.Context) string {
 	return ""
 }
 
-// maskUser identifies a user in logs without the address: a short hash of the normalized email,
-// enough to correlate lines of one user, not to read it back.
-func maskUser(email string) string {
-	e := strings.ToLower(strings.TrimSpace(email))
-	if e == "" {
+// maskUser identifies a user in logs without the address: a keyed HMAC-SHA-256 of the
+// normalized email, 64 bits of it. The key is derived from the environment's primary claims key
+// (it is in no template or log), so a dictionary of addresses cannot reverse it; it changes
+// when the claims key rotates. Before the key ring has been read, no user is logged.
+func (h *Handler) maskUser(email string) string {
+	e, err := claims.NormalizeEmail(email)
+	if err != nil {
 		return ""
 	}
-	sum := sha256.Sum256([]byte(e))
-	return "sha256:" + hex.EncodeToString(sum[:6])
+	h.mu.Lock()
+	ring := h.ring
+	h.mu.Unlock()
+	if ring == nil {
+		return ""
+	}
+	return "hmac:" + ring.LogHash(e)
 }

@@ -83,27 +83,65 @@ func TestUserIDComesFromCognitoNeverFromEditableData(t *testing.T) {
 	assert.Equal(t, sub, tokenClaims(t, "2", out)["id"]["x-hasura-user-id"])
 }
 
-func TestMopedCompatibilityAttributesBecomeStringClaims(t *testing.T) {
+func TestMopedCompatibilityAttributesOfUnboundItemsBecomeStringClaims(t *testing.T) {
 	f := newFixture(t)
-	f.put(t, item{email: "carol@example.com", claimsJSON: editorClaims, uuid: uuid, extra: map[string]types.AttributeValue{
+	f.put(t, item{email: "carol@example.com", claimsJSON: editorClaims, uuid: sub, unbound: true, extra: map[string]types.AttributeValue{
 		"database_id": &types.AttributeValueMemberN{Value: "42"}, "workgroup_id": &types.AttributeValueMemberS{Value: "7"},
 	}})
-	out, err, _ := invoke(t, f.h, event("1", "TokenGeneration_HostedAuth", nativeUser("carol@example.com", sub)))
+	h := f.handler(t, map[string]string{"CLAIMS_ALLOW_UNBOUND": "true"})
+	out, err, _ := invoke(t, h, event("1", "TokenGeneration_HostedAuth", nativeUser("carol@example.com", sub)))
 	require.NoError(t, err)
 	got := tokenClaims(t, "1", out)["id"]
 	assert.Equal(t, "42", got["x-hasura-user-db-id"])
 	assert.Equal(t, "7", got["x-hasura-user-wg-id"])
+
+	_, err, _ = invoke(t, f.h, event("1", "TokenGeneration_HostedAuth", nativeUser("carol@example.com", sub)))
+	require.Error(t, err, "by default an environment requires bound claims")
+	assert.Equal(t, ReasonUnbound, f.logs.lastLog(t)["reason"])
 }
 
-func TestFederatedUsersAreVouchedForByTheirProvider(t *testing.T) {
+func TestAUserMovedFromAnotherPoolKeepsTheirHasuraUserID(t *testing.T) {
+	f := newFixture(t)
+	const oldPoolSub = "11111111-aaaa-4bbb-8ccc-000000000001"
+	f.put(t, item{email: "moved@example.com", claimsJSON: editorClaims, uuid: oldPoolSub, identity: sub})
+	out, err, _ := invoke(t, f.h, event("2", "TokenGeneration_Authentication", nativeUser("moved@example.com", sub)))
+	require.NoError(t, err)
+	assert.Equal(t, oldPoolSub, tokenClaims(t, "2", out)["access"]["x-hasura-user-id"])
+}
+
+func TestFederatedUsersComeOnlyThroughTheConfiguredProviderAndDomains(t *testing.T) {
 	f := newFixture(t)
 	f.put(t, item{email: "dave@contoso.com", claimsJSON: editorClaims})
-	attrs := map[string]string{
-		"sub": sub, "email": "Dave@Contoso.com", "cognito:user_status": "EXTERNAL_PROVIDER",
-		"identities": `[{"providerName":"EntraID","providerType":"OIDC","userId":"x"}]`,
+	f.put(t, item{email: "eve@evil.example", claimsJSON: editorClaims})
+	sso := f.handler(t, map[string]string{"SSO_PROVIDER_NAME": "EntraID", "SSO_ALLOWED_EMAIL_DOMAINS": "contoso.com,fabrikam.com"})
+	federated := func(email, identities string) map[string]string {
+		return map[string]string{"sub": sub, "email": email, "cognito:user_status": "EXTERNAL_PROVIDER", "identities": identities}
 	}
-	_, err, _ := invoke(t, f.h, event("2", "TokenGeneration_HostedAuth", attrs))
-	require.NoError(t, err, "no email_verified is needed when the provider vouches for the email")
+	entra := `[{"userId":"x","providerName":"EntraID","providerType":"OIDC","issuer":null,"primary":"true","dateCreated":"1700000000000"}]`
+	_, err, _ := invoke(t, sso, event("2", "TokenGeneration_HostedAuth", federated("Dave@Contoso.com", entra)))
+	require.NoError(t, err, "no email_verified is needed when the configured provider asserts an allowed domain")
+
+	for _, c := range []struct {
+		name, reason string
+		h            *Handler
+		attrs        map[string]string
+	}{
+		{"no SSO configured", ReasonProviderRefused, f.h, federated("dave@contoso.com", entra)},
+		{"another provider", ReasonProviderRefused, sso, federated("dave@contoso.com", `[{"providerName":"Google","providerType":"Google"}]`)},
+		{"one of two providers is another", ReasonProviderRefused, sso, federated("dave@contoso.com", `[{"providerName":"EntraID"},{"providerName":"Other"}]`)},
+		{"external without identities", ReasonProviderRefused, sso, federated("dave@contoso.com", "")},
+		{"identities not JSON", ReasonProviderRefused, sso, federated("dave@contoso.com", "EntraID")},
+		{"identities without the external status", ReasonProviderRefused, sso, map[string]string{"sub": sub, "email": "dave@contoso.com", "email_verified": "true", "identities": `[{"providerName":"Other"}]`}},
+		{"domain not allowed", ReasonDomainRefused, sso, federated("eve@evil.example", entra)},
+		{"subdomain of an allowed domain", ReasonDomainRefused, sso, federated("dave@mail.contoso.com", entra)},
+		{"non-ASCII look-alike of an allowed domain", ReasonEmailInvalid, sso, federated("dave@cont\u043eso.com", entra)},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err, _ := invoke(t, c.h, event("2", "TokenGeneration_HostedAuth", c.attrs))
+			require.Error(t, err)
+			assert.Equal(t, c.reason, f.logs.lastLog(t)["reason"])
+		})
+	}
 }
 
 func TestMopedDataWrittenByPythonWorksUnchanged(t *testing.T) {
@@ -113,10 +151,11 @@ func TestMopedDataWrittenByPythonWorksUnchanged(t *testing.T) {
 	ring, err := claims.NewKeyRing(key)
 	require.NoError(t, err)
 	f.setSecret(t, ring.SecretString())
+	h := f.handler(t, map[string]string{"CLAIMS_ALLOW_UNBOUND": "true"})
 	for _, it := range items {
 		_, err := f.db.PutItem(context.Background(), putInput(f.table, it.Item))
 		require.NoError(t, err)
-		out, err, _ := invoke(t, f.h, event("2", "TokenGeneration_Authentication", nativeUser(it.Email, it.Sub)))
+		out, err, _ := invoke(t, h, event("2", "TokenGeneration_Authentication", nativeUser(it.Email, it.Sub)))
 		require.NoError(t, err, it.Email)
 		assert.Equal(t, it.Want, tokenClaims(t, "2", out)["access"], it.Email)
 	}
@@ -140,6 +179,17 @@ func TestRefusesWithOneGenericMessageAndLogsTheReason(t *testing.T) {
 		"user_id": &types.AttributeValueMemberS{Value: "noclaims@example.com"},
 	}))
 	require.NoError(t, err)
+	// Write access to the table alone: the admin's sealed blob and identity copied into another item.
+	f.put(t, item{email: "admin@example.com", claimsJSON: `{"x-hasura-default-role":"admin","x-hasura-allowed-roles":["admin"]}`, identity: "admin-sub"})
+	admin, err := f.db.GetItem(context.Background(), getInput(f.table, "admin@example.com"))
+	require.NoError(t, err)
+	copied := admin.Item
+	copied["user_id"] = &types.AttributeValueMemberS{Value: "mallory@example.com"}
+	_, err = f.db.PutItem(context.Background(), putInput(f.table, copied))
+	require.NoError(t, err)
+	f.put(t, item{email: "moped@example.com", claimsJSON: editorClaims, unbound: true})
+	f.put(t, item{email: "stale@example.com", claimsJSON: editorClaims, uuid: "sub-of-the-previous-owner", unbound: true})
+	allowUnbound := f.handler(t, map[string]string{"CLAIMS_ALLOW_UNBOUND": "true"})
 
 	unverified := nativeUser("ok@example.com", sub)
 	unverified["email_verified"] = "false"
@@ -154,7 +204,14 @@ func TestRefusesWithOneGenericMessageAndLogsTheReason(t *testing.T) {
 		{"unverified email", ReasonEmailUnverified, event("2", "TokenGeneration_Authentication", unverified)},
 		{"email_verified missing", ReasonEmailUnverified, event("2", "TokenGeneration_Authentication", noVerifiedAttr)},
 		{"no email", ReasonNoEmail, event("2", "TokenGeneration_Authentication", map[string]string{"sub": sub, "email_verified": "true"})},
-		{"malformed email", ReasonNoEmail, event("2", "TokenGeneration_Authentication", nativeUser("not-an-email", sub))},
+		{"malformed email", ReasonEmailInvalid, event("2", "TokenGeneration_Authentication", nativeUser("not-an-email", sub))},
+		{"dotted capital I", ReasonEmailInvalid, event("2", "TokenGeneration_Authentication", nativeUser("OK\u0130@example.com", sub))},
+		{"Kelvin sign", ReasonEmailInvalid, event("2", "TokenGeneration_Authentication", nativeUser("o\u212A@example.com", sub))},
+		{"zero-width space", ReasonEmailInvalid, event("2", "TokenGeneration_Authentication", nativeUser("ok\u200b@example.com", sub))},
+		{"IP literal", ReasonEmailInvalid, event("2", "TokenGeneration_Authentication", nativeUser("ok@[127.0.0.1]", sub))},
+		{"blob copied from another item", ReasonBoundElsewhere, event("2", "TokenGeneration_Authentication", nativeUser("mallory@example.com", "admin-sub"))},
+		{"bound to another identity", ReasonIdentityMismatch, event("2", "TokenGeneration_Authentication", nativeUser("admin@example.com", sub))},
+		{"unbound where bindings are required", ReasonUnbound, event("2", "TokenGeneration_Authentication", nativeUser("moped@example.com", sub))},
 		{"claims missing", ReasonBadRecord, event("2", "TokenGeneration_Authentication", nativeUser("noclaims@example.com", sub))},
 		{"garbled claims", ReasonUndecryptable, event("2", "TokenGeneration_Authentication", nativeUser("garbled@example.com", sub))},
 		{"claims under a key not in the ring", ReasonUndecryptable, event("1", "TokenGeneration_Authentication", nativeUser("otherkey@example.com", sub))},
@@ -164,7 +221,7 @@ func TestRefusesWithOneGenericMessageAndLogsTheReason(t *testing.T) {
 		{"empty allowed roles", ReasonInvalidClaims, event("2", "TokenGeneration_Authentication", nativeUser("noroles@example.com", sub))},
 		{"non-string claim", ReasonInvalidClaims, event("2", "TokenGeneration_Authentication", nativeUser("nonstring@example.com", sub))},
 		{"non-hasura claim", ReasonInvalidClaims, event("2", "TokenGeneration_Authentication", nativeUser("foreign@example.com", sub))},
-		{"no sub and no cognito_uuid", ReasonInvalidClaims, event("2", "TokenGeneration_Authentication", map[string]string{"email": "notjson@example.com", "email_verified": "true"})},
+		{"no sub", ReasonInvalidClaims, event("2", "TokenGeneration_Authentication", map[string]string{"email": "ok@example.com", "email_verified": "true"})},
 		{"version 3", ReasonUnsupportedVer, event("3", "TokenGeneration_Authentication", nativeUser("ok@example.com", sub))},
 		{"no version", ReasonUnsupportedVer, []byte(`{"triggerSource":"TokenGeneration_Authentication","request":{"userAttributes":{}}}`)},
 		{"client credentials", ReasonUnsupportedSource, event("2", "TokenGeneration_ClientCredentials", nativeUser("ok@example.com", sub))},
@@ -188,12 +245,18 @@ func TestRefusesWithOneGenericMessageAndLogsTheReason(t *testing.T) {
 		})
 	}
 
+	// A stale unbound item (email reused by a new account) is refused even where unbound items are allowed.
+	_, err = allowUnbound.Handle(context.Background(), event("2", "TokenGeneration_Authentication", nativeUser("stale@example.com", sub)))
+	require.Error(t, err)
+	assert.Equal(t, ReasonIdentityMismatch, f.logs.lastLog(t)["reason"])
+
 	// Nothing secret or personal in any log line: no email, claims, roles, keys or ciphertext.
 	logs := f.logs.String()
 	for _, s := range []string{"@example.com", "editor", "admin", "x-hasura", foreignTok, otherKey, f.ring.Keys()[0], "gAAAAA"} {
 		assert.NotContains(t, logs, s)
 	}
-	assert.Contains(t, logs, `"user":"sha256:`, "users are identified by a hash of their email")
+	assert.Contains(t, logs, `"user":"hmac:`+f.ring.LogHash("ok@example.com")+`"`, "users are identified by a keyed hash of their email")
+	assert.NotContains(t, logs, "sha256", "no unkeyed hash a dictionary could reverse")
 }
 
 func TestKeyRingIsCachedForTheTTLAndReReadWhenADecryptFails(t *testing.T) {
@@ -269,11 +332,24 @@ func TestInitRefusesIncompleteConfiguration(t *testing.T) {
 			assert.True(t, strings.Contains(err.Error(), "CLAIMS_"), err.Error())
 		})
 	}
+	for name, env := range map[string]map[string]string{
+		"unbound not a bool":  {"CLAIMS_TABLE_NAME": "t", "CLAIMS_KEY_SECRET_ID": "s", "CLAIMS_ALLOW_UNBOUND": "yes"},
+		"provider no domains": {"CLAIMS_TABLE_NAME": "t", "CLAIMS_KEY_SECRET_ID": "s", "SSO_PROVIDER_NAME": "EntraID"},
+		"bad domain":          {"CLAIMS_TABLE_NAME": "t", "CLAIMS_KEY_SECRET_ID": "s", "SSO_PROVIDER_NAME": "EntraID", "SSO_ALLOWED_EMAIL_DOMAINS": "Contoso.com"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := newHandler(context.Background(), func(k string) string { return env[k] }, log)
+			require.Error(t, err)
+			assert.Regexp(t, "CLAIMS_ALLOW_UNBOUND|SSO_", err.Error())
+		})
+	}
 	h, err := newHandler(context.Background(), func(k string) string {
 		return map[string]string{"CLAIMS_TABLE_NAME": "t", "CLAIMS_KEY_SECRET_ID": "s", "CLAIMS_KEY_CACHE_TTL": "90s"}[k]
 	}, log)
 	require.NoError(t, err)
 	assert.Equal(t, 90*time.Second, h.KeyTTL)
+	assert.False(t, h.AllowUnbound, "bindings are required unless configured otherwise")
+	assert.Empty(t, h.SSOProvider, "no federated user is accepted unless configured")
 	assert.Equal(t, budget, h.Budget)
 	assert.Less(t, budget, 3*time.Second, "the budget must end before the function's 3 s timeout")
 }

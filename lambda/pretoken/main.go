@@ -2,7 +2,9 @@
 // Hasura claims, decrypted from the claims table, into the token, or refuses the login.
 //
 // Environment: CLAIMS_TABLE_NAME, CLAIMS_KEY_SECRET_ID (ARN or name), CLAIMS_KEY_CACHE_TTL
-// (Go duration, default 5m). The SDK's standard AWS_ENDPOINT_URL* variables point it at an
+// (Go duration, default 5m), CLAIMS_ALLOW_UNBOUND ("true" accepts claims not bound to their
+// item; default "false"), SSO_PROVIDER_NAME and SSO_ALLOWED_EMAIL_DOMAINS (comma-separated;
+// without them every federated user is refused). The SDK's standard AWS_ENDPOINT_URL* variables point it at an
 // emulator; there is no test-only code path.
 package main
 
@@ -11,11 +13,13 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/hasura-auth-cdk/hasuraauth/internal/awsclient"
+	"github.com/hasura-auth-cdk/hasuraauth/internal/claims"
 )
 
 // budget bounds one invocation. Cognito waits 5 s at most and retries; answering (or refusing)
@@ -46,6 +50,26 @@ func newHandler(ctx context.Context, getenv func(string) string, log *slog.Logge
 		}
 		ttl = d
 	}
+	allowUnbound := false
+	switch v := getenv("CLAIMS_ALLOW_UNBOUND"); v {
+	case "", "false":
+	case "true":
+		allowUnbound = true
+	default:
+		return nil, fmt.Errorf("CLAIMS_ALLOW_UNBOUND=%q: want true or false", v)
+	}
+	provider, domains := getenv("SSO_PROVIDER_NAME"), map[string]bool{}
+	for _, d := range strings.Split(getenv("SSO_ALLOWED_EMAIL_DOMAINS"), ",") {
+		if d = strings.TrimSpace(d); d != "" {
+			if _, err := claims.NormalizeEmail("x@" + d); err != nil || strings.ToLower(d) != d {
+				return nil, fmt.Errorf("SSO_ALLOWED_EMAIL_DOMAINS: %q is not a lower-case ASCII domain", d)
+			}
+			domains[d] = true
+		}
+	}
+	if provider != "" && len(domains) == 0 {
+		return nil, fmt.Errorf("SSO_PROVIDER_NAME is set but SSO_ALLOWED_EMAIL_DOMAINS is empty: federated users would all be refused")
+	}
 	cfg, err := awsclient.LambdaConfig(ctx)
 	if err != nil {
 		return nil, err
@@ -54,5 +78,6 @@ func newHandler(ctx context.Context, getenv func(string) string, log *slog.Logge
 		Table: table, SecretID: secret, KeyTTL: ttl, Budget: budget,
 		DB: awsclient.DynamoDB(cfg), Secrets: awsclient.SecretsManager(cfg),
 		Log: log, Now: time.Now,
+		AllowUnbound: allowUnbound, SSOProvider: provider, SSODomains: domains,
 	}, nil
 }

@@ -87,13 +87,23 @@ func (f *fixture) handler(t testing.TB, env map[string]string) *Handler {
 }
 
 type item struct {
-	email, claimsJSON, uuid string
-	extra                   map[string]types.AttributeValue
+	// uuid is the Hasura user id: cognito_uuid of an unbound item, the binding's HasuraUserID
+	// of a bound one; identity is the Cognito sub a bound item is sealed for ("" = any).
+	email, claimsJSON, uuid, identity string
+	extra                             map[string]types.AttributeValue
+	// unbound writes the bare claims JSON, as Moped did; else valid claims are sealed to the
+	// item, as claimsctl writes them (claims that fail validation are written bare).
+	unbound bool
 }
 
 func (f *fixture) put(t testing.TB, it item) {
 	t.Helper()
-	tok, err := f.ring.Encrypt([]byte(it.claimsJSON))
+	plain := []byte(it.claimsJSON)
+	if c, err := claims.Parse(plain); err == nil && !it.unbound {
+		plain, err = claims.Seal(c, claims.Binding{UserID: it.email, Identity: it.identity, HasuraUserID: it.uuid})
+		require.NoError(t, err)
+	}
+	tok, err := f.ring.Encrypt(plain)
 	require.NoError(t, err)
 	f.putRaw(t, it, tok)
 }
@@ -224,4 +234,8 @@ func readFile(t testing.TB, path string) []byte {
 
 func putInput(table string, item map[string]types.AttributeValue) *dynamodb.PutItemInput {
 	return &dynamodb.PutItemInput{TableName: aws.String(table), Item: item}
+}
+
+func getInput(table, email string) *dynamodb.GetItemInput {
+	return &dynamodb.GetItemInput{TableName: aws.String(table), Key: map[string]types.AttributeValue{"user_id": &types.AttributeValueMemberS{Value: email}}, ConsistentRead: aws.Bool(true)}
 }

@@ -34,7 +34,13 @@ type SSM interface {
 	GetParameter(ctx context.Context, in *ssm.GetParameterInput, opts ...func(*ssm.Options)) (*ssm.GetParameterOutput, error)
 	PutParameter(ctx context.Context, in *ssm.PutParameterInput, opts ...func(*ssm.Options)) (*ssm.PutParameterOutput, error)
 	DeleteParameter(ctx context.Context, in *ssm.DeleteParameterInput, opts ...func(*ssm.Options)) (*ssm.DeleteParameterOutput, error)
+	ListTagsForResource(ctx context.Context, in *ssm.ListTagsForResourceInput, opts ...func(*ssm.Options)) (*ssm.ListTagsForResourceOutput, error)
 }
+
+// OwnerTag marks a parameter this function created, with the stack name and logical ID of the
+// resource that created it. A parameter is adopted or deleted only when the tag names this very
+// resource: never a parameter made by hand, by another tool, or by another environment's stack.
+const OwnerTag = "hasura-auth:created-by"
 
 // Secrets is the part of Secrets Manager the function uses.
 type Secrets interface {
@@ -73,27 +79,32 @@ func (h *Handler) Handle(ctx context.Context, ev cfn.Event) (string, map[string]
 	return id, nil, err
 }
 
-// eventAPIKey keeps a SecureString parameter holding a random key. Create draws a new key (or
-// keeps one that survived a retained deletion); Update keeps the value unless the name changes;
-// Delete removes the parameter unless RetainOnDelete is "true".
+// eventAPIKey keeps a SecureString parameter holding a random key. Create draws a new key, or
+// adopts a SecureString this same resource created before (a production parameter is retained
+// when its stack is deleted, and the re-created stack takes it back); any other existing
+// parameter fails the create. Update keeps the value unless the name changes. Delete removes
+// the parameter only if this resource created it and RetainOnDelete is not "true".
 func (h *Handler) eventAPIKey(ctx context.Context, ev cfn.Event) (string, error) {
 	name, _ := ev.ResourceProperties["ParameterName"].(string)
 	if !strings.HasPrefix(name, "/") {
 		return ev.PhysicalResourceID, fmt.Errorf("property ParameterName %q must be an SSM parameter path starting with /", name)
 	}
+	owner := ownerOf(ev)
 	switch ev.RequestType {
 	case cfn.RequestCreate, cfn.RequestUpdate:
 		if ev.RequestType == cfn.RequestUpdate && ev.PhysicalResourceID == name {
 			return name, nil // same parameter: keep its value
 		}
-		exists, err := h.parameterExists(ctx, name)
+		typ, tag, exists, err := h.describeParameter(ctx, name)
 		if err != nil {
 			return "", err
 		}
 		if exists {
-			// A production parameter is retained when its stack is deleted; a new stack adopts it
-			// rather than failing or silently changing the key every consumer holds.
-			return name, nil
+			if typ == ssmtypes.ParameterTypeSecureString && tag == owner {
+				return name, nil
+			}
+			return "", fmt.Errorf("parameter %s already exists and was not created by this resource (type %s, %s tag %q, this resource is %q): "+
+				"it is not adopted; choose another eventApiKey.parameterName, or delete the parameter if it is a leftover", name, typ, OwnerTag, tag, owner)
 		}
 		key, err := randomKey()
 		if err != nil {
@@ -103,6 +114,7 @@ func (h *Handler) eventAPIKey(ctx context.Context, ev cfn.Event) (string, error)
 		_, err = h.SSM.PutParameter(ctx, &ssm.PutParameterInput{
 			Name: aws.String(name), Type: ssmtypes.ParameterTypeSecureString, Value: aws.String(key),
 			Description: aws.String(desc), Overwrite: aws.Bool(false), Tier: ssmtypes.ParameterTierStandard,
+			Tags: []ssmtypes.Tag{{Key: aws.String(OwnerTag), Value: aws.String(owner)}},
 		})
 		if err != nil {
 			return "", fmt.Errorf("put SecureString parameter %s: %w", name, err)
@@ -113,7 +125,15 @@ func (h *Handler) eventAPIKey(ctx context.Context, ev cfn.Event) (string, error)
 		if ev.PhysicalResourceID != name || ev.ResourceProperties["RetainOnDelete"] == "true" {
 			return ev.PhysicalResourceID, nil
 		}
-		_, err := h.SSM.DeleteParameter(ctx, &ssm.DeleteParameterInput{Name: aws.String(name)})
+		typ, tag, exists, err := h.describeParameter(ctx, name)
+		if err != nil {
+			return name, err
+		}
+		if !exists || tag != owner || typ != ssmtypes.ParameterTypeSecureString {
+			h.Log.Info("parameter left in place: not created by this resource", slog.String("parameter", name), slog.String("owner_tag", tag))
+			return name, nil
+		}
+		_, err = h.SSM.DeleteParameter(ctx, &ssm.DeleteParameterInput{Name: aws.String(name)})
 		var nf *ssmtypes.ParameterNotFound
 		if err != nil && !errors.As(err, &nf) {
 			return name, fmt.Errorf("delete parameter %s: %w", name, err)
@@ -123,16 +143,38 @@ func (h *Handler) eventAPIKey(ctx context.Context, ev cfn.Event) (string, error)
 	return ev.PhysicalResourceID, fmt.Errorf("unsupported request type %q", ev.RequestType)
 }
 
-func (h *Handler) parameterExists(ctx context.Context, name string) (bool, error) {
-	_, err := h.SSM.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(name), WithDecryption: aws.Bool(false)})
+// ownerOf names the resource: <stack name>/<logical ID>. The stack name (not the stack ID, which
+// changes when a stack is re-created) lets a re-created production stack take back its
+// retained parameter.
+func ownerOf(ev cfn.Event) string {
+	stack := ev.StackID
+	if parts := strings.Split(ev.StackID, "/"); len(parts) >= 2 {
+		stack = parts[1] // arn:aws:cloudformation:<region>:<account>:stack/<name>/<uuid>
+	}
+	return stack + "/" + ev.LogicalResourceID
+}
+
+// describeParameter returns the parameter's type and owner tag, and whether it exists.
+func (h *Handler) describeParameter(ctx context.Context, name string) (ssmtypes.ParameterType, string, bool, error) {
+	out, err := h.SSM.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(name), WithDecryption: aws.Bool(false)})
 	var nf *ssmtypes.ParameterNotFound
 	switch {
-	case err == nil:
-		return true, nil
 	case errors.As(err, &nf):
-		return false, nil
+		return "", "", false, nil
+	case err != nil:
+		return "", "", false, fmt.Errorf("read parameter %s: %w", name, err)
 	}
-	return false, fmt.Errorf("read parameter %s: %w", name, err)
+	tags, err := h.SSM.ListTagsForResource(ctx, &ssm.ListTagsForResourceInput{ResourceType: ssmtypes.ResourceTypeForTaggingParameter, ResourceId: aws.String(name)})
+	if err != nil {
+		return "", "", true, fmt.Errorf("read the tags of parameter %s: %w", name, err)
+	}
+	tag := ""
+	for _, t := range tags.TagList {
+		if aws.ToString(t.Key) == OwnerTag {
+			tag = aws.ToString(t.Value)
+		}
+	}
+	return out.Parameter.Type, tag, true, nil
 }
 
 // placeholder is what CloudFormation writes into the claims key secret when it creates it

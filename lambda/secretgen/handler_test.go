@@ -50,6 +50,7 @@ func newFixture() *fixture {
 
 func apiKeyEvent(req cfn.RequestType, physicalID, name string, retain bool) cfn.Event {
 	return cfn.Event{
+		StackID:     "arn:aws:cloudformation:us-east-1:000000000000:stack/hasura-auth-staging-identity/11111111-aaaa-4bbb-8ccc-000000000001",
 		RequestType: req, ResourceType: TypeEventAPIKey, LogicalResourceID: "EventApiKey",
 		RequestID: "req-1", PhysicalResourceID: physicalID,
 		ResourceProperties: map[string]any{"ParameterName": name, "Description": "d", "RetainOnDelete": fmt.Sprint(retain)},
@@ -116,6 +117,70 @@ func TestEventAPIKeyLifecycle(t *testing.T) {
 
 	assert.NotContains(t, f.logs.String(), key, "the value is never logged")
 	assert.NotContains(t, f.logs.String(), other)
+}
+
+// TestOnlyItsOwnSecureStringIsAdoptedOrDeleted: a parameter at the configured name that this
+// resource did not create (a plain String with a known value, a hand-made SecureString, another
+// environment's key) fails the create and survives every delete; a retained one is taken back
+// by the re-created stack of the same name.
+func TestOnlyItsOwnSecureStringIsAdoptedOrDeleted(t *testing.T) {
+	f := newFixture()
+	ctx := context.Background()
+	put := func(name string, typ ssmtypes.ParameterType, tags ...ssmtypes.Tag) {
+		_, err := f.ssm.PutParameter(ctx, &ssm.PutParameterInput{Name: aws.String(name), Type: typ, Value: aws.String("known-value"), Tags: tags})
+		require.NoError(t, err)
+	}
+	for _, c := range []struct {
+		name string
+		typ  ssmtypes.ParameterType
+		tags []ssmtypes.Tag
+	}{
+		{"plain String", ssmtypes.ParameterTypeString, nil},
+		{"hand-made SecureString", ssmtypes.ParameterTypeSecureString, nil},
+		{"another environment's key", ssmtypes.ParameterTypeSecureString, []ssmtypes.Tag{{Key: aws.String(OwnerTag), Value: aws.String("hasura-auth-production-identity/EventApiKey")}}},
+		{"tagged String", ssmtypes.ParameterTypeString, []ssmtypes.Tag{{Key: aws.String(OwnerTag), Value: aws.String("hasura-auth-staging-identity/EventApiKey")}}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			name := fmt.Sprintf("/test/%d/event-api-key", n.Add(1))
+			put(name, c.typ, c.tags...)
+			_, _, err := f.h.Handle(ctx, apiKeyEvent(cfn.RequestCreate, "", name, false))
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), "already exists and was not created by this resource")
+			assert.NotContains(t, err.Error(), "known-value")
+			// Even a delete naming it (an update that renamed away from it) leaves it alone.
+			_, _, err = f.h.Handle(ctx, apiKeyEvent(cfn.RequestDelete, name, name, false))
+			require.NoError(t, err)
+			out, err := f.ssm.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(name), WithDecryption: aws.Bool(true)})
+			require.NoError(t, err, "not deleted")
+			assert.Equal(t, "known-value", aws.ToString(out.Parameter.Value), "not changed")
+		})
+	}
+
+	t.Run("retained, then taken back by the re-created stack", func(t *testing.T) {
+		name := fmt.Sprintf("/test/%d/event-api-key", n.Add(1))
+		_, _, err := f.h.Handle(ctx, apiKeyEvent(cfn.RequestCreate, "", name, true))
+		require.NoError(t, err)
+		key, _ := f.param(t, name)
+		_, _, err = f.h.Handle(ctx, apiKeyEvent(cfn.RequestDelete, name, name, true))
+		require.NoError(t, err)
+		again := apiKeyEvent(cfn.RequestCreate, "", name, true)
+		again.StackID = "arn:aws:cloudformation:us-east-1:000000000000:stack/hasura-auth-staging-identity/22222222-aaaa-4bbb-8ccc-000000000002"
+		_, _, err = f.h.Handle(ctx, again)
+		require.NoError(t, err)
+		kept, _ := f.param(t, name)
+		assert.Equal(t, key, kept, "the retained key is adopted, not replaced")
+
+		other := apiKeyEvent(cfn.RequestCreate, "", name, true)
+		other.StackID = "arn:aws:cloudformation:us-east-1:000000000000:stack/hasura-auth-production-identity/33333333-aaaa-4bbb-8ccc-000000000003"
+		_, _, err = f.h.Handle(ctx, other)
+		assert.ErrorContains(t, err, "was not created by this resource", "another environment configured with the same name is refused")
+		del := apiKeyEvent(cfn.RequestDelete, name, name, false)
+		del.StackID = other.StackID
+		_, _, err = f.h.Handle(ctx, del)
+		require.NoError(t, err)
+		_, ok := f.param(t, name)
+		assert.True(t, ok, "another environment's stack never deletes it")
+	})
 }
 
 func TestDeleteAfterAFailedCreateTouchesNothing(t *testing.T) {

@@ -1,0 +1,234 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	cip "github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/hasura-auth-cdk/hasuraauth/internal/claims"
+)
+
+// claimsPut writes one user's claims, sealed to their item. The binding keeps the identity and
+// Hasura user id the item already records, unless the Cognito user now holding the email has
+// another sub (the email was reused): then the claims are bound to the new user alone.
+func claimsPut(ctx context.Context, t *target, out *printer, c claims.Claims) error {
+	st := t.st
+	ctx, l, err := st.lock(ctx, "claims put")
+	if err != nil {
+		return err
+	}
+	defer l.release()
+	ring, err := st.ring(ctx)
+	if err != nil {
+		return err
+	}
+	bind := claims.Binding{UserID: t.email}
+	got, err := st.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(st.table), Key: key(t.email), ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return fmt.Errorf("read claims table %s: %w; nothing was changed", st.table, err)
+	}
+	if len(got.Item) > 0 {
+		if rec, err := claims.RecordFromItem(got.Item); err == nil {
+			if stored, b, err := claims.Decode(ring, rec); err == nil && b != nil {
+				bind = *b
+			} else if err == nil {
+				_, bind = claims.BindingFor(stored, rec)
+			}
+		}
+	}
+	sub := ""
+	if t.pool != "" {
+		u, err := t.idp.AdminGetUser(ctx, &cip.AdminGetUserInput{UserPoolId: aws.String(t.pool), Username: aws.String(t.email)})
+		switch {
+		case err == nil:
+			sub = attr(u.UserAttributes, "sub")
+		case !cognitoNotFound(err):
+			return fmt.Errorf("look up %s in %s: %w; nothing was changed", t.email, t.pool, err)
+		}
+	}
+	rebound := false
+	if sub != "" && bind.Identity != sub {
+		rebound = bind.Identity != ""
+		bind = claims.Binding{UserID: t.email, Identity: sub}
+	}
+	token, err := claims.SealFor(ring, c, bind)
+	if err != nil {
+		return err
+	}
+	update := "SET #c = :c"
+	values := map[string]ddbtypes.AttributeValue{":c": &ddbtypes.AttributeValueMemberS{Value: token}}
+	if bind.Identity != "" {
+		// Informational for people reading the table; the trigger trusts the sealed copy only.
+		update += ", cognito_uuid = :u"
+		values[":u"] = &ddbtypes.AttributeValueMemberS{Value: bind.Identity}
+	}
+	_, err = st.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(st.table), Key: key(t.email), UpdateExpression: aws.String(update),
+		ExpressionAttributeNames: map[string]string{"#c": claims.AttrClaims}, ExpressionAttributeValues: values,
+	})
+	if err != nil {
+		return fmt.Errorf("write claims of %s to %s: %w", t.email, st.table, err)
+	}
+	allowed, def := c.Roles()
+	note := ""
+	if rebound {
+		note = "; the item was bound to another Cognito identity (the email was reused) and is now bound to the current user"
+	}
+	out.result(map[string]any{"email": t.email, "allowed_roles": allowed, "default_role": def, "identity": bind.Identity, "rebound": rebound},
+		"wrote claims of %s: roles %s, default %s (effective at their next sign-in or token refresh)%s", t.email, strings.Join(allowed, ","), def, note)
+	return nil
+}
+
+func claimsGet(ctx context.Context, t *target, out *printer) error {
+	st := t.st
+	ring, err := st.ring(ctx)
+	if err != nil {
+		return err
+	}
+	got, err := st.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(st.table), Key: key(t.email), ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return fmt.Errorf("read claims table %s: %w", st.table, err)
+	}
+	if len(got.Item) == 0 {
+		return fmt.Errorf("no claims for %s in %s", t.email, st.table)
+	}
+	rec, err := claims.RecordFromItem(got.Item)
+	if err != nil {
+		return fmt.Errorf("claims of %s: %w", t.email, err)
+	}
+	c, _, err := claims.Decode(ring, rec)
+	if err != nil {
+		return fmt.Errorf("claims of %s: %w", t.email, err)
+	}
+	(&printer{w: out.w, json: true}).result(c, "") // the claims are JSON either way
+	return nil
+}
+
+func claimsDelete(ctx context.Context, t *target, out *printer) error {
+	st := t.st
+	_, err := st.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(st.table), Key: key(t.email),
+		ConditionExpression: aws.String("attribute_exists(user_id)")})
+	if err != nil {
+		if isConditionFailed(err) {
+			return fmt.Errorf("no claims for %s in %s", t.email, st.table)
+		}
+		return fmt.Errorf("delete claims of %s from %s: %w", t.email, st.table, err)
+	}
+	out.result(map[string]any{"email": t.email, "deleted": true}, "deleted the claims of %s: their next sign-in or refresh is refused", t.email)
+	return nil
+}
+
+// itemStatus is what verify and list learn of one item, through the trigger's code path.
+type itemStatus struct {
+	id      string
+	claims  claims.Claims
+	bound   bool
+	err     error
+	primary bool // decrypts with the primary key alone
+}
+
+func inspect(ring *claims.KeyRing, item map[string]ddbtypes.AttributeValue) itemStatus {
+	s := itemStatus{}
+	if v, ok := item[claims.AttrUserID].(*ddbtypes.AttributeValueMemberS); ok {
+		s.id = v.Value
+	}
+	rec, err := claims.RecordFromItem(item)
+	if err != nil {
+		s.err = err
+		return s
+	}
+	var b *claims.Binding
+	s.claims, b, s.err = claims.Decode(ring, rec)
+	s.bound = b != nil
+	s.primary = s.err == nil && ring.DecryptsWithPrimary(rec.Claims)
+	return s
+}
+
+// census inspects every item with s.workers parallel scan segments. Without keepClaims only
+// the status is kept, so that 100,000 items stay small in memory.
+func census(ctx context.Context, st *store, ring *claims.KeyRing, what string, keepClaims bool) ([]itemStatus, error) {
+	var mu sync.Mutex
+	var all []itemStatus
+	err := st.each(ctx, what, func(_ context.Context, item map[string]ddbtypes.AttributeValue) error {
+		s := inspect(ring, item)
+		if !keepClaims {
+			s.claims = nil
+		}
+		mu.Lock()
+		all = append(all, s)
+		mu.Unlock()
+		return nil
+	})
+	sort.Slice(all, func(i, j int) bool { return all[i].id < all[j].id })
+	return all, err
+}
+
+func claimsList(ctx context.Context, st *store, out *printer) error {
+	ring, err := st.ring(ctx)
+	if err != nil {
+		return err
+	}
+	all, err := census(ctx, st, ring, "claims list", true)
+	if err != nil {
+		return err
+	}
+	rows := make([][]string, 0, len(all))
+	for _, s := range all {
+		binding := map[bool]string{true: "bound", false: "unbound"}[s.bound]
+		if s.err != nil {
+			rows = append(rows, []string{s.id, "", "", "", "ERROR: " + s.err.Error()})
+			continue
+		}
+		allowed, def := s.claims.Roles()
+		rows = append(rows, []string{s.id, def, strings.Join(allowed, ","), binding, "ok"})
+	}
+	out.table([]string{"USER_ID", "DEFAULT_ROLE", "ALLOWED_ROLES", "BINDING", "STATUS"}, rows)
+	return nil
+}
+
+func claimsVerify(ctx context.Context, st *store, out *printer) error {
+	ring, err := st.ring(ctx)
+	if err != nil {
+		return err
+	}
+	all, err := census(ctx, st, ring, "claims verify", false)
+	if err != nil {
+		return err
+	}
+	var failed, unbound []string
+	for _, s := range all {
+		switch {
+		case s.err != nil:
+			failed = append(failed, s.id)
+		case !s.bound:
+			unbound = append(unbound, s.id)
+		}
+	}
+	hint := ""
+	if len(unbound) > 0 {
+		hint = " (unbound items sign in only where claims.allowUnbound is true; claimsctl key rotate binds them)"
+	}
+	out.result(map[string]any{"items": len(all), "failed": len(failed), "failed_user_ids": failed, "unbound": len(unbound)},
+		"%d items, %d failed%s; %d unbound%s", len(all), len(failed), list(failed), len(unbound), hint)
+	if len(failed) > 0 {
+		return fmt.Errorf("%d of %d items fail to decrypt or validate: %s", len(failed), len(all), strings.Join(failed, ", "))
+	}
+	return nil
+}
+
+func list(ids []string) string {
+	if len(ids) == 0 {
+		return ""
+	}
+	if len(ids) > 100 {
+		return fmt.Sprintf(": %s and %d more (--json lists all)", strings.Join(ids[:100], ", "), len(ids)-100)
+	}
+	return ": " + strings.Join(ids, ", ")
+}
