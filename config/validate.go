@@ -206,6 +206,8 @@ func (e Environment) Validate() error {
 			"the complete ARN (with its 6-character suffix) of a secret holding a postgres:// URL when database.create is false (or set database.urlParameterName to an SSM SecureString holding it)")
 	}
 
+	e.validateOperations(v)
+
 	if e.Production {
 		v.check(e.Removal == RemovalRetain, "removal", e.Removal, `"retain" in production (a stack deletion must not delete users, claims or the database)`)
 		v.check(h.CertificateArn != "", "hasura.certificateArn", h.CertificateArn, "an ACM certificate ARN in production (production serves HTTPS only)")

@@ -46,7 +46,8 @@ var extraEnvironments = map[string]any{
 				"allowedEmailDomains": []any{"contoso.com", "fabrikam.com"},
 			},
 		},
-		"hasura": map[string]any{"jwtToken": "access"},
+		"hasura":     map[string]any{"jwtToken": "access"},
+		"operations": map[string]any{"alarmEmails": []any{"ops@example.com", "oncall@example.com"}},
 		// The smallest network config validation accepts for two zones: CDK must fit the subnets in it.
 		"vpc": map[string]any{"cidr": "10.20.0.0/20"},
 	},
@@ -70,6 +71,14 @@ var extraEnvironments = map[string]any{
 			"BACKEND_URL": "arn:aws:secretsmanager:us-west-2:222222222222:secret:legacy-backend-AbC123:url",
 			"HOOK_TOKEN":  "arn:aws:secretsmanager:us-west-2:222222222222:secret:legacy-hook-DeF456",
 		}},
+		"operations": map[string]any{
+			"alarmTopicArn": "arn:aws:sns:us-west-2:222222222222:ops-alarms",
+			"waf":           map[string]any{"enabled": true, "rateLimit": 500},
+			"alarms": map[string]any{
+				"hasura5xx":         map[string]any{"threshold": 25, "evaluationPeriods": 2},
+				"runningTasksBelow": map[string]any{"threshold": 1},
+			},
+		},
 	},
 }
 

@@ -84,6 +84,8 @@ type Handler struct {
 	// every federated user); SSODomains the email domains they may have.
 	SSOProvider string
 	SSODomains  map[string]bool
+	// FunctionName is the Lambda's name (AWS_LAMBDA_FUNCTION_NAME), the metrics' dimension.
+	FunctionName string
 
 	mu     sync.Mutex
 	ring   *claims.KeyRing
@@ -124,12 +126,14 @@ func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (json.RawMess
 	defer cancel()
 
 	out, ev, err := h.handle(ctx, raw)
+	end := h.Now()
+	latency := float64(end.Sub(start).Microseconds()) / 1000
 	attrs := []slog.Attr{
 		slog.String("request_id", requestID(ctx)),
 		slog.String("trigger_source", ev.TriggerSource),
 		slog.String("version", ev.Version),
 		slog.String("user", h.maskUser(ev.Request.UserAttributes["email"])),
-		slog.Float64("latency_ms", float64(h.Now().Sub(start).Microseconds())/1000),
+		slog.Float64("latency_ms", latency),
 	}
 	if err != nil {
 		reason := ReasonBadEvent
@@ -138,6 +142,7 @@ func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (json.RawMess
 			reason = r.reason
 		}
 		attrs = append(attrs, slog.String("outcome", "refused"), slog.String("reason", reason))
+		attrs = append(attrs, h.metricAttrs(end, reason, latency)...)
 		if r != nil && r.cause != nil && (reason == ReasonTableError || reason == ReasonSecretError) {
 			// AWS errors say which call failed and why (throttled, timeout); they carry no claims.
 			attrs = append(attrs, slog.String("error", r.cause.Error()))
@@ -146,6 +151,7 @@ func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (json.RawMess
 		return nil, errors.New(RefusalMessage)
 	}
 	attrs = append(attrs, slog.String("outcome", "issued"), slog.String("reason", ReasonOK))
+	attrs = append(attrs, h.metricAttrs(end, ReasonOK, latency)...)
 	h.Log.LogAttrs(ctx, slog.LevelInfo, "token issued", attrs...)
 	return out, nil
 }
