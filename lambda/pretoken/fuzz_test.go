@@ -30,12 +30,13 @@ func checkIssued(t *testing.T, version string, out []byte, wantUserID string) {
 func FuzzHandleEvent(f *testing.F) {
 	fx := newFixture(f)
 	fx.put(f, item{email: "alice@example.com", claimsJSON: editorClaims, uuid: uuid})
-	for _, v := range []string{"1", "2"} {
+	for _, v := range []string{"1", "2", "3"} {
 		f.Add(event(v, "TokenGeneration_Authentication", nativeUser("alice@example.com", sub)))
 		f.Add(event(v, "TokenGeneration_RefreshTokens", nativeUser("ALICE@example.com", sub)))
 	}
 	f.Add(event("2", "TokenGeneration_HostedAuth", map[string]string{"email": "alice@example.com", "cognito:user_status": "EXTERNAL_PROVIDER"}))
-	f.Add(event("3", "TokenGeneration_Authentication", nativeUser("alice@example.com", sub)))
+	f.Add(event("4", "TokenGeneration_Authentication", nativeUser("alice@example.com", sub)))
+	f.Add(event("3", "TokenGeneration_ClientCredentials", map[string]string{}))
 	f.Add([]byte(`{"version":"2","triggerSource":"TokenGeneration_Authentication","request":{"userAttributes":null}}`))
 	f.Add([]byte(`{}`))
 	f.Add([]byte(`null`))

@@ -159,7 +159,9 @@ func (h *Handler) handle(ctx context.Context, raw json.RawMessage) (json.RawMess
 	if err := json.Unmarshal(raw, &ev); err != nil {
 		return nil, ev, refuse(ReasonBadEvent, errors.New("event fields have the wrong types"))
 	}
-	if ev.Version != "1" && ev.Version != "2" {
+	// Version 3 (the pool's trigger set to V3_0 for machine access) is version 2 plus
+	// client-credentials events: a user's token is customized exactly as under version 2.
+	if ev.Version != "1" && ev.Version != "2" && ev.Version != "3" {
 		return nil, ev, refuse(ReasonUnsupportedVer, fmt.Errorf("version %q", ev.Version))
 	}
 	if !tokenSources[ev.TriggerSource] {
