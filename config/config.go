@@ -13,6 +13,8 @@ import (
 	"reflect"
 	"sort"
 	"strings"
+
+	"github.com/hasura-auth-cdk/hasuraauth/internal/claims"
 )
 
 // Root is the whole app configuration: a project name and its environments.
@@ -148,7 +150,7 @@ type MachineAccess struct {
 
 // MachineResourceServer is the identifier of the resource server that declares the machine
 // scopes; a token's scopes read "<identifier>/<scope>".
-const MachineResourceServer = "hasura"
+const MachineResourceServer = claims.MachineResourceServer
 
 // MaxMachineScopes is Cognito's limit of scopes per resource server.
 const MaxMachineScopes = 100

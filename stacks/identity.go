@@ -101,6 +101,7 @@ func (c Common) directoryProps(store *claimsstore.Store) *userdirectory.Props {
 			Identifier: config.MachineResourceServer,
 			Name:       c.resourceName("machines"),
 			Scopes:     m.Scopes,
+			Tiers:      m.Tiers,
 		}
 	}
 	if s := cg.SSO; s != nil {

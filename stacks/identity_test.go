@@ -274,7 +274,13 @@ func TestEntraIDSingleSignOn(t *testing.T) {
 func TestMachineAccessDeclaresTheScopesAndRunsTheTriggerWithV3(t *testing.T) {
 	tp := tmpl(t, "sso", "identity")
 	poolID, pool := tp.one(t, "AWS::Cognito::UserPool")
-	fnID, _ := tp.withPrefix(t, "AWS::Lambda::Function", "UsersPreTokenFunction")
+	fnID, fn := tp.withPrefix(t, "AWS::Lambda::Function", "UsersPreTokenFunction")
+	vars := fn.Properties["Environment"].(map[string]any)["Variables"].(map[string]any)
+	assert.Equal(t, "internal=service,readonly=service_readonly", vars["MACHINE_TIERS"], "the configured tiers and their roles, sorted")
+	for _, env := range []string{"staging", "production", "legacy"} {
+		_, other := tmpl(t, env, "identity").withPrefix(t, "AWS::Lambda::Function", "UsersPreTokenFunction")
+		assert.NotContains(t, other.Properties["Environment"].(map[string]any)["Variables"], "MACHINE_TIERS", "without machineAccess the trigger refuses every machine token")
+	}
 	assert.Equal(t, map[string]any{"PreTokenGenerationConfig": map[string]any{
 		"LambdaArn":     map[string]any{"Fn::GetAtt": []any{fnID, "Arn"}},
 		"LambdaVersion": "V3_0",

@@ -3,6 +3,7 @@
 package userdirectory
 
 import (
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -95,6 +96,9 @@ type MachineProps struct {
 	Name string
 	// Scopes are the scope names (at most 100, Cognito's limit).
 	Scopes []string
+	// Tiers map a client's tier to the Hasura role its tokens carry; the trigger refuses tokens
+	// of clients whose tier is not here.
+	Tiers map[string]string
 }
 
 // Directory is the pool and what other constructs need of it.
@@ -172,6 +176,14 @@ func New(scope constructs.Construct, id string, p *Props) *Directory {
 		// Federated users are accepted only through this provider and these domains.
 		env["SSO_PROVIDER_NAME"] = jsii.String(s.ProviderName)
 		env["SSO_ALLOWED_EMAIL_DOMAINS"] = jsii.String(strings.Join(s.AllowedEmailDomains, ","))
+	}
+	if m := p.Machines; m != nil {
+		tiers := make([]string, 0, len(m.Tiers))
+		for t, role := range m.Tiers {
+			tiers = append(tiers, t+"="+role)
+		}
+		sort.Strings(tiers) // a stable template
+		env["MACHINE_TIERS"] = jsii.String(strings.Join(tiers, ","))
 	}
 	d.PreToken = golambda.New(c, "PreToken", &golambda.Props{
 		Builder:       p.Lambdas,

@@ -226,7 +226,7 @@ func TestRefusesWithOneGenericMessageAndLogsTheReason(t *testing.T) {
 		{"version 4", ReasonUnsupportedVer, event("4", "TokenGeneration_Authentication", nativeUser("ok@example.com", sub))},
 		{"no version", ReasonUnsupportedVer, []byte(`{"triggerSource":"TokenGeneration_Authentication","request":{"userAttributes":{}}}`)},
 		{"client credentials", ReasonUnsupportedSource, event("2", "TokenGeneration_ClientCredentials", nativeUser("ok@example.com", sub))},
-		{"client credentials under V3", ReasonUnsupportedSource, event("3", "TokenGeneration_ClientCredentials", nativeUser("ok@example.com", sub))},
+		{"client credentials under V3 without machine access", ReasonMachineAccessOff, event("3", "TokenGeneration_ClientCredentials", nativeUser("ok@example.com", sub))},
 		{"other trigger", ReasonUnsupportedSource, event("1", "PreSignUp_SignUp", nativeUser("ok@example.com", sub))},
 		{"not JSON", ReasonBadEvent, []byte(`{"version":`)},
 		{"JSON array", ReasonBadEvent, []byte(`[1,2]`)},
