@@ -14,6 +14,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/hasura-auth-cdk/hasuraauth/config"
+	"github.com/hasura-auth-cdk/hasuraauth/constructs/golambda"
 	"github.com/hasura-auth-cdk/hasuraauth/constructs/hasuradb"
 	"github.com/hasura-auth-cdk/hasuraauth/constructs/hasuraservice"
 	"github.com/hasura-auth-cdk/hasuraauth/constructs/nag"
@@ -32,7 +33,9 @@ type HasuraStack struct {
 	awscdk.Stack
 	Network  *network.Network
 	Database *hasuradb.Database // nil with an existing database
-	Service  *hasuraservice.Service
+	// DatabaseRotation rotates the created database's credentials; nil with an existing database.
+	DatabaseRotation *golambda.Function
+	Service          *hasuraservice.Service
 }
 
 // secretRotation is how often Secrets Manager rotates the admin secret and the database
@@ -126,7 +129,7 @@ func NewHasuraStack(scope constructs.Construct, id string, p *HasuraStackProps) 
 	})
 	if s.Database != nil {
 		s.Database.AllowFrom(s.Service.SecurityGroup, "PostgreSQL from Hasura")
-		s.Database.AddRotation(&hasuradb.RotationProps{
+		s.DatabaseRotation = s.Database.AddRotation(&hasuradb.RotationProps{
 			Lambdas: c.Lambdas, Service: s.Service.Service, Subnets: s.Network.AppSubnets, Every: secretRotation,
 		})
 	}

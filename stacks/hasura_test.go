@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -336,4 +338,17 @@ func TestHasuraOutputs(t *testing.T) {
 	assert.Equal(t, ref(clusterID), compact(tp.Outputs["ClusterName"].Value))
 	assert.Contains(t, tp.Outputs, "HasuraUrl")
 	assert.Contains(t, tp.Outputs, "HasuraAdminSecretArn")
+}
+
+// The stack exposes the rotation functions and the target group for what watches them (alarms),
+// and each handle is the template's resource of that role.
+func TestHasuraStackExposesItsRotationsAndTargets(t *testing.T) {
+	logicalID := func(s awscdk.Stack, c constructs.IConstruct) string {
+		return *s.GetLogicalId(c.Node().DefaultChild().(awscdk.CfnElement))
+	}
+	h := envs["production"].Hasura
+	assert.Equal(t, "HasuraAdminSecretRotationFunction", trimID(logicalID(h.Stack, h.Service.AdminSecretRotation.Function)))
+	assert.Equal(t, "HasuraDatabaseRotationFunction", trimID(logicalID(h.Stack, h.DatabaseRotation.Function)))
+	assert.Equal(t, "HasuraTargets", trimID(logicalID(h.Stack, h.Service.TargetGroup)))
+	assert.Nil(t, envs["legacy"].Hasura.DatabaseRotation, "an existing database is rotated by whoever owns it")
 }

@@ -170,15 +170,15 @@ type RotationProps struct {
 // AddRotation rotates the generated credentials with lambda/rotation. It alternates two logins
 // that share one owner role (the RDS master user and <master>_alt, created by the first
 // rotation), rewrites the URL secret to the login it just set, and redeploys the service
-// (docs/security.md).
-func (d *Database) AddRotation(p *RotationProps) {
+// (docs/security.md). It returns the rotation function.
+func (d *Database) AddRotation(p *RotationProps) *golambda.Function {
 	sg := awsec2.NewSecurityGroup(d.scope, jsii.String("RotationSecurityGroup"), &awsec2.SecurityGroupProps{
 		Vpc: d.vpc, Description: jsii.String("Database credential rotation: to PostgreSQL, and HTTPS to AWS APIs"), AllowAllOutbound: jsii.Bool(false),
 	})
 	sg.AddEgressRule(awsec2.Peer_AnyIpv4(), awsec2.Port_Tcp(jsii.Number(443)), jsii.String("Secrets Manager and ECS APIs (through NAT)"), nil)
 	sg.AddEgressRule(d.SecurityGroup, awsec2.Port_Tcp(jsii.Number(Port)), jsii.String("PostgreSQL, to change the password"), nil)
 	d.AllowFrom(sg, "PostgreSQL from the credential rotation")
-	rotation.New(d.scope, "DatabaseRotation", &rotation.Props{
+	fn := rotation.New(d.scope, "DatabaseRotation", &rotation.Props{
 		Lambdas:     p.Lambdas,
 		Secret:      d.Instance.Secret(),
 		Service:     p.Service,
@@ -202,4 +202,5 @@ func (d *Database) AddRotation(p *RotationProps) {
 			Resources: jsii.Strings(*d.URLSecret.SecretArn()),
 		}))
 	nag.Suppress(d.URLSecret, "AwsSolutions-SMG4", "Derived from the database credentials: their rotation function rewrites this URL after every rotation, so it has no schedule of its own.")
+	return fn
 }

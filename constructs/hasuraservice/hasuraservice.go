@@ -90,8 +90,11 @@ type Service struct {
 	// SecurityGroup is the tasks'; a database admits it.
 	SecurityGroup awsec2.SecurityGroup
 	LoadBalancer  elbv2.ApplicationLoadBalancer
+	TargetGroup   elbv2.ApplicationTargetGroup
 	AdminSecret   awssecretsmanager.Secret
-	URL           *string
+	// AdminSecretRotation is the function rotating AdminSecret.
+	AdminSecretRotation *golambda.Function
+	URL                 *string
 }
 
 // New defines the service in scope. It adds no construct level of its own, so the logical IDs
@@ -186,7 +189,7 @@ func New(scope constructs.Construct, p *Props) *Service {
 		HealthCheckGracePeriod: awscdk.Duration_Seconds(jsii.Number(60)),
 		EnableExecuteCommand:   jsii.Bool(false),
 	})
-	rotation.New(c, "AdminSecretRotation", &rotation.Props{
+	s.AdminSecretRotation = rotation.New(c, "AdminSecretRotation", &rotation.Props{
 		Lambdas:       p.Lambdas,
 		Secret:        s.AdminSecret,
 		Service:       s.Service,
@@ -226,7 +229,7 @@ func New(scope constructs.Construct, p *Props) *Service {
 	})
 	nag.Suppress(accessLogs, "AwsSolutions-S1", "This bucket receives the ALB's access logs; logging its own accesses to another bucket would only move the same finding there.")
 	s.LoadBalancer.LogAccessLogs(accessLogs, jsii.String("alb"))
-	target := elbv2.NewApplicationTargetGroup(c, jsii.String("Targets"), &elbv2.ApplicationTargetGroupProps{
+	s.TargetGroup = elbv2.NewApplicationTargetGroup(c, jsii.String("Targets"), &elbv2.ApplicationTargetGroupProps{
 		Vpc:        p.Vpc,
 		Port:       jsii.Number(ContainerPort),
 		Protocol:   elbv2.ApplicationProtocol_HTTP,
@@ -238,6 +241,7 @@ func New(scope constructs.Construct, p *Props) *Service {
 		},
 		DeregistrationDelay: awscdk.Duration_Seconds(jsii.Number(30)),
 	})
+	target := s.TargetGroup
 	if https {
 		s.LoadBalancer.AddListener(jsii.String("Https"), &elbv2.BaseApplicationListenerProps{
 			Port: jsii.Number(443), Protocol: elbv2.ApplicationProtocol_HTTPS, Open: jsii.Bool(false),
