@@ -256,6 +256,7 @@ func TestMachineAccessRefusesWhatCannotWork(t *testing.T) {
 		{"no tiers", `{` + machineOn + `, "machineAccess": {"scopes": ["Query:Person"], "tiers": {}}}`, `environments.staging.machineAccess.tiers = map[]: must be at least one tier`},
 		{"bad tier name", `{` + machineOn + `, "machineAccess": {"scopes": ["Query:Person"], "tiers": {"Read Only": "readonly"}}}`, `environments.staging.machineAccess.tiers.Read Only = "Read Only": must be a tier name`},
 		{"bad role", `{` + machineOn + `, "machineAccess": {"scopes": ["Query:Person"], "tiers": {"readonly": "read only"}}}`, `environments.staging.machineAccess.tiers.readonly = "read only": must be a Hasura role name`},
+		{"role starting with a hyphen", `{` + machineOn + `, "machineAccess": {"scopes": ["Query:Person"], "tiers": {"readonly": "-reader"}}}`, `environments.staging.machineAccess.tiers.readonly = "-reader": must be a Hasura role name`},
 		{"admin role", `{` + machineOn + `, "machineAccess": {"scopes": ["Query:Person"], "tiers": {"internal": "Admin"}}}`, `environments.staging.machineAccess.tiers.internal = "Admin": must be a role other than admin`},
 		{"validity too short", `{` + machineOn + `, "machineAccess": {"scopes": ["Query:Person"], "defaultValidity": "1m"}}`, `environments.staging.machineAccess.defaultValidity = "1m": must be a Go duration from 5m0s to 24h0m0s in whole minutes`},
 		{"validity too long", `{` + machineOn + `, "machineAccess": {"scopes": ["Query:Person"], "defaultValidity": "48h"}}`, `environments.staging.machineAccess.defaultValidity = "48h"`},

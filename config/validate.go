@@ -34,9 +34,10 @@ var (
 	pgVersionRe = regexp.MustCompile(`^(1[3-7])\.[0-9]{1,2}$`)
 	providerRe  = regexp.MustCompile(`^[A-Za-z0-9_-]{3,32}$`)
 	// Cognito's scope names ([\x21\x23-\x2E\x30-\x5B\x5D-\x7E]{1,256}) without '*' and ','.
-	scopeRe  = regexp.MustCompile(`^[\x21\x23-\x29\x2B\x2D\x2E\x30-\x5B\x5D-\x7E]{1,256}$`)
-	tierRe   = regexp.MustCompile(`^[a-z][a-z0-9-]{0,31}$`)
-	roleRe   = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+	scopeRe = regexp.MustCompile(`^[\x21\x23-\x29\x2B\x2D\x2E\x30-\x5B\x5D-\x7E]{1,256}$`)
+	tierRe  = regexp.MustCompile(`^[a-z][a-z0-9-]{0,31}$`)
+	// Hasura role names as the claims validation accepts them (internal/claims).
+	roleRe   = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$`)
 	tagKeyRe = regexp.MustCompile(`^[A-Za-z0-9 _.:/=+@-]{1,128}$`)
 	// Tag values: letters, digits, spaces and _ . : / = + - @ (AWS's tag character set).
 	tagValueRe = regexp.MustCompile(`^[\p{L}\p{Z}\p{N}_.:/=+@-]{0,256}$`)
@@ -223,7 +224,7 @@ func (v *validator) machineAccess(e Environment, m *MachineAccess) {
 	for _, t := range sortedKeys(m.Tiers) {
 		role := m.Tiers[t]
 		v.check(tierRe.MatchString(t), "machineAccess.tiers."+t, t, "a tier name of 1-32 lower-case letters, digits or hyphens, starting with a letter")
-		v.check(roleRe.MatchString(role), "machineAccess.tiers."+t, role, "a Hasura role name of 1-64 letters, digits, '_' or '-'")
+		v.check(roleRe.MatchString(role), "machineAccess.tiers."+t, role, "a Hasura role name of 1-64 letters, digits, '_', '.' or '-', not starting with '.' or '-'")
 		v.check(!strings.EqualFold(role, "admin"), "machineAccess.tiers."+t, role, "a role other than admin (Hasura's admin role bypasses every permission)")
 	}
 	v.duration("machineAccess.defaultValidity", m.DefaultValidity, 5*time.Minute, 24*time.Hour, time.Minute)
