@@ -47,6 +47,7 @@ type Environment struct {
 	Hasura      Hasura      `json:"hasura"`
 	VPC         VPC         `json:"vpc"`
 	Database    Database    `json:"database"`
+	Operations  Operations  `json:"operations"`
 	// MachineAccess lets services get scoped, expiring access tokens with the client-credentials
 	// grant. Nil (the field left out, or null) turns it off.
 	MachineAccess *MachineAccess `json:"machineAccess"`
@@ -186,6 +187,86 @@ type Database struct {
 	ConnectionSecretArn string `json:"connectionSecretArn"`
 }
 
+// Operations configures what watches the environment: alarms, where they go, and the WAF.
+type Operations struct {
+	// AlarmEmails subscribe to the environment's alarm topic (each address confirms by email).
+	AlarmEmails []string `json:"alarmEmails"`
+	// AlarmTopicArn sends alarms to an existing SNS topic (same region) instead of creating one.
+	AlarmTopicArn string `json:"alarmTopicArn"`
+	WAF           WAF    `json:"waf"`
+	Alarms        Alarms `json:"alarms"`
+}
+
+// WAF configures the web ACL on Hasura's load balancer.
+type WAF struct {
+	// Enabled defaults to true in production.
+	Enabled bool `json:"enabled"`
+	// RateLimit is the most requests one IP may make in 5 minutes before it is blocked.
+	RateLimit int `json:"rateLimit"`
+}
+
+// Alarm is one alarm's threshold and the number of consecutive periods that must breach it.
+type Alarm struct {
+	Threshold         float64 `json:"threshold"`
+	EvaluationPeriods int     `json:"evaluationPeriods"`
+}
+
+// Alarms are every alarm's settings; docs/configuration.md gives each one's unit and period.
+type Alarms struct {
+	PreTokenInfrastructureRefusals Alarm `json:"pretokenInfrastructureRefusals"`
+	PreTokenThrottles              Alarm `json:"pretokenThrottles"`
+	PreTokenLatencyP99Ms           Alarm `json:"pretokenLatencyP99Ms"`
+	CognitoSignInThrottles         Alarm `json:"cognitoSignInThrottles"`
+	CognitoTokenRefreshThrottles   Alarm `json:"cognitoTokenRefreshThrottles"`
+	ClaimsTableReadThrottles       Alarm `json:"claimsTableReadThrottles"`
+	ClaimsTableSystemErrors        Alarm `json:"claimsTableSystemErrors"`
+	LoadBalancer5xx                Alarm `json:"loadBalancer5xx"`
+	Hasura5xx                      Alarm `json:"hasura5xx"`
+	UnhealthyHosts                 Alarm `json:"unhealthyHosts"`
+	HealthyHostsBelow              Alarm `json:"healthyHostsBelow"`
+	HasuraLatencyP99Seconds        Alarm `json:"hasuraLatencyP99Seconds"`
+	HasuraCPUPercent               Alarm `json:"hasuraCpuPercent"`
+	HasuraMemoryPercent            Alarm `json:"hasuraMemoryPercent"`
+	// RunningTasksBelow's threshold 0 means hasura.minCount.
+	RunningTasksBelow         Alarm `json:"runningTasksBelow"`
+	DatabaseCPUPercent        Alarm `json:"databaseCpuPercent"`
+	DatabaseFreeStorageGiB    Alarm `json:"databaseFreeStorageGiB"`
+	DatabaseFreeableMemoryMiB Alarm `json:"databaseFreeableMemoryMiB"`
+	// DatabaseConnections' threshold 0 means 80% of the instance class's default max_connections.
+	DatabaseConnections Alarm `json:"databaseConnections"`
+	RotationErrors      Alarm `json:"rotationErrors"`
+	// RotationOverdue's threshold is the grace, in hours past the 30-day schedule, before a
+	// secret that has not rotated alarms.
+	RotationOverdue Alarm `json:"rotationOverdueHours"`
+}
+
+// DefaultAlarms are the alarm settings every environment starts from.
+func DefaultAlarms() Alarms {
+	return Alarms{
+		PreTokenInfrastructureRefusals: Alarm{1, 1},
+		PreTokenThrottles:              Alarm{1, 1},
+		PreTokenLatencyP99Ms:           Alarm{2000, 3},
+		CognitoSignInThrottles:         Alarm{1, 1},
+		CognitoTokenRefreshThrottles:   Alarm{1, 1},
+		ClaimsTableReadThrottles:       Alarm{1, 1},
+		ClaimsTableSystemErrors:        Alarm{1, 1},
+		LoadBalancer5xx:                Alarm{10, 1},
+		Hasura5xx:                      Alarm{10, 1},
+		UnhealthyHosts:                 Alarm{1, 5},
+		HealthyHostsBelow:              Alarm{1, 2},
+		HasuraLatencyP99Seconds:        Alarm{2, 3},
+		HasuraCPUPercent:               Alarm{80, 3},
+		HasuraMemoryPercent:            Alarm{80, 3},
+		RunningTasksBelow:              Alarm{0, 5},
+		DatabaseCPUPercent:             Alarm{80, 3},
+		DatabaseFreeStorageGiB:         Alarm{2, 1},
+		DatabaseFreeableMemoryMiB:      Alarm{100, 3},
+		DatabaseConnections:            Alarm{0, 2},
+		RotationErrors:                 Alarm{1, 1},
+		RotationOverdue:                Alarm{24, 1},
+	}
+}
+
 // The subnets a created VPC gets in each availability zone, as CIDR prefix lengths: a public one
 // (ALB, NAT), a private one for the app (tasks, rotation) and an isolated one for the database.
 // Validation checks that vpc.cidr holds them; the stack lays them out.
@@ -225,6 +306,7 @@ func Defaults(project, name string) Environment {
 			Create: true, InstanceType: "t4g.micro", PostgresVersion: "16.13",
 			AllocatedStorage: 20, BackupDays: 7,
 		},
+		Operations: Operations{WAF: WAF{Enabled: prod, RateLimit: 2000}, Alarms: DefaultAlarms()},
 	}
 	if prod {
 		e.Removal = RemovalRetain
@@ -458,6 +540,8 @@ func goTypeName(t reflect.Type) string {
 		return "a string"
 	case reflect.Int, reflect.Int64, reflect.Int32:
 		return "a whole number"
+	case reflect.Float64:
+		return "a number"
 	case reflect.Bool:
 		return "true or false"
 	case reflect.Slice:

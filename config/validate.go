@@ -185,6 +185,7 @@ func (e Environment) Validate() error {
 		v.check(secretArnRe.MatchString(d.ConnectionSecretArn), "database.connectionSecretArn", d.ConnectionSecretArn, "the complete ARN (with its 6-character suffix) of a secret holding a postgres:// URL when database.create is false")
 	}
 
+	e.validateOperations(v)
 	if m := e.MachineAccess; m != nil {
 		v.machineAccess(e, m)
 	}

@@ -14,9 +14,11 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/hasura-auth-cdk/hasuraauth/config"
+	"github.com/hasura-auth-cdk/hasuraauth/constructs/edge"
 	"github.com/hasura-auth-cdk/hasuraauth/constructs/golambda"
 	"github.com/hasura-auth-cdk/hasuraauth/constructs/hasuradb"
 	"github.com/hasura-auth-cdk/hasuraauth/constructs/hasuraservice"
+	"github.com/hasura-auth-cdk/hasuraauth/constructs/monitoring"
 	"github.com/hasura-auth-cdk/hasuraauth/constructs/nag"
 	"github.com/hasura-auth-cdk/hasuraauth/constructs/network"
 	"github.com/hasura-auth-cdk/hasuraauth/stacks/names"
@@ -36,6 +38,8 @@ type HasuraStack struct {
 	// DatabaseRotation rotates the created database's credentials; nil with an existing database.
 	DatabaseRotation *golambda.Function
 	Service          *hasuraservice.Service
+	Monitoring       *monitoring.Monitoring
+	Edge             *edge.Edge // nil without the WAF
 }
 
 // secretRotation is how often Secrets Manager rotates the admin secret and the database
@@ -138,6 +142,7 @@ func NewHasuraStack(scope constructs.Construct, id string, p *HasuraStackProps) 
 	output(stack, names.OutHasuraServiceName, s.Service.Service.ServiceName(), "ECS service running Hasura")
 	output(stack, names.OutClusterName, s.Service.Cluster.ClusterName(), "ECS cluster")
 	output(stack, names.OutHasuraAdminSecretArn, s.Service.AdminSecret.SecretArn(), "Secrets Manager secret holding HASURA_GRAPHQL_ADMIN_SECRET")
+	s.Monitoring, s.Edge = operations(s, c, p.Identity)
 	return s
 }
 

@@ -46,7 +46,8 @@ var extraEnvironments = map[string]any{
 				"allowedEmailDomains": []any{"contoso.com", "fabrikam.com"},
 			},
 		},
-		"hasura": map[string]any{"jwtToken": "access"},
+		"hasura":     map[string]any{"jwtToken": "access"},
+		"operations": map[string]any{"alarmEmails": []any{"ops@example.com", "oncall@example.com"}},
 		// Machine access rides on the same environment: it needs the domain, V3_0 and access tokens.
 		"machineAccess": map[string]any{
 			"scopes": []any{"Query:Person", "Mutation:Person:Create", "Mutation:Work:Create"},
@@ -70,6 +71,14 @@ var extraEnvironments = map[string]any{
 			"connectionSecretArn": "arn:aws:secretsmanager:us-west-2:222222222222:secret:legacy-db-url-XyZ123",
 		},
 		"eventApiKey": map[string]any{"parameterName": "/legacy/event-key", "envVar": "BACKEND_API_KEY"},
+		"operations": map[string]any{
+			"alarmTopicArn": "arn:aws:sns:us-west-2:222222222222:ops-alarms",
+			"waf":           map[string]any{"enabled": true, "rateLimit": 500},
+			"alarms": map[string]any{
+				"hasura5xx":         map[string]any{"threshold": 25, "evaluationPeriods": 2},
+				"runningTasksBelow": map[string]any{"threshold": 1},
+			},
+		},
 	},
 }
 

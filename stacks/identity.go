@@ -9,6 +9,7 @@ import (
 	"github.com/hasura-auth-cdk/hasuraauth/config"
 	"github.com/hasura-auth-cdk/hasuraauth/constructs/claimsstore"
 	"github.com/hasura-auth-cdk/hasuraauth/constructs/eventapikey"
+	"github.com/hasura-auth-cdk/hasuraauth/constructs/monitoring"
 	"github.com/hasura-auth-cdk/hasuraauth/constructs/nag"
 	"github.com/hasura-auth-cdk/hasuraauth/constructs/secretgen"
 	"github.com/hasura-auth-cdk/hasuraauth/constructs/userdirectory"
@@ -29,6 +30,8 @@ type IdentityStack struct {
 	Store       *claimsstore.Store
 	EventAPIKey *eventapikey.Key
 	Generator   *secretgen.Generator
+	// AuthLogs receives Cognito's user-authentication events; nil without threat protection.
+	AuthLogs *monitoring.UserAuthLogs
 }
 
 // NewIdentityStack defines the user pool, claims store, pre-token trigger and event API key.
@@ -51,6 +54,12 @@ func NewIdentityStack(scope constructs.Construct, id string, p *IdentityStackPro
 	s.Directory = userdirectory.New(stack, "Users", c.directoryProps(s.Store))
 	if c.Env.Cognito.ThreatProtection == config.ThreatProtectionOff {
 		nag.Suppress(s.Directory.Pool, "AwsSolutions-COG8", "Threat protection (Plus plan) is off by this environment's config (cognito.threatProtection); production cannot turn it off (config validation).")
+	} else {
+		// Threat protection (Plus plan) is what makes Cognito export user-authentication events.
+		s.AuthLogs = monitoring.NewUserAuthLogs(stack, "UserAuthLogs", &monitoring.UserAuthLogsProps{
+			UserPool: s.Directory.Pool, Name: c.Project + "-" + c.Env.Name,
+			LogRetention: c.logRetention(), RemovalPolicy: c.removal(),
+		})
 	}
 	s.EventAPIKey = eventapikey.New(stack, "EventApiKey", &eventapikey.Props{
 		Generator:     s.Generator,

@@ -125,6 +125,14 @@ func hasuraRoles(createdDB bool) map[string]roleWant {
 			why:        "CDK's provider for restrictDefaultSecurityGroup writes its logs through this managed policy (logs on *); CDK offers no way to scope it. Its inline policy may only revoke/authorize rules on the VPC's default security group (asserted below).",
 		},
 	}
+	roles["MonitoringRotationCheckRole"] = roleWant{statements: func(tp Template) []Statement {
+		secrets := []string{ref(firstWithPrefix(tp, "AWS::SecretsManager::Secret", "HasuraAdminSecret"))}
+		if createdDB {
+			secrets = append(secrets, ref(firstWithPrefix(tp, "AWS::SecretsManager::SecretTargetAttachment", "HasuraDatabaseSecretAttachment")))
+		}
+		sort.Strings(secrets)
+		return []Statement{ownLogs(tp, "MonitoringRotationCheckLogs"), {"Allow", []string{"secretsmanager:DescribeSecret"}, secrets}}
+	}}
 	if createdDB {
 		roles["HasuraDatabaseRotationRole"] = roleWant{statements: func(tp Template) []Statement {
 			return []Statement{
@@ -287,6 +295,9 @@ func TestHasuraSecretsRotateAndRedeploy(t *testing.T) {
 	}
 	// Secrets Manager may invoke each function, for its own secret only.
 	for _, id := range tp.ofType("AWS::Lambda::Permission") {
+		if strings.HasPrefix(id, "MonitoringRotationCheck") {
+			continue // the rotation check's schedule (TestRotationCheckRunsHourlyOverExactlyTheRotatedSecrets)
+		}
 		p := tp.Resources[id].Properties
 		assert.Equal(t, "secretsmanager.amazonaws.com", p["Principal"])
 		assert.NotEmpty(t, p["SourceArn"], "scoped to one secret")

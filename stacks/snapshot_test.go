@@ -50,7 +50,7 @@ func normalized(t *testing.T, raw map[string]any, fingerprints map[string]string
 func TestTemplateSnapshots(t *testing.T) {
 	root, _ := filepath.Abs("..")
 	fingerprints := map[string]string{}
-	for _, pkg := range []string{"lambda/pretoken", "lambda/secretgen", "lambda/rotation"} {
+	for _, pkg := range []string{"lambda/pretoken", "lambda/secretgen", "lambda/rotation", "lambda/rotationcheck"} {
 		fp, err := gobuild.SourceFingerprint(root, pkg)
 		require.NoError(t, err)
 		fingerprints[pkg] = fp

@@ -232,6 +232,14 @@ func build(env string, identityJSON, hasuraJSON []byte) (string, error) {
 		}
 	}
 	policyEdges(g, id, roleOwner, "")
+	for lid, r := range id.Resources {
+		if r.Type == "AWS::Cognito::LogDeliveryConfiguration" {
+			g.node(lid, "identity", "User-auth events\n(CloudWatch Logs)", "note", grey)
+			for _, pool := range refs(r.Properties["UserPoolId"]) {
+				g.edge(pool, lid, "delivers sign-in events", `style=dashed, color="#6b7280"`)
+			}
+		}
+	}
 
 	// Hasura stack.
 	var service, task, alb, db string
@@ -255,13 +263,13 @@ func build(env string, identityJSON, hasuraJSON []byte) (string, error) {
 			if pkg == "" {
 				continue
 			}
-			kind := ""
+			label := "Lambda " + pkg
 			if env, ok := p["Environment"].(map[string]any); ok {
-				if vars, ok := env["Variables"].(map[string]any); ok {
-					kind = fmt.Sprint(vars["ROTATION_KIND"])
+				if vars, ok := env["Variables"].(map[string]any); ok && vars["ROTATION_KIND"] != nil {
+					label += fmt.Sprintf("\n(%v)", vars["ROTATION_KIND"])
 				}
 			}
-			g.node(lid, "hasura", fmt.Sprintf("Lambda %s\n(%s)", pkg, kind), "component", green)
+			g.node(lid, "hasura", label, "component", green)
 			if vpc, ok := p["VpcConfig"].(map[string]any); ok {
 				for _, sg := range refs(vpc["SecurityGroupIds"]) {
 					sgOwner[sg] = lid
@@ -377,6 +385,7 @@ func build(env string, identityJSON, hasuraJSON []byte) (string, error) {
 	g.edge(service, "backend", "event triggers (value_from_env)", `color="#6b7280"`)
 	hasuraRoles[first(refs(h.Resources[task].Properties["ExecutionRoleArn"]))] = service
 	policyEdges(g, h, hasuraRoles, service)
+	operations(g, h, alb)
 
 	var b strings.Builder
 	fmt.Fprintf(&b, "digraph %q {\n  rankdir=LR; newrank=true; nodesep=0.5; ranksep=0.9;\n", env)
@@ -399,6 +408,47 @@ func build(env string, identityJSON, hasuraJSON []byte) (string, error) {
 	}
 	b.WriteString("}\n")
 	return b.String(), nil
+}
+
+// operations draws the alarms and their topic, and the WAF in front of the load balancer.
+func operations(g *graph, h template, alb string) {
+	alarms, emails := 0, 0
+	var topic string
+	for lid, r := range h.Resources {
+		switch r.Type {
+		case "AWS::CloudWatch::Alarm":
+			alarms++
+			if topic == "" {
+				topic = first(refs(r.Properties["AlarmActions"]))
+			}
+		case "AWS::SNS::Subscription":
+			emails++
+		case "AWS::WAFv2::WebACL":
+			var rules []string
+			for _, rule := range list(r.Properties["Rules"]) {
+				rules = append(rules, fmt.Sprint(rule.(map[string]any)["Name"]))
+			}
+			g.node(lid, "hasura", "WAF web ACL\n"+strings.Join(rules, "\n"), "octagon", "#fee2e2")
+		}
+	}
+	for lid, r := range h.Resources {
+		switch r.Type {
+		case "AWS::WAFv2::WebACLAssociation":
+			g.edge(first(refs(r.Properties["WebACLArn"])), alb, "filters requests to", `color="#dc2626", penwidth=2`)
+		case "AWS::WAFv2::LoggingConfiguration":
+			acl := first(refs(r.Properties["ResourceArn"]))
+			g.node(lid, "hasura", "WAF logs\n(CloudWatch Logs, secrets redacted)", "note", "#f3f4f6")
+			g.edge(acl, lid, "logs", `style=dashed, color="#6b7280"`)
+		case "AWS::SNS::Topic":
+			if lid == topic {
+				g.node(lid, "hasura", fmt.Sprintf("Alarm topic (SNS, KMS)\n%d email subscriptions", emails), "box", "#fee2e2")
+			}
+		}
+	}
+	if alarms > 0 && g.nodes[topic] != "" {
+		g.node("alarms", "hasura", fmt.Sprintf("%d CloudWatch alarms\n+ dashboard", alarms), "box", "#fee2e2")
+		g.edge("alarms", topic, "ALARM / OK", `color="#dc2626"`)
+	}
 }
 
 // policyEdges draws what each acting node's role may do on resources in the graph.

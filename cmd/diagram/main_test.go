@@ -27,8 +27,17 @@ func TestDiagramShowsTriggerReadsSecretsAndNetworkPath(t *testing.T) {
 			`label="JWKS (RS256, issuer pinned)"`, `label="tcp/8080"`, `label="tcp/5433"`,
 			`label="rotates (30 days)"`, `label="DescribeServices, UpdateService"`,
 			"subgraph cluster_identity", "subgraph cluster_hasura",
+			`label="ALARM / OK"`, `label="Alarm topic (SNS, KMS)\n0 email subscriptions"`, `label="DescribeSecret"`,
 		} {
 			assert.Contains(t, dot, want, env)
+		}
+		if env == "production" {
+			// The WAF in front of the load balancer, and Cognito's sign-in events.
+			assert.Contains(t, dot, `label="filters requests to"`)
+			assert.Contains(t, dot, `WAF web ACL\nAWSManagedRulesAmazonIpReputationList\nRatePerIp`)
+			assert.Contains(t, dot, `label="delivers sign-in events"`)
+		} else {
+			assert.NotContains(t, dot, "WAF web ACL", "no WAF by default outside production")
 		}
 		for _, p := range ports {
 			assert.Contains(t, dot, `"internet" -> `, env)

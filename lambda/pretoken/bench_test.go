@@ -33,14 +33,16 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 func BenchmarkWarmHandlerVsGetItem(b *testing.B) {
 	f := newFixture(b)
 	f.put(b, item{email: "alice@example.com", claimsJSON: editorClaims, uuid: uuid})
-	warmVsGetItem(b, f.h, f.table, "alice@example.com", event("2", "TokenGeneration_Authentication", nativeUser("alice@example.com", sub)), "warm handler")
+	// As deployed: with a function name, every line also carries its metrics (EMF).
+	h := f.handler(b, map[string]string{"AWS_LAMBDA_FUNCTION_NAME": "pretoken-bench"})
+	warmVsGetItem(b, h, f.table, "alice@example.com", event("2", "TokenGeneration_Authentication", nativeUser("alice@example.com", sub)), "warm handler")
 }
 
 // BenchmarkWarmClientCredentialsVsGetItem is the same measurement for a machine token: a version
 // 3 client-credentials event against the client's record.
 func BenchmarkWarmClientCredentialsVsGetItem(b *testing.B) {
 	f := newFixture(b)
-	h := f.handler(b, map[string]string{"MACHINE_TIERS": machineTiers})
+	h := f.handler(b, map[string]string{"AWS_LAMBDA_FUNCTION_NAME": "pretoken-bench", "MACHINE_TIERS": machineTiers})
 	f.putClient(b, claims.Client{ID: "4tq8ingest", Name: "grid-ingest", Tier: "internal"})
 	warmVsGetItem(b, h, f.table, claims.ClientItemID("4tq8ingest"), clientEvent("4tq8ingest", "hasura/Query:Person", "hasura/Mutation:Person:Create"), "warm client credentials")
 }

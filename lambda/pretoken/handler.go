@@ -96,6 +96,8 @@ type Handler struct {
 	// Tiers maps a machine client's tier to the Hasura role its tokens carry (machineAccess.tiers);
 	// empty refuses every client-credentials token.
 	Tiers map[string]string
+	// FunctionName is the Lambda's name (AWS_LAMBDA_FUNCTION_NAME), the metrics' dimension.
+	FunctionName string
 
 	mu     sync.Mutex
 	ring   *claims.KeyRing
@@ -141,12 +143,14 @@ func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (json.RawMess
 	defer cancel()
 
 	out, ev, err := h.handle(ctx, raw)
+	end := h.Now()
+	latency := float64(end.Sub(start).Microseconds()) / 1000
 	attrs := []slog.Attr{
 		slog.String("request_id", requestID(ctx)),
 		slog.String("trigger_source", ev.TriggerSource),
 		slog.String("version", ev.Version),
 		slog.String("user", h.maskUser(ev.Request.UserAttributes["email"])),
-		slog.Float64("latency_ms", float64(h.Now().Sub(start).Microseconds())/1000),
+		slog.Float64("latency_ms", latency),
 	}
 	if ev.TriggerSource == clientCredentials {
 		// An app client ID is no secret, and it is how an operator finds the client.
@@ -159,6 +163,7 @@ func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (json.RawMess
 			reason = r.reason
 		}
 		attrs = append(attrs, slog.String("outcome", "refused"), slog.String("reason", reason))
+		attrs = append(attrs, h.metricAttrs(end, reason, latency)...)
 		if r != nil && r.cause != nil && (reason == ReasonTableError || reason == ReasonSecretError) {
 			// AWS errors say which call failed and why (throttled, timeout); they carry no claims.
 			attrs = append(attrs, slog.String("error", r.cause.Error()))
@@ -167,6 +172,7 @@ func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (json.RawMess
 		return nil, errors.New(RefusalMessage)
 	}
 	attrs = append(attrs, slog.String("outcome", "issued"), slog.String("reason", ReasonOK))
+	attrs = append(attrs, h.metricAttrs(end, ReasonOK, latency)...)
 	h.Log.LogAttrs(ctx, slog.LevelInfo, "token issued", attrs...)
 	return out, nil
 }

@@ -4,7 +4,8 @@
 // Environment: CLAIMS_TABLE_NAME, CLAIMS_KEY_SECRET_ID (ARN or name), CLAIMS_KEY_CACHE_TTL
 // (Go duration, default 5m), CLAIMS_ALLOW_UNBOUND ("true" accepts claims not bound to their
 // item; default "false"), SSO_PROVIDER_NAME and SSO_ALLOWED_EMAIL_DOMAINS (comma-separated;
-// without them every federated user is refused). The SDK's standard AWS_ENDPOINT_URL* variables point it at an
+// without them every federated user is refused); AWS_LAMBDA_FUNCTION_NAME (set by Lambda) is the
+// dimension of the metrics each log line carries (metrics.go). The SDK's standard AWS_ENDPOINT_URL* variables point it at an
 // emulator; there is no test-only code path.
 package main
 
@@ -87,7 +88,7 @@ func newHandler(ctx context.Context, getenv func(string) string, log *slog.Logge
 	return &Handler{
 		Table: table, SecretID: secret, KeyTTL: ttl, Budget: budget,
 		DB: awsclient.DynamoDB(cfg), Secrets: awsclient.SecretsManager(cfg),
-		Log: log, Now: time.Now,
+		Log: log, Now: time.Now, FunctionName: getenv("AWS_LAMBDA_FUNCTION_NAME"),
 		AllowUnbound: allowUnbound, SSOProvider: provider, SSODomains: domains, Tiers: tiers,
 	}, nil
 }

@@ -1,0 +1,77 @@
+// Package opsmetrics is the contract between the pre-token Lambda, which publishes CloudWatch
+// metrics through its JSON log line in the embedded metric format (EMF), and the alarms and
+// dashboard that read them. It is plain Go with no CDK import, so the Lambda can use it; the
+// stacks pass these names to constructs/monitoring, and tests on both sides assert them.
+package opsmetrics
+
+// Namespace is the CloudWatch namespace of the pre-token trigger's metrics.
+const Namespace = "HasuraAuth/PreToken"
+
+// Metric names.
+const (
+	// TokensIssued counts tokens the trigger allowed (1 per issued token).
+	TokensIssued = "TokensIssued"
+	// TokensRefused counts refused logins (1 per refusal), per Reason and per Class.
+	TokensRefused = "TokensRefused"
+	// Latency is the handler's own time per invocation, in milliseconds.
+	Latency = "Latency"
+)
+
+// Dimension names. Every metric carries FunctionName (the Lambda's name, from
+// AWS_LAMBDA_FUNCTION_NAME), so environments sharing an account and region stay apart.
+const (
+	DimFunction = "FunctionName"
+	// DimReason is the refusal's reason code, as in the log line's "reason" field.
+	DimReason = "Reason"
+	// DimClass says whose problem a refusal is: ClassInfrastructure or ClassRequest.
+	DimClass = "Class"
+)
+
+// Refusal classes.
+const (
+	// ClassInfrastructure refusals mean the environment is broken (the table or key secret is
+	// unreachable, the key ring is invalid, stored claims do not decrypt): every login fails.
+	ClassInfrastructure = "infrastructure"
+	// ClassRequest refusals are about one login (an unknown user, an unverified email, ...):
+	// refused by design, and no reason to wake anyone.
+	ClassRequest = "request"
+)
+
+// Units, as EMF spells them.
+const (
+	UnitCount        = "Count"
+	UnitMilliseconds = "Milliseconds"
+)
+
+// InfrastructureReasons are the reason codes of ClassInfrastructure. The pre-token tests assert
+// they are exactly the handler's infrastructure reason codes.
+var InfrastructureReasons = []string{
+	"table_unavailable",
+	"key_secret_unavailable",
+	"key_secret_invalid",
+	"claims_undecryptable",
+}
+
+// ClassOf returns the class of a reason code.
+func ClassOf(reason string) string {
+	for _, r := range InfrastructureReasons {
+		if r == reason {
+			return ClassInfrastructure
+		}
+	}
+	return ClassRequest
+}
+
+// The rotation check (lambda/rotationcheck) publishes, per rotated secret, how long ago it last
+// rotated and whether that is longer than its schedule allows.
+const (
+	RotationNamespace = "HasuraAuth/Rotation"
+	// DaysSinceRotation is the age of the secret's current value, in days.
+	DaysSinceRotation = "DaysSinceRotation"
+	// RotationOverdue is 1 when the secret is older than allowed, its rotation is off, or it
+	// cannot be read; 0 otherwise.
+	RotationOverdue = "RotationOverdue"
+	// DimSecret is the short name the stack gives the secret (e.g. "admin-secret").
+	DimSecret = "SecretName"
+	UnitNone  = "None"
+)
