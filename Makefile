@@ -12,7 +12,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 NO_AWS := env -u AWS_PROFILE -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN
 CDK_ENV_FLAG = $(if $(ENV),-c environment=$(ENV),)
 
-.PHONY: help deps synth test e2e local vet fmt bench fuzz snapshots diagram diff diff-offline deploy claimsctl clean
+.PHONY: help deps postgres cfn-lint synth bench-synth test e2e local vet fmt bench fuzz snapshots diagram diff diff-offline deploy claimsctl clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-12s %s\n", $$1, $$2}'
@@ -22,21 +22,43 @@ node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
 	@touch $@
 
-deps: node_modules/.package-lock.json ## Install the pinned CDK CLI and cognito-local (npm ci), Go modules, PostgreSQL for the rotation tests
+# Stamps: each of these runs again only when its inputs change, not on every make call.
+bin/.go-modules: go.mod go.sum
 	$(GO) mod download
+	@mkdir -p bin && touch $@
+
+deps: node_modules/.package-lock.json bin/.go-modules postgres ## Install the pinned CDK CLI and cognito-local (npm ci), Go modules, PostgreSQL for the rotation tests
+
+postgres:
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ]; then echo "installing PostgreSQL (Debian package postgresql) for the rotation tests"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
 	  else echo "the rotation tests need PostgreSQL's server: sudo apt-get install postgresql"; exit 2; fi; }
 
-synth: deps ## Synthesize every environment (or ENV=name) into cdk.out, with no AWS credentials
-	$(NO_AWS) $(CDK) synth --quiet $(CDK_ENV_FLAG)
+# cdk.json's app command builds bin/app (Go decides whether anything changed) and runs it.
+# --no-validation skips the CDK's built-in CloudFormation rules, about half of the app's synth
+# time: make test lints every template with cfn-lint (CloudFormation's own schemas, and more
+# rules), and cdk diff and cdk deploy keep the CDK's check.
+synth: node_modules/.package-lock.json ## Synthesize every environment (or ENV=name) into cdk.out, with no AWS credentials
+	$(NO_AWS) $(CDK) synth --quiet --no-validation $(CDK_ENV_FLAG)
 	@echo "Templates in cdk.out/:" && ls cdk.out/*.template.json
 
-test: deps vet ## Run every test (CDK assertions, unit, fuzz seeds, emulator integration, e2e)
-	@# The CDK app is linked once here instead of in each test package that runs it.
-	$(GO) build -trimpath -o bin/test-app .
-	$(NO_AWS) HASURAAUTH_TEST_APP=$(CURDIR)/bin/test-app $(GO) test -count=1 ./...
+# cfn-lint checks the synthesized templates in the stacks tests. Debian 12 does not package it,
+# and its Python refuses system-wide pip installs, so where it is missing it goes into a venv
+# under bin/ that the test run puts on PATH.
+CFN_LINT_VERSION := 1.51.0
+CFN_LINT_VENV := bin/cfn-lint-venv
+export PATH := $(CURDIR)/$(CFN_LINT_VENV)/bin:$(PATH)
+cfn-lint:
+	@command -v cfn-lint >/dev/null 2>&1 || { echo "installing cfn-lint $(CFN_LINT_VERSION) into $(CFN_LINT_VENV) for the template tests"; \
+	  python3 -m venv $(CFN_LINT_VENV) && $(CFN_LINT_VENV)/bin/pip install --quiet 'cfn-lint==$(CFN_LINT_VERSION)'; } || true
+	@command -v cfn-lint >/dev/null 2>&1 || { echo "the template tests need cfn-lint: pip install 'cfn-lint==$(CFN_LINT_VERSION)' (Debian: apt-get install python3-venv, then make test again)"; exit 2; }
+
+test: deps vet cfn-lint ## Run every test (CDK assertions, unit, fuzz seeds, emulator integration, cfn-lint over every template, e2e)
+	@# The CDK app is linked once here (the same binary as make synth's) instead of in each
+	@# test package that runs it.
+	$(GO) build -trimpath -o bin/app .
+	$(NO_AWS) HASURAAUTH_TEST_APP=$(CURDIR)/bin/app $(GO) test -count=1 -timeout 30m ./...
 
 e2e: deps ## The end-to-end login: claimsctl -> cognito-local -> pre-token Lambda -> token verified as Hasura would
 	$(NO_AWS) $(GO) test -count=1 -v -run . ./e2e/
@@ -58,6 +80,9 @@ bench: deps ## Benchmarks: pre-token handler (people's and machines' tokens) vs 
 	$(NO_AWS) $(GO) test -count=1 -run '^$$' -bench 'ColdStart' -benchtime 40x ./lambda/pretoken/
 	$(NO_AWS) $(GO) test -count=1 -run '^$$' -bench 'BinarySize' -benchtime 1x ./lambda/pretoken/
 	$(NO_AWS) $(GO) test -count=1 -run '^$$' -bench 'ClaimsAt10000Items' -benchtime 1x ./cmd/claimsctl/
+
+bench-synth: node_modules/.package-lock.json ## Warm make synth against an empty Go CDK app through the same CLI: medians and ratio (BENCH_SYNTH_RUNS, default 5)
+	$(NO_AWS) $(GO) test -count=1 -timeout 60m -run '^$$' -bench 'SynthAgainstEmptyApp' -benchtime 1x ./internal/synth/
 
 fuzz: ## Fuzz each target for FUZZTIME (default 30s); new failures land in testdata/fuzz
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./internal/claims/

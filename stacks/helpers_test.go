@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 
@@ -15,6 +14,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/hasura-auth-cdk/hasuraauth/config"
+	"github.com/hasura-auth-cdk/hasuraauth/internal/cfn"
 	"github.com/hasura-auth-cdk/hasuraauth/internal/synth"
 	"github.com/hasura-auth-cdk/hasuraauth/stacks"
 )
@@ -151,36 +151,36 @@ func TestMain(m *testing.M) {
 }
 
 func render(s awscdk.Stack) Template {
-	raw := assertions.Template_FromStack(s, nil).ToJSON()
-	b, err := json.Marshal(raw)
+	b, err := json.Marshal(assertions.Template_FromStack(s, nil).ToJSON())
 	if err != nil {
 		panic(err)
 	}
-	var t Template
-	if err := json.Unmarshal(b, &t); err != nil {
+	tp, err := cfn.Parse(b)
+	if err != nil {
 		panic(err)
 	}
-	return t
+	return Template{Template: tp, raw: b}
 }
 
-// Template is a synthesized CloudFormation template as plain Go values.
+// Template is a synthesized CloudFormation template read through internal/cfn, with the
+// lookups the tests share.
 type Template struct {
-	Metadata  map[string]any      `json:"Metadata"`
-	Resources map[string]Resource `json:"Resources"`
-	Outputs   map[string]struct {
-		Value       any    `json:"Value"`
-		Description string `json:"Description"`
-	} `json:"Outputs"`
+	*cfn.Template
+	raw []byte // the template as synthesized, for cfn-lint
 }
 
 // Resource is one template resource.
-type Resource struct {
-	Type           string         `json:"Type"`
-	Properties     map[string]any `json:"Properties"`
-	DependsOn      []string       `json:"DependsOn"`
-	DeletionPolicy string         `json:"DeletionPolicy"`
-	Metadata       map[string]any `json:"Metadata"`
+type Resource = cfn.Resource
+
+// Statement is a normalized IAM statement (cfn.Statement), declared here so that the tests can
+// write the expected ones as unkeyed literals.
+type Statement struct {
+	Effect    string
+	Actions   []string
+	Resources []string
 }
+
+func (s Statement) String() string { return cfn.Statement(s).String() }
 
 func tmpl(t *testing.T, env, stack string) Template {
 	t.Helper()
@@ -192,21 +192,12 @@ func tmpl(t *testing.T, env, stack string) Template {
 }
 
 // ofType returns the logical IDs of every resource of a type, sorted.
-func (tp Template) ofType(typ string) []string {
-	var ids []string
-	for id, r := range tp.Resources {
-		if r.Type == typ {
-			ids = append(ids, id)
-		}
-	}
-	sort.Strings(ids)
-	return ids
-}
+func (tp Template) ofType(typ string) []string { return tp.OfType(typ) }
 
 // one returns the single resource of a type, failing if there is not exactly one.
 func (tp Template) one(t *testing.T, typ string) (string, Resource) {
 	t.Helper()
-	ids := tp.ofType(typ)
+	ids := tp.OfType(typ)
 	if len(ids) != 1 {
 		t.Fatalf("want exactly one %s, found %d: %v", typ, len(ids), ids)
 	}
@@ -216,86 +207,28 @@ func (tp Template) one(t *testing.T, typ string) (string, Resource) {
 // withPrefix returns the single resource whose logical ID starts with prefix.
 func (tp Template) withPrefix(t *testing.T, typ, prefix string) (string, Resource) {
 	t.Helper()
-	var found []string
-	for _, id := range tp.ofType(typ) {
-		if strings.HasPrefix(id, prefix) {
-			found = append(found, id)
-		}
-	}
+	found := tp.WithPrefix(typ, prefix)
 	if len(found) != 1 {
 		t.Fatalf("want one %s with logical ID prefix %q, found %v", typ, prefix, found)
 	}
 	return found[0], tp.Resources[found[0]]
 }
 
-// Statement is an IAM policy statement, normalized for comparison.
-type Statement struct {
-	Effect    string
-	Actions   []string
-	Resources []string
-}
-
-func (s Statement) String() string {
-	return fmt.Sprintf("%s %v on %v", s.Effect, s.Actions, s.Resources)
-}
-
-// policyOf returns the statements of every AWS::IAM::Policy attached to a role, normalized: actions
-// and resources sorted, resources rendered as compact JSON.
+// policyOf returns the normalized statements of every AWS::IAM::Policy attached to a role.
 func (tp Template) policyOf(t *testing.T, roleID string) []Statement {
 	t.Helper()
 	var out []Statement
-	for _, id := range tp.ofType("AWS::IAM::Policy") {
-		p := tp.Resources[id].Properties
-		attached := false
-		for _, r := range p["Roles"].([]any) {
-			if ref, ok := r.(map[string]any)["Ref"]; ok && ref == roleID {
-				attached = true
-			}
-		}
-		if !attached {
-			continue
-		}
-		for _, st := range p["PolicyDocument"].(map[string]any)["Statement"].([]any) {
-			out = append(out, normalize(st.(map[string]any)))
-		}
+	for _, s := range tp.PolicyOf(roleID) {
+		out = append(out, Statement(s))
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].String() < out[j].String() })
 	return out
 }
 
-func normalize(st map[string]any) Statement {
-	s := Statement{Effect: st["Effect"].(string)}
-	for _, a := range list(st["Action"]) {
-		s.Actions = append(s.Actions, a.(string))
-	}
-	for _, r := range list(st["Resource"]) {
-		s.Resources = append(s.Resources, compact(r))
-	}
-	sort.Strings(s.Actions)
-	sort.Strings(s.Resources)
-	return s
-}
-
-func list(v any) []any {
-	if l, ok := v.([]any); ok {
-		return l
-	}
-	if v == nil {
-		return nil
-	}
-	return []any{v}
-}
-
-func compact(v any) string {
-	if s, ok := v.(string); ok {
-		return s
-	}
-	b, _ := json.Marshal(v)
-	return string(b)
-}
-
-func ref(id string) string          { return compact(map[string]any{"Ref": id}) }
-func getAtt(id, attr string) string { return compact(map[string]any{"Fn::GetAtt": []any{id, attr}}) }
+func normalize(st map[string]any) Statement { return Statement(cfn.Normalize(st)) }
+func list(v any) []any                      { return cfn.List(v) }
+func compact(v any) string                  { return cfn.Text(v) }
+func ref(id string) string                  { return compact(map[string]any{"Ref": id}) }
+func getAtt(id, attr string) string         { return compact(map[string]any{"Fn::GetAtt": []any{id, attr}}) }
 
 // resolveJoin renders an Fn::Join with every non-string part replaced by name(part), so that
 // JSON built from tokens can be parsed and checked field by field.

@@ -7,6 +7,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/hasura-auth-cdk/hasuraauth/stacks/names"
 )
 
 func TestUserPoolIsOperatorManagedWithStrongPasswordsAndMFA(t *testing.T) {
@@ -105,7 +107,7 @@ func TestPreTokenRoleMayReadExactlyTheClaimsTableAndKeySecret(t *testing.T) {
 }
 
 func TestSecretGeneratorRoleMayWriteExactlyTheKeyRingAndTheAPIKeyParameter(t *testing.T) {
-	for env, param := range map[string]string{"staging": "hasura-auth/staging/event-api-key", "legacy": "legacy/event-key"} {
+	for env, param := range map[string]string{"staging": "hasura-auth/staging/event-api-key", "legacy": "legacy/event-key", "production": "hasura-auth/production/event-api-key"} {
 		t.Run(env, func(t *testing.T) {
 			tp := tmpl(t, env, "identity")
 			roleID, role := tp.withPrefix(t, "AWS::IAM::Role", "SecretGeneratorRole")
@@ -114,15 +116,23 @@ func TestSecretGeneratorRoleMayWriteExactlyTheKeyRingAndTheAPIKeyParameter(t *te
 			secretID := tp.ofType("AWS::SecretsManager::Secret")[0]
 			logsID, _ := tp.withPrefix(t, "AWS::Logs::LogGroup", "SecretGeneratorLogs")
 			region := cfgs[env].Region
-			paramArn := compact(map[string]any{"Fn::Join": []any{"", []any{"arn:aws:ssm:" + region + ":", map[string]any{"Ref": "AWS::AccountId"}, ":parameter/" + param}}})
-			if acct := cfgs[env].Account; acct != "" {
-				paramArn = fmt.Sprintf("arn:aws:ssm:%s:%s:parameter/%s", region, acct, param)
+			arnOf := func(param string) string {
+				if acct := cfgs[env].Account; acct != "" {
+					return fmt.Sprintf("arn:aws:ssm:%s:%s:parameter/%s", region, acct, param)
+				}
+				return compact(map[string]any{"Fn::Join": []any{"", []any{"arn:aws:ssm:" + region + ":", map[string]any{"Ref": "AWS::AccountId"}, ":parameter/" + param}}})
 			}
-			assert.Equal(t, []Statement{
+			paramArn, previousArn := arnOf(param), arnOf(param+names.EventAPIKeyPreviousSuffix)
+			want := []Statement{
 				{"Allow", []string{"logs:CreateLogStream", "logs:PutLogEvents"}, []string{getAtt(logsID, "Arn")}},
 				{"Allow", []string{"secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue"}, []string{ref(secretID)}},
 				{"Allow", []string{"ssm:AddTagsToResource", "ssm:DeleteParameter", "ssm:GetParameter", "ssm:ListTagsForResource", "ssm:PutParameter"}, []string{paramArn}},
-			}, tp.policyOf(t, roleID))
+			}
+			if cfgs[env].Removal != "retain" {
+				// The overlap value claimsctl apikey rotate keeps goes with a deleted parameter.
+				want = append(want, Statement{"Allow", []string{"ssm:DeleteParameter"}, []string{previousArn}})
+			}
+			assert.Equal(t, want, tp.policyOf(t, roleID))
 		})
 	}
 }

@@ -292,6 +292,24 @@ func TestHasuraSecretsRotateAndRedeploy(t *testing.T) {
 	for name, s := range schedules {
 		assert.Equal(t, map[string]any{"ScheduleExpression": "rate(30 days)"}, s.Properties["RotationRules"], name)
 		assert.Equal(t, false, s.Properties["RotateImmediatelyOnUpdate"], name)
+		// Secrets Manager may invoke the function once the schedule exists: it waits for the
+		// function's invoke permission, role and policy. The function itself is implied by the
+		// GetAtt, and naming it again is what cfn-lint's W3005 flags.
+		fnID := s.Properties["RotationLambdaARN"].(map[string]any)["Fn::GetAtt"].([]any)[0].(string)
+		roleID := tp.Resources[fnID].Properties["Role"].(map[string]any)["Fn::GetAtt"].([]any)[0].(string)
+		var want []string
+		for _, id := range tp.ofType("AWS::Lambda::Permission") {
+			if assert.ObjectsAreEqual(map[string]any{"Fn::GetAtt": []any{fnID, "Arn"}}, tp.Resources[id].Properties["FunctionName"]) {
+				want = append(want, id)
+			}
+		}
+		for _, id := range tp.ofType("AWS::IAM::Policy") {
+			if assert.ObjectsAreEqual([]any{map[string]any{"Ref": roleID}}, tp.Resources[id].Properties["Roles"]) {
+				want = append(want, id)
+			}
+		}
+		require.Len(t, want, 2, name)
+		assert.ElementsMatch(t, append(want, roleID), s.DependsOn, name)
 	}
 	// Secrets Manager may invoke each function, for its own secret only.
 	for _, id := range tp.ofType("AWS::Lambda::Permission") {

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hasura-auth-cdk/hasuraauth/constructs/golambda"
+	"github.com/hasura-auth-cdk/hasuraauth/internal/cfn"
 	"github.com/hasura-auth-cdk/hasuraauth/internal/cfndiff"
 	"github.com/hasura-auth-cdk/hasuraauth/internal/gobuild"
 )
@@ -79,9 +80,9 @@ func TestTemplateSnapshots(t *testing.T) {
 			if bytes.Equal(old, got) {
 				continue
 			}
-			ot, err := cfndiff.Parse(old)
+			ot, err := cfn.Parse(old)
 			require.NoError(t, err)
-			nt, err := cfndiff.Parse(got)
+			nt, err := cfn.Parse(got)
 			require.NoError(t, err)
 			changes := cfndiff.Diff(stack, ot, nt)
 			var report strings.Builder

@@ -17,7 +17,7 @@ import (
 
 // PreviousSuffix names the parameter that keeps the event API key of before the last rotation,
 // so the backend can accept both values while Hasura's tasks are replaced.
-const PreviousSuffix = "-previous"
+const PreviousSuffix = names.EventAPIKeyPreviousSuffix
 
 // apiKeyTarget is the event API key parameter and the Hasura service that reads it.
 type apiKeyTarget struct {
@@ -83,6 +83,21 @@ func apiKeyRotate(ctx context.Context, k *apiKeyTarget, out *printer) error {
 		return fmt.Errorf("parameter %s is a %s, not a SecureString: it was not created by this project; nothing was changed", k.param, cur.Parameter.Type)
 	}
 	prev := k.param + PreviousSuffix
+	// An open overlap window (-previous holds another value than the current key) means the
+	// tasks started before the last rotation may still run and send that value: copying the
+	// current key over it would drop the key they send. A -previous equal to the current key
+	// is what a run stopped after step 1 leaves, and may be overwritten.
+	old, err := k.ps.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(prev), WithDecryption: aws.Bool(true)})
+	var nf *ssmtypes.ParameterNotFound
+	switch {
+	case errors.As(err, &nf):
+	case err != nil:
+		return fmt.Errorf("read the previous event API key %s: %w; nothing was changed", prev, err)
+	case aws.ToString(old.Parameter.Value) != aws.ToString(cur.Parameter.Value):
+		return fmt.Errorf("an overlap window is open: %s still holds the key that tasks started before the last rotation send; "+
+			"once the deployment of %s has finished (aws ecs wait services-stable --cluster %s --services %s), run claimsctl apikey retire-previous, then rotate again; nothing was changed",
+			prev, k.service, k.cluster, k.service)
+	}
 	err = fault("apikey:before-previous")
 	if err == nil {
 		_, err = k.ps.PutParameter(ctx, &ssm.PutParameterInput{

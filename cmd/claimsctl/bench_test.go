@@ -19,8 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/hasura-auth-cdk/hasuraauth/internal/claims"
-	"github.com/hasura-auth-cdk/hasuraauth/internal/localauth"
-	"github.com/hasura-auth-cdk/hasuraauth/internal/testenv"
+	"github.com/hasura-auth-cdk/hasuraauth/internal/emulator"
 )
 
 // benchItems and benchRuns default to what make bench measures; CLAIMSCTL_BENCH_ITEMS and
@@ -40,7 +39,7 @@ func envInt(name string, def int) int {
 // runs) and the parallel/sequential ratio. Run by make bench.
 func BenchmarkClaimsAt10000Items(b *testing.B) {
 	ctx := context.Background()
-	dyn, err := testenv.StartDynalite("../..")
+	dyn, err := emulator.StartDynalite("../..")
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -48,7 +47,7 @@ func BenchmarkClaimsAt10000Items(b *testing.B) {
 	db := dynamodb.NewFromConfig(dyn.Config())
 	sm := secretsmanager.NewFromConfig(moto.Config())
 	table := fmt.Sprintf("bench-%d", time.Now().UnixNano())
-	if err := localauth.CreateClaimsTable(ctx, db, table); err != nil {
+	if err := emulator.CreateClaimsTable(ctx, db, table); err != nil {
 		b.Fatal(err)
 	}
 	if err := dynamodb.NewTableExistsWaiter(db).Wait(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(table)}, time.Minute); err != nil {
@@ -153,7 +152,7 @@ func clientCPU() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-func emulatorCPU(b *testing.B, d *testenv.Dynalite) time.Duration {
+func emulatorCPU(b *testing.B, d *emulator.Dynalite) time.Duration {
 	c, err := d.CPU()
 	if err != nil {
 		b.Fatal(err)

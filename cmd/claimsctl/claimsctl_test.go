@@ -350,33 +350,64 @@ func TestApiKeyRotatesWithAnOverlapWindowAndNeverPrintsTheKey(t *testing.T) {
 }
 
 // TestTwoApiKeyRotationsAtOnceSerialize: two rotations started together run one after the
-// other, so -previous ends as the first rotation's value (what the tasks of the first deployment
-// send), never a value copied in the middle of the other run.
+// other, and the second finds the first one's overlap window open: it refuses, naming the next
+// step, so -previous keeps the value the tasks started before the first rotation still send.
 func TestTwoApiKeyRotationsAtOnceSerialize(t *testing.T) {
 	d := deploy(t)
-	var history []string
 	orig, _ := d.param_(t, d.param)
-	history = append(history, orig)
 	var wg sync.WaitGroup
 	codes := make([]int, 2)
+	errs := make([]string, 2)
 	for i := range codes {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, _, codes[i] = d.ctl(t, "", "apikey", "rotate")
+			_, errs[i], codes[i] = d.ctl(t, "", "apikey", "rotate")
 		}()
 	}
 	wg.Wait()
-	assert.Equal(t, []int{exitOK, exitOK}, codes)
+	assert.ElementsMatch(t, []int{exitOK, exitFailed}, codes, "%q", errs)
+	refused := errs[0] + errs[1]
+	assert.Contains(t, refused, "an overlap window is open")
+	assert.Contains(t, refused, "apikey retire-previous")
+	assert.Contains(t, refused, "nothing was changed")
 	cur, _ := d.param_(t, d.param)
 	prev, _ := d.param_(t, d.param+"-previous")
+	assert.Equal(t, orig, prev, "the key the tasks from before the rotation send is still accepted")
 	assert.NotEqual(t, orig, cur)
-	assert.NotEqual(t, orig, prev, "the second rotation started after the first had finished")
-	assert.NotEqual(t, prev, cur)
 	hist, err := d.ps.GetParameterHistory(context.Background(), &ssm.GetParameterHistoryInput{Name: aws.String(d.param), WithDecryption: aws.Bool(true)})
 	require.NoError(t, err)
-	require.Len(t, hist.Parameters, 3, "original, first rotation, second rotation")
-	assert.Equal(t, prev, aws.ToString(hist.Parameters[1].Value), "-previous is the first rotation's value, not a value from an interleaving")
+	assert.Len(t, hist.Parameters, 2, "original and one rotation")
+}
+
+// TestApiKeyRotateTwiceInARowKeepsTheOverlap: a second rotate before retire-previous would copy
+// the first rotation's new value over -previous and drop the key that the tasks started before
+// the first rotation still send (they run until the first deployment finishes). It is refused;
+// after retire-previous the next rotation runs.
+func TestApiKeyRotateTwiceInARowKeepsTheOverlap(t *testing.T) {
+	d := deploy(t)
+	orig, _ := d.param_(t, d.param)
+	_, errOut, code := d.ctl(t, "", "apikey", "rotate")
+	require.Equal(t, exitOK, code, errOut)
+	first, _ := d.param_(t, d.param)
+
+	out, errOut, code := d.ctl(t, "", "apikey", "rotate")
+	assert.Equal(t, exitFailed, code, out)
+	assert.Contains(t, errOut, "an overlap window is open: "+d.param+"-previous")
+	assert.Contains(t, errOut, "claimsctl apikey retire-previous")
+	assert.NotContains(t, errOut, first)
+	assert.NotContains(t, errOut, orig)
+	cur, _ := d.param_(t, d.param)
+	prev, _ := d.param_(t, d.param+"-previous")
+	assert.Equal(t, first, cur, "nothing was changed")
+	assert.Equal(t, orig, prev, "nothing was changed")
+
+	_, errOut, code = d.ctl(t, "", "apikey", "retire-previous")
+	require.Equal(t, exitOK, code, errOut)
+	_, errOut, code = d.ctl(t, "", "apikey", "rotate")
+	require.Equal(t, exitOK, code, errOut)
+	prev, _ = d.param_(t, d.param+"-previous")
+	assert.Equal(t, first, prev)
 }
 
 // TestApiKeyRotateInterruptedAtEachCallLeavesAWorkingPair stops apikey rotate before each of

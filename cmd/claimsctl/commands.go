@@ -234,7 +234,7 @@ var commands = []*command{
 		}},
 	{group: "apikey", name: "rotate",
 		help: "Rotate the event API key with an overlap: copy the current value to <parameter>-previous, write a new random value, then force a new deployment of the Hasura service. " +
-			"The backend accepts either value until claimsctl apikey retire-previous. The key is never printed.",
+			"The backend accepts either value until claimsctl apikey retire-previous; until then a second rotate is refused. The key is never printed.",
 		example: "claimsctl --env staging apikey rotate",
 		run: func(ctx context.Context, x *env, o *options, pos []string) error {
 			if err := positional(pos); err != nil {

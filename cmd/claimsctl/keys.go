@@ -244,13 +244,24 @@ func keyImport(ctx context.Context, st *store, out *printer, k string, primary b
 	if err != nil {
 		return err
 	}
-	for _, have := range ring.Keys() {
-		if have == k {
-			out.result(map[string]any{"imported": false, "keys": ring.Len()}, "the key is already in the key ring; nothing was changed")
+	held := false
+	for i, have := range ring.Keys() {
+		if have != k {
+			continue
+		}
+		held = true
+		if !primary || i == 0 {
+			what := "the key is already in the key ring"
+			if primary {
+				what = "the key is already the primary key"
+			}
+			out.result(map[string]any{"imported": false, "primary": i == 0, "keys": ring.Len()}, "%s; nothing was changed", what)
 			return nil
 		}
 	}
-	keys := append(ring.Keys(), k)
+	// --primary of a key the ring holds as decrypt-only moves it first (NewKeyRing drops the
+	// later duplicate); answering "already there" would leave the operator believing it encrypts.
+	keys := append(append([]string{}, ring.Keys()...), k)
 	if primary {
 		keys = append([]string{k}, ring.Keys()...)
 	}
@@ -265,7 +276,11 @@ func keyImport(ctx context.Context, st *store, out *printer, k string, primary b
 	if primary {
 		role = "is now the encrypting key; run claimsctl key rotate to move every item to a new key"
 	}
-	out.result(map[string]any{"imported": true, "primary": primary, "keys": next.Len(), "fingerprint": claims.Fingerprint(k)},
-		"imported the key %s: it %s; the key ring holds %d keys", claims.Fingerprint(k), role, next.Len())
+	verb := "imported the key"
+	if held {
+		verb = "moved the key already in the ring to first place:"
+	}
+	out.result(map[string]any{"imported": !held, "primary": primary, "keys": next.Len(), "fingerprint": claims.Fingerprint(k)},
+		"%s %s: it %s; the key ring holds %d keys", verb, claims.Fingerprint(k), role, next.Len())
 	return nil
 }

@@ -14,7 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hasura-auth-cdk/hasuraauth/internal/claims"
-	"github.com/hasura-auth-cdk/hasuraauth/internal/testenv"
+	"github.com/hasura-auth-cdk/hasuraauth/internal/emulator"
 )
 
 var users = []string{"ann@example.com", "ben@example.com", "cat@example.com"}
@@ -188,7 +188,7 @@ func TestRetireIsRefusedWhileAnItemNeedsAnOldKey(t *testing.T) {
 }
 
 func TestImportAMopedKeyAndMigrateItsItems(t *testing.T) {
-	key, items, err := testenv.MopedFixture(filepath.Join("..", ".."))
+	key, items, err := emulator.MopedFixture(filepath.Join("..", ".."))
 	require.NoError(t, err)
 	fx := struct{ Key string }{key}
 
@@ -251,4 +251,29 @@ func attrOf(item map[string]types.AttributeValue, name string) string {
 		return v.Value
 	}
 	return ""
+}
+
+// TestImportPrimaryOfAKeyAlreadyInTheRingMakesItPrimary: `key import --primary` of a key the
+// ring already holds as decrypt-only must not answer "nothing was changed" with exit 0 while the
+// operator believes it now encrypts: it moves the key first.
+func TestImportPrimaryOfAKeyAlreadyInTheRingMakesItPrimary(t *testing.T) {
+	d := withUsers(t)
+	k, err := claims.GenerateKey()
+	require.NoError(t, err)
+	_, errOut, code := d.ctl(t, k+"\n", "key", "import", "--stdin")
+	require.Equal(t, exitOK, code, errOut)
+	old := d.ring(t).Keys()[0]
+	require.Equal(t, []string{old, k}, d.ring(t).Keys())
+
+	out, errOut, code := d.ctl(t, k+"\n", "key", "import", "--stdin", "--primary")
+	require.Equal(t, exitOK, code, errOut)
+	assert.NotContains(t, out+errOut, k)
+	assert.NotContains(t, out, "nothing was changed")
+	assert.Equal(t, []string{k, old}, d.ring(t).Keys(), "the key now encrypts; the old primary still decrypts")
+	allReadable(t, d, users...)
+
+	out, errOut, code = d.ctl(t, k+"\n", "key", "import", "--stdin", "--primary")
+	require.Equal(t, exitOK, code, errOut)
+	assert.Contains(t, out, "already the primary key")
+	assert.Equal(t, []string{k, old}, d.ring(t).Keys())
 }

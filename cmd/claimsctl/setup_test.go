@@ -24,15 +24,14 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hasura-auth-cdk/hasuraauth/internal/claims"
-	"github.com/hasura-auth-cdk/hasuraauth/internal/localauth"
-	"github.com/hasura-auth-cdk/hasuraauth/internal/testenv"
+	"github.com/hasura-auth-cdk/hasuraauth/internal/emulator"
 	"github.com/hasura-auth-cdk/hasuraauth/stacks/names"
 )
 
 // Every command runs in-process, through the real SDK clients, against moto's server.
-var moto *testenv.Moto
+var moto *emulator.Moto
 
-func TestMain(m *testing.M) { os.Exit(testenv.RunWithMoto(m, &moto)) }
+func TestMain(m *testing.M) { os.Exit(emulator.RunWithMoto(m, &moto)) }
 
 const project = "ctltest"
 
@@ -72,7 +71,7 @@ func deployAs(t *testing.T, project, env string) *deployment {
 	d.pool = aws.ToString(pool.UserPool.Id)
 
 	d.table = fmt.Sprintf("%s-%s-claims", project, d.env)
-	require.NoError(t, localauth.CreateClaimsTable(ctx, d.db, d.table))
+	require.NoError(t, emulator.CreateClaimsTable(ctx, d.db, d.table))
 
 	key, _ := claims.GenerateKey()
 	ring, _ := claims.NewKeyRing(key)

@@ -6,7 +6,6 @@
 package main
 
 import (
-	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -15,7 +14,9 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/hasura-auth-cdk/hasuraauth/internal/cfn"
 	"github.com/hasura-auth-cdk/hasuraauth/internal/synth"
+	"github.com/hasura-auth-cdk/hasuraauth/stacks/names"
 )
 
 func main() {
@@ -66,7 +67,7 @@ func run(outDir string) error {
 		return err
 	}
 	for _, env := range envs {
-		g, err := build(env, templates[project+"-"+env+"-identity"], templates[project+"-"+env+"-hasura"])
+		g, err := build(env, templates[names.IdentityStack(project, env)], templates[names.HasuraStack(project, env)])
 		if err != nil {
 			return fmt.Errorf("%s: %w", env, err)
 		}
@@ -86,17 +87,6 @@ func run(outDir string) error {
 		fmt.Printf("wrote %s.{dot,svg,png}\n", base)
 	}
 	return nil
-}
-
-type resource struct {
-	Type       string
-	Properties map[string]any
-	Metadata   map[string]any
-}
-
-type template struct {
-	Resources map[string]resource
-	Outputs   map[string]struct{ Value any }
 }
 
 type graph struct {
@@ -123,45 +113,13 @@ func (g *graph) edge(from, to, label, style string) {
 	g.edges = append(g.edges, fmt.Sprintf("  %q -> %q [label=%q, %s];", from, to, label, style))
 }
 
-// refs lists the logical IDs v refers to (Ref, Fn::GetAtt), in order.
-func refs(v any) []string {
-	var out []string
-	switch x := v.(type) {
-	case map[string]any:
-		if r, ok := x["Ref"].(string); ok && !strings.HasPrefix(r, "AWS::") { // not pseudo parameters
-			out = append(out, r)
-		}
-		if a, ok := x["Fn::GetAtt"].([]any); ok && len(a) > 0 {
-			if s, ok := a[0].(string); ok {
-				out = append(out, s)
-			}
-		}
-		for _, k := range sortedKeys(x) {
-			out = append(out, refs(x[k])...)
-		}
-	case []any:
-		for _, e := range x {
-			out = append(out, refs(e)...)
-		}
-	}
-	return out
-}
-
-func sortedKeys(m map[string]any) []string {
-	var ks []string
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
-}
-
 func build(env string, identityJSON, hasuraJSON []byte) (string, error) {
-	var id, h template
-	if err := json.Unmarshal(identityJSON, &id); err != nil {
+	id, err := cfn.Parse(identityJSON)
+	if err != nil {
 		return "", fmt.Errorf("identity template: %w", err)
 	}
-	if err := json.Unmarshal(hasuraJSON, &h); err != nil {
+	h, err := cfn.Parse(hasuraJSON)
+	if err != nil {
 		return "", fmt.Errorf("hasura template: %w", err)
 	}
 	g := &graph{nodes: map[string]string{}, stack: map[string]string{}, seen: map[string]bool{}}
@@ -195,7 +153,7 @@ func build(env string, identityJSON, hasuraJSON []byte) (string, error) {
 				continue
 			}
 			g.node(lid, "identity", fmt.Sprintf("Lambda %s\n(Go, arm64, %vs)", pkg, p["Timeout"]), "component", green)
-			if roles := refs(p["Role"]); len(roles) > 0 {
+			if roles := cfn.Refs(p["Role"]); len(roles) > 0 {
 				roleOwner[roles[0]] = lid
 			}
 		}
@@ -206,24 +164,24 @@ func build(env string, identityJSON, hasuraJSON []byte) (string, error) {
 			if cfg, ok := r.Properties["LambdaConfig"].(map[string]any); ok {
 				for kind, v := range cfg {
 					m, _ := v.(map[string]any)
-					for _, fn := range refs(m["LambdaArn"]) {
+					for _, fn := range cfn.Refs(m["LambdaArn"]) {
 						g.edge(lid, fn, fmt.Sprintf("%s %v", strings.TrimSuffix(kind, "Config"), m["LambdaVersion"]), `color="#2563eb", penwidth=2`)
 					}
 				}
 			}
 		case "AWS::Cognito::UserPoolClient":
-			for _, pool := range refs(r.Properties["UserPoolId"]) {
+			for _, pool := range cfn.Refs(r.Properties["UserPoolId"]) {
 				g.edge(lid, pool, "client of", `style=dotted`)
 			}
 		case "AWS::Cognito::UserPoolIdentityProvider":
-			for _, pool := range refs(r.Properties["UserPoolId"]) {
+			for _, pool := range cfn.Refs(r.Properties["UserPoolId"]) {
 				g.edge(lid, pool, "federates", `style=dotted`)
 			}
 		case "Custom::FernetKeyRing", "Custom::EventApiKey":
-			for _, fn := range refs(r.Properties["ServiceToken"]) {
+			for _, fn := range cfn.Refs(r.Properties["ServiceToken"]) {
 				target := lid
 				if r.Type == "Custom::FernetKeyRing" {
-					if s := refs(r.Properties["SecretId"]); len(s) > 0 {
+					if s := cfn.Refs(r.Properties["SecretId"]); len(s) > 0 {
 						target = s[0]
 					}
 				}
@@ -235,7 +193,7 @@ func build(env string, identityJSON, hasuraJSON []byte) (string, error) {
 	for lid, r := range id.Resources {
 		if r.Type == "AWS::Cognito::LogDeliveryConfiguration" {
 			g.node(lid, "identity", "User-auth events\n(CloudWatch Logs)", "note", grey)
-			for _, pool := range refs(r.Properties["UserPoolId"]) {
+			for _, pool := range cfn.Refs(r.Properties["UserPoolId"]) {
 				g.edge(pool, lid, "delivers sign-in events", `style=dashed, color="#6b7280"`)
 			}
 		}
@@ -252,7 +210,7 @@ func build(env string, identityJSON, hasuraJSON []byte) (string, error) {
 			service = lid
 			g.node(lid, "hasura", fmt.Sprintf("Hasura on Fargate\ndesired %v", p["DesiredCount"]), "component", green)
 			if net, ok := p["NetworkConfiguration"].(map[string]any); ok {
-				for _, sg := range refs(net) {
+				for _, sg := range cfn.Refs(net) {
 					sgOwner[sg] = lid
 				}
 			}
@@ -271,23 +229,23 @@ func build(env string, identityJSON, hasuraJSON []byte) (string, error) {
 			}
 			g.node(lid, "hasura", label, "component", green)
 			if vpc, ok := p["VpcConfig"].(map[string]any); ok {
-				for _, sg := range refs(vpc["SecurityGroupIds"]) {
+				for _, sg := range cfn.Refs(vpc["SecurityGroupIds"]) {
 					sgOwner[sg] = lid
 				}
 			}
-			if roles := refs(p["Role"]); len(roles) > 0 {
+			if roles := cfn.Refs(p["Role"]); len(roles) > 0 {
 				hasuraRoles[roles[0]] = lid
 			}
 		case "AWS::ElasticLoadBalancingV2::LoadBalancer":
 			alb = lid
 			g.node(lid, "hasura", fmt.Sprintf("ALB (%v)", p["Scheme"]), "box", blue)
-			for _, sg := range refs(p["SecurityGroups"]) {
+			for _, sg := range cfn.Refs(p["SecurityGroups"]) {
 				sgOwner[sg] = lid
 			}
 		case "AWS::RDS::DBInstance":
 			db = lid
 			g.node(lid, "hasura", fmt.Sprintf("PostgreSQL %v\n(RDS, encrypted)", p["EngineVersion"]), "cylinder", yellow)
-			for _, sg := range refs(p["VPCSecurityGroups"]) {
+			for _, sg := range cfn.Refs(p["VPCSecurityGroups"]) {
 				sgOwner[sg] = lid
 			}
 
@@ -302,7 +260,7 @@ func build(env string, identityJSON, hasuraJSON []byte) (string, error) {
 		}
 	}
 	if r, ok := h.Resources[db]; ok {
-		for _, secret := range refs(r.Properties["MasterUserPassword"]) {
+		for _, secret := range cfn.Refs(r.Properties["MasterUserPassword"]) {
 			g.edge(secret, db, "master credentials", `style=dotted`)
 		}
 	}
@@ -310,10 +268,10 @@ func build(env string, identityJSON, hasuraJSON []byte) (string, error) {
 	if t, ok := h.Resources[task]; ok && service != "" {
 		for _, c := range t.Properties["ContainerDefinitions"].([]any) {
 			cd := c.(map[string]any)
-			for _, s := range list(cd["Secrets"]) {
+			for _, s := range cfn.List(cd["Secrets"]) {
 				sm := s.(map[string]any)
 				name, _ := sm["Name"].(string)
-				targets := refs(sm["ValueFrom"])
+				targets := cfn.Refs(sm["ValueFrom"])
 				if len(targets) == 0 && strings.Contains(fmt.Sprint(sm["ValueFrom"]), ":parameter/") {
 					for lid, r := range id.Resources {
 						if r.Type == "Custom::EventApiKey" {
@@ -325,7 +283,7 @@ func build(env string, identityJSON, hasuraJSON []byte) (string, error) {
 					g.edge(service, target, "ECS secret "+name, `style=dashed, color="#ea580c"`)
 				}
 			}
-			for _, e := range list(cd["Environment"]) {
+			for _, e := range cfn.List(cd["Environment"]) {
 				em := e.(map[string]any)
 				if em["Name"] == "HASURA_GRAPHQL_JWT_SECRET" {
 					for lid, r := range id.Resources {
@@ -340,7 +298,7 @@ func build(env string, identityJSON, hasuraJSON []byte) (string, error) {
 	for lid, r := range h.Resources {
 		if r.Type == "AWS::SecretsManager::Secret" {
 			if ss, ok := r.Properties["SecretString"]; ok && db != "" {
-				for _, ref := range refs(ss) {
+				for _, ref := range cfn.Refs(ss) {
 					if ref == db || h.Resources[ref].Type == "AWS::SecretsManager::SecretTargetAttachment" {
 						g.edge(lid, db, "URL of", `style=dotted`)
 						break
@@ -352,10 +310,10 @@ func build(env string, identityJSON, hasuraJSON []byte) (string, error) {
 	}
 	for _, r := range h.Resources {
 		if r.Type == "AWS::SecretsManager::RotationSchedule" {
-			fn := first(refs(r.Properties["RotationLambdaARN"]))
-			secret := first(refs(r.Properties["SecretId"]))
+			fn := cfn.First(cfn.Refs(r.Properties["RotationLambdaARN"]))
+			secret := cfn.First(cfn.Refs(r.Properties["SecretId"]))
 			if h.Resources[secret].Type == "AWS::SecretsManager::SecretTargetAttachment" {
-				secret = first(refs(h.Resources[secret].Properties["SecretId"]))
+				secret = cfn.First(cfn.Refs(h.Resources[secret].Properties["SecretId"]))
 			}
 			g.edge(fn, secret, "rotates (30 days)", `style=dashed, color="#ea580c"`)
 		}
@@ -364,15 +322,15 @@ func build(env string, identityJSON, hasuraJSON []byte) (string, error) {
 	for _, r := range h.Resources {
 		switch r.Type {
 		case "AWS::EC2::SecurityGroup":
-			for _, in := range list(r.Properties["SecurityGroupIngress"]) {
+			for _, in := range cfn.List(r.Properties["SecurityGroupIngress"]) {
 				rule := in.(map[string]any)
 				if rule["CidrIp"] == "0.0.0.0/0" && alb != "" {
 					g.edge("internet", alb, fmt.Sprintf("tcp/%v", rule["FromPort"]), `color="#dc2626"`)
 				}
 			}
 		case "AWS::EC2::SecurityGroupIngress":
-			from := sgOwner[first(refs(r.Properties["SourceSecurityGroupId"]))]
-			to := sgOwner[first(refs(r.Properties["GroupId"]))]
+			from := sgOwner[cfn.First(cfn.Refs(r.Properties["SourceSecurityGroupId"]))]
+			to := sgOwner[cfn.First(cfn.Refs(r.Properties["GroupId"]))]
 			g.edge(from, to, fmt.Sprintf("tcp/%v", r.Properties["FromPort"]), `color="#dc2626"`)
 		}
 	}
@@ -383,7 +341,7 @@ func build(env string, identityJSON, hasuraJSON []byte) (string, error) {
 	}
 	g.edge("browser", "internet", "Bearer ID token", `color="#6b7280"`)
 	g.edge(service, "backend", "event triggers (value_from_env)", `color="#6b7280"`)
-	hasuraRoles[first(refs(h.Resources[task].Properties["ExecutionRoleArn"]))] = service
+	hasuraRoles[cfn.First(cfn.Refs(h.Resources[task].Properties["ExecutionRoleArn"]))] = service
 	policyEdges(g, h, hasuraRoles, service)
 	operations(g, h, alb)
 
@@ -411,7 +369,7 @@ func build(env string, identityJSON, hasuraJSON []byte) (string, error) {
 }
 
 // operations draws the alarms and their topic, and the WAF in front of the load balancer.
-func operations(g *graph, h template, alb string) {
+func operations(g *graph, h *cfn.Template, alb string) {
 	alarms, emails := 0, 0
 	var topic string
 	for lid, r := range h.Resources {
@@ -419,13 +377,13 @@ func operations(g *graph, h template, alb string) {
 		case "AWS::CloudWatch::Alarm":
 			alarms++
 			if topic == "" {
-				topic = first(refs(r.Properties["AlarmActions"]))
+				topic = cfn.First(cfn.Refs(r.Properties["AlarmActions"]))
 			}
 		case "AWS::SNS::Subscription":
 			emails++
 		case "AWS::WAFv2::WebACL":
 			var rules []string
-			for _, rule := range list(r.Properties["Rules"]) {
+			for _, rule := range cfn.List(r.Properties["Rules"]) {
 				rules = append(rules, fmt.Sprint(rule.(map[string]any)["Name"]))
 			}
 			g.node(lid, "hasura", "WAF web ACL\n"+strings.Join(rules, "\n"), "octagon", "#fee2e2")
@@ -434,9 +392,9 @@ func operations(g *graph, h template, alb string) {
 	for lid, r := range h.Resources {
 		switch r.Type {
 		case "AWS::WAFv2::WebACLAssociation":
-			g.edge(first(refs(r.Properties["WebACLArn"])), alb, "filters requests to", `color="#dc2626", penwidth=2`)
+			g.edge(cfn.First(cfn.Refs(r.Properties["WebACLArn"])), alb, "filters requests to", `color="#dc2626", penwidth=2`)
 		case "AWS::WAFv2::LoggingConfiguration":
-			acl := first(refs(r.Properties["ResourceArn"]))
+			acl := cfn.First(cfn.Refs(r.Properties["ResourceArn"]))
 			g.node(lid, "hasura", "WAF logs\n(CloudWatch Logs, secrets redacted)", "note", "#f3f4f6")
 			g.edge(acl, lid, "logs", `style=dashed, color="#6b7280"`)
 		case "AWS::SNS::Topic":
@@ -452,21 +410,21 @@ func operations(g *graph, h template, alb string) {
 }
 
 // policyEdges draws what each acting node's role may do on resources in the graph.
-func policyEdges(g *graph, t template, roleOwner map[string]string, skipSecretsOf string) {
+func policyEdges(g *graph, t *cfn.Template, roleOwner map[string]string, skipSecretsOf string) {
 	for _, r := range t.Resources {
 		if r.Type != "AWS::IAM::Policy" {
 			continue
 		}
-		for _, role := range refs(r.Properties["Roles"]) {
+		for _, role := range cfn.Refs(r.Properties["Roles"]) {
 			actor := roleOwner[role]
 			if actor == "" {
 				continue
 			}
 			doc, _ := r.Properties["PolicyDocument"].(map[string]any)
-			for _, st := range list(doc["Statement"]) {
+			for _, st := range cfn.List(doc["Statement"]) {
 				sm := st.(map[string]any)
 				var actions []string
-				for _, a := range list(sm["Action"]) {
+				for _, a := range cfn.List(sm["Action"]) {
 					s := fmt.Sprint(a)
 					if strings.HasPrefix(s, "logs:") {
 						continue
@@ -476,7 +434,7 @@ func policyEdges(g *graph, t template, roleOwner map[string]string, skipSecretsO
 				if len(actions) == 0 {
 					continue
 				}
-				for _, target := range refs(sm["Resource"]) {
+				for _, target := range cfn.Refs(sm["Resource"]) {
 					if actor == skipSecretsOf && strings.HasPrefix(g.nodes[target], `label="HASURA`) {
 						continue // the ECS secret edges already say it
 					}
@@ -496,21 +454,4 @@ func sortedNodes(g *graph, cluster string) []string {
 	}
 	sort.Strings(out)
 	return out
-}
-
-func list(v any) []any {
-	if l, ok := v.([]any); ok {
-		return l
-	}
-	if v == nil {
-		return nil
-	}
-	return []any{v}
-}
-
-func first(s []string) string {
-	if len(s) == 0 {
-		return ""
-	}
-	return s[0]
 }

@@ -97,7 +97,9 @@ func New(scope constructs.Construct, id string, p *Props, grants ...awsiam.Polic
 		},
 		RotateImmediatelyOnUpdate: jsii.Bool(false),
 	})
-	// Secrets Manager may invoke the function as soon as the schedule exists.
-	sched.Node().AddDependency(fn.Role, fn.Function)
+	// Secrets Manager may invoke the function as soon as the schedule exists: wait for its role,
+	// policy and invoke permission (the function itself is implied by RotationLambdaArn; naming it
+	// again is cfn-lint's W3005).
+	sched.Node().AddDependency(fn.Role, fn.Function.Node().FindChild(jsii.String("SecretsManager"+id+"Schedule")))
 	return fn
 }

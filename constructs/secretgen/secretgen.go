@@ -52,6 +52,11 @@ func (g *Generator) KeyRing(scope constructs.Construct, id string, secret awssec
 	return g.resource(scope, id, "Custom::FernetKeyRing", map[string]any{"SecretId": secret.SecretArn()})
 }
 
+// previousSuffix is stacks/names.EventAPIKeyPreviousSuffix, which claimsctl and the function use
+// (constructs import no stack package; TestSecretGeneratorRoleMayWriteExactlyTheKeyRingAndTheAPIKeyParameter
+// builds the expected ARN from the names constant, so the two cannot drift apart).
+const previousSuffix = "-previous"
+
 // APIKey keeps a SecureString parameter with a random key. retain keeps the parameter when the
 // resource is deleted (production).
 func (g *Generator) APIKey(scope constructs.Construct, id, parameterName, description string, retain bool) awscdk.CustomResource {
@@ -67,6 +72,24 @@ func (g *Generator) APIKey(scope constructs.Construct, id, parameterName, descri
 		Actions:   jsii.Strings("ssm:GetParameter", "ssm:PutParameter", "ssm:DeleteParameter", "ssm:ListTagsForResource", "ssm:AddTagsToResource"),
 		Resources: jsii.Strings(*arn),
 	}))
+	// The overlap value claimsctl apikey rotate keeps (<parameter>-previous) is deleted with the
+	// parameter, so no key of a deleted environment stays accepted. A retained parameter keeps
+	// it, so only an environment that deletes gets the permission.
+	if retain {
+		return g.apiKeyResource(scope, id, parameterName, description, retain)
+	}
+	g.Lambda.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions: jsii.Strings("ssm:DeleteParameter"),
+		Resources: jsii.Strings(*stack.FormatArn(&awscdk.ArnComponents{
+			Service:      jsii.String("ssm"),
+			Resource:     jsii.String("parameter"),
+			ResourceName: jsii.String(parameterName[1:] + previousSuffix),
+		})),
+	}))
+	return g.apiKeyResource(scope, id, parameterName, description, retain)
+}
+
+func (g *Generator) apiKeyResource(scope constructs.Construct, id, parameterName, description string, retain bool) awscdk.CustomResource {
 	return g.resource(scope, id, "Custom::EventApiKey", map[string]any{
 		"ParameterName":  parameterName,
 		"Description":    description,

@@ -4,38 +4,14 @@
 package cfndiff
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"reflect"
 	"sort"
 	"strings"
+
+	"github.com/hasura-auth-cdk/hasuraauth/internal/cfn"
 )
-
-// Template is the part of a CloudFormation template the diff reads.
-type Template struct {
-	Resources map[string]Resource `json:"Resources"`
-	Outputs   map[string]any      `json:"Outputs"`
-}
-
-// Resource is one resource of a template.
-type Resource struct {
-	Type                string         `json:"Type"`
-	Properties          map[string]any `json:"Properties"`
-	DeletionPolicy      string         `json:"DeletionPolicy"`
-	UpdateReplacePolicy string         `json:"UpdateReplacePolicy"`
-	DependsOn           any            `json:"DependsOn"`
-	Condition           string         `json:"Condition"`
-}
-
-// Parse reads a template.
-func Parse(b []byte) (*Template, error) {
-	var t Template
-	if err := json.Unmarshal(b, &t); err != nil {
-		return nil, fmt.Errorf("parse template: %w", err)
-	}
-	return &t, nil
-}
 
 // Kind is what happens to a resource.
 type Kind string
@@ -120,12 +96,12 @@ var replacing = map[string][]string{
 }
 
 // Diff compares one stack's templates; old or new may be nil (a stack added or removed).
-func Diff(stack string, old, new *Template) []Change {
+func Diff(stack string, old, new *cfn.Template) []Change {
 	if old == nil {
-		old = &Template{}
+		old = &cfn.Template{}
 	}
 	if new == nil {
-		new = &Template{}
+		new = &cfn.Template{}
 	}
 	var out []Change
 	for id, o := range old.Resources {
@@ -162,8 +138,8 @@ func Diff(stack string, old, new *Template) []Change {
 		switch {
 		case !ok:
 			out = append(out, Change{Stack: stack, LogicalID: name, Type: "Output", Kind: Removed})
-		case !reflect.DeepEqual(o, n):
-			out = append(out, Change{Stack: stack, LogicalID: name, Type: "Output", Kind: Modified, Props: compare("", o, n)})
+		case !reflect.DeepEqual(o.Fields(), n.Fields()):
+			out = append(out, Change{Stack: stack, LogicalID: name, Type: "Output", Kind: Modified, Props: compare("", o.Fields(), n.Fields())})
 		}
 	}
 	for name := range new.Outputs {
@@ -176,7 +152,7 @@ func Diff(stack string, old, new *Template) []Change {
 }
 
 // resourceView is what of a resource can change: properties and policies, not metadata.
-func resourceView(r Resource) map[string]any {
+func resourceView(r cfn.Resource) map[string]any {
 	v := map[string]any{"Properties": r.Properties}
 	if r.DeletionPolicy != "" {
 		v["DeletionPolicy"] = r.DeletionPolicy
@@ -204,7 +180,7 @@ func replacesOn(typ, path string) bool {
 	return false
 }
 
-func classify(c Change, before Resource) Change {
+func classify(c Change, before cfn.Resource) Change {
 	gone := c.Kind == Removed || c.Kind == Replaced
 	if gone && stateful[c.Type] && before.DeletionPolicy != "Retain" && before.DeletionPolicy != "Snapshot" {
 		c.DataLoss = true
@@ -267,18 +243,7 @@ func compare(path string, a, b any) []PropChange {
 		}
 		return out
 	}
-	return []PropChange{{Path: path, Old: compact(a), New: compact(b)}}
-}
-
-func compact(v any) string {
-	if v == nil {
-		return ""
-	}
-	var b strings.Builder
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(v)
-	return strings.TrimSuffix(b.String(), "\n")
+	return []PropChange{{Path: path, Old: cfn.JSON(a), New: cfn.JSON(b)}}
 }
 
 // Report writes the changes for people: per stack, data loss, IAM and network changes first.
@@ -364,15 +329,15 @@ func Summary(changes []Change) string {
 func DiffTrees(old, new map[string][]byte) ([]Change, error) {
 	var out []Change
 	for _, name := range unionKeys(old, new) {
-		var o, n *Template
+		var o, n *cfn.Template
 		var err error
 		if b, ok := old[name]; ok {
-			if o, err = Parse(b); err != nil {
+			if o, err = cfn.Parse(b); err != nil {
 				return nil, fmt.Errorf("%s (base): %w", name, err)
 			}
 		}
 		if b, ok := new[name]; ok {
-			if n, err = Parse(b); err != nil {
+			if n, err = cfn.Parse(b); err != nil {
 				return nil, fmt.Errorf("%s: %w", name, err)
 			}
 		}

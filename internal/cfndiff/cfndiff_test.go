@@ -9,12 +9,13 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/hasura-auth-cdk/hasuraauth/internal/cfn"
 	"github.com/hasura-auth-cdk/hasuraauth/internal/synth"
 )
 
-func tmpl(t *testing.T, s string) *Template {
+func tmpl(t *testing.T, s string) *cfn.Template {
 	t.Helper()
-	tp, err := Parse([]byte(s))
+	tp, err := cfn.Parse([]byte(s))
 	require.NoError(t, err)
 	return tp
 }

@@ -12,7 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/hasura-auth-cdk/hasuraauth/internal/testenv"
+	"github.com/hasura-auth-cdk/hasuraauth/internal/emulator"
 )
 
 func TestParseAcceptsValidClaimsAndNormalizes(t *testing.T) {
@@ -282,7 +282,7 @@ func TestParseKeyRing(t *testing.T) {
 }
 
 func TestPythonMadeClaimsDecryptToTheSameTokenClaims(t *testing.T) {
-	key, items, err := testenv.MopedFixture(filepath.Join("..", ".."))
+	key, items, err := emulator.MopedFixture(filepath.Join("..", ".."))
 	require.NoError(t, err)
 	ring, err := NewKeyRing(key)
 	require.NoError(t, err)

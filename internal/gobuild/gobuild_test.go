@@ -12,7 +12,7 @@ import (
 )
 
 // Reproducibility across checkout paths is proven by internal/synth's determinism test; here,
-// two builds in a row give the same bytes.
+// a build from scratch (no cached binary) gives the same bytes as the one before it.
 func TestLambdaBinariesAreLinuxArm64AndReproducible(t *testing.T) {
 	root, err := filepath.Abs(filepath.Join("..", ".."))
 	require.NoError(t, err)
@@ -20,7 +20,10 @@ func TestLambdaBinariesAreLinuxArm64AndReproducible(t *testing.T) {
 		t.Run(pkg, func(t *testing.T) {
 			dir := t.TempDir()
 			a, b := filepath.Join(dir, "a", "bootstrap"), filepath.Join(dir, "b", "bootstrap")
+			require.NoError(t, os.MkdirAll(filepath.Dir(a), 0o755))
+			require.NoError(t, os.MkdirAll(filepath.Dir(b), 0o755))
 			require.NoError(t, Lambda(root, pkg, a))
+			require.NoError(t, os.Remove(filepath.Join(root, "bin", "lambda", pkg, "bootstrap")))
 			require.NoError(t, Lambda(root, pkg, b))
 
 			f, err := elf.Open(a)
@@ -56,4 +59,35 @@ func TestSourceFingerprintFollowsTheCodeNotThePath(t *testing.T) {
 	require.NoError(t, err)
 	assert.NotEqual(t, a, c, "each package has its own inputs")
 	assert.Len(t, a, 16)
+}
+
+// A synth of unchanged Lambdas links nothing: the cached binary stays the same file (a link
+// would write a new one) and is copied; a change to the source relinks it.
+func TestLambdaRelinksOnlyWhenTheSourceChanges(t *testing.T) {
+	root := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(root, "go.mod"), []byte("module example.com/fn\n\ngo 1.26\n"), 0o644))
+	require.NoError(t, os.MkdirAll(filepath.Join(root, "fn"), 0o755))
+	src := filepath.Join(root, "fn", "main.go")
+	require.NoError(t, os.WriteFile(src, []byte("package main\n\nfunc main() { println(1) }\n"), 0o644))
+	cached := filepath.Join(root, "bin", "lambda", "fn", "bootstrap")
+	out := t.TempDir()
+
+	require.NoError(t, Lambda(root, "fn", filepath.Join(out, "1")))
+	first, err := os.Stat(cached)
+	require.NoError(t, err)
+	require.NoError(t, Lambda(root, "fn", filepath.Join(out, "2")))
+	again, err := os.Stat(cached)
+	require.NoError(t, err)
+	assert.True(t, os.SameFile(first, again), "an up-to-date binary is not relinked")
+	b1, _ := os.ReadFile(filepath.Join(out, "1"))
+	b2, _ := os.ReadFile(filepath.Join(out, "2"))
+	assert.True(t, bytes.Equal(b1, b2), "the copy is the cached binary")
+
+	require.NoError(t, os.WriteFile(src, []byte("package main\n\nfunc main() { println(2) }\n"), 0o644))
+	require.NoError(t, Lambda(root, "fn", filepath.Join(out, "3")))
+	b3, _ := os.ReadFile(filepath.Join(out, "3"))
+	assert.False(t, bytes.Equal(b1, b3), "a changed source is rebuilt")
+	changed, err := os.Stat(cached)
+	require.NoError(t, err)
+	assert.False(t, os.SameFile(first, changed), "relinked into a new file")
 }

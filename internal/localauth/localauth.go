@@ -27,12 +27,11 @@ import (
 	cip "github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider"
 	ciptypes "github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider/types"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/hasura-auth-cdk/hasuraauth/internal/claims"
+	"github.com/hasura-auth-cdk/hasuraauth/internal/emulator"
 	"github.com/hasura-auth-cdk/hasuraauth/internal/gobuild"
-	"github.com/hasura-auth-cdk/hasuraauth/internal/testenv"
 )
 
 // FunctionName is the trigger's name in cognito-local's configuration.
@@ -40,7 +39,7 @@ const FunctionName = "pretoken"
 
 // Env is a running local auth chain.
 type Env struct {
-	Moto        *testenv.Moto
+	Moto        *emulator.Moto
 	CognitoURL  string // cognito-local: the Cognito IdP API, and <url>/<pool>/.well-known/jwks.json
 	InvokeURL   string // the local Lambda Invoke API cognito-local calls
 	PoolID      string
@@ -50,7 +49,7 @@ type Env struct {
 	invocations atomic.Int64
 
 	dir       string
-	runtime   *testenv.RuntimeAPI
+	runtime   *emulator.RuntimeAPI
 	bootstrap *exec.Cmd
 	invoke    *http.Server
 	cognito   *exec.Cmd
@@ -77,7 +76,7 @@ func Start(ctx context.Context, o Options) (_ *Env, err error) {
 	if e.dir, err = os.MkdirTemp("", "localauth-*"); err != nil {
 		return nil, fmt.Errorf("temp dir: %w", err)
 	}
-	if e.Moto, err = testenv.StartMoto(); err != nil {
+	if e.Moto, err = emulator.StartMoto(); err != nil {
 		return nil, err
 	}
 	if err = e.claimsStore(ctx); err != nil {
@@ -95,25 +94,10 @@ func Start(ctx context.Context, o Options) (_ *Env, err error) {
 	return e, nil
 }
 
-// CreateClaimsTable creates a claims table with the stack's key schema (user_id, a string) in
-// an emulator; tests and the local chain all use it.
-func CreateClaimsTable(ctx context.Context, db *dynamodb.Client, name string) error {
-	_, err := db.CreateTable(ctx, &dynamodb.CreateTableInput{
-		TableName:            aws.String(name),
-		AttributeDefinitions: []ddbtypes.AttributeDefinition{{AttributeName: aws.String(claims.AttrUserID), AttributeType: ddbtypes.ScalarAttributeTypeS}},
-		KeySchema:            []ddbtypes.KeySchemaElement{{AttributeName: aws.String(claims.AttrUserID), KeyType: ddbtypes.KeyTypeHash}},
-		BillingMode:          ddbtypes.BillingModePayPerRequest,
-	})
-	if err != nil {
-		return fmt.Errorf("create claims table %s: %w", name, err)
-	}
-	return nil
-}
-
 func (e *Env) claimsStore(ctx context.Context) error {
 	cfg := e.Moto.Config()
 	e.Table = "local-claims"
-	if err := CreateClaimsTable(ctx, dynamodb.NewFromConfig(cfg), e.Table); err != nil {
+	if err := emulator.CreateClaimsTable(ctx, dynamodb.NewFromConfig(cfg), e.Table); err != nil {
 		return err
 	}
 	key, err := claims.GenerateKey()
@@ -141,7 +125,7 @@ func (e *Env) startLambda(moduleRoot string) error {
 	if err := gobuild.LambdaForHost(moduleRoot, "lambda/pretoken", bin); err != nil {
 		return err
 	}
-	rt, err := testenv.StartRuntimeAPI()
+	rt, err := emulator.StartRuntimeAPI()
 	if err != nil {
 		return err
 	}
@@ -175,7 +159,7 @@ func (e *Env) startInvokeAPI() error {
 		event, _ := io.ReadAll(r.Body)
 		e.invocations.Add(1)
 		out, err := e.runtime.Invoke(r.Context(), normalizeEvent(event), 5*time.Second)
-		var fe *testenv.FunctionError
+		var fe *emulator.FunctionError
 		switch {
 		case errors.As(err, &fe):
 			// How Lambda reports a function error: 200, X-Amz-Function-Error, the error as payload.
@@ -221,7 +205,7 @@ func (e *Env) startCognito(ctx context.Context, moduleRoot string) error {
 	}
 	conf := map[string]any{
 		"LambdaClient": map[string]any{
-			"endpoint": e.InvokeURL, "region": testenv.Region,
+			"endpoint": e.InvokeURL, "region": emulator.Region,
 			"credentials": map[string]string{"accessKeyId": "local", "secretAccessKey": "local"},
 		},
 		"TriggerFunctions": map[string]string{"PreTokenGeneration": FunctionName},
@@ -233,7 +217,7 @@ func (e *Env) startCognito(ctx context.Context, moduleRoot string) error {
 	if err := os.WriteFile(filepath.Join(e.dir, ".cognito", "config.json"), b, 0o644); err != nil {
 		return err
 	}
-	port, err := testenv.FreePort()
+	port, err := emulator.FreePort()
 	if err != nil {
 		return err
 	}
@@ -283,7 +267,7 @@ func (e *Env) startCognito(ctx context.Context, moduleRoot string) error {
 // Cognito returns a Cognito IdP client for cognito-local.
 func (e *Env) Cognito() *cip.Client {
 	return cip.NewFromConfig(aws.Config{
-		Region: testenv.Region, Credentials: credentials.NewStaticCredentialsProvider("local", "local", ""),
+		Region: emulator.Region, Credentials: credentials.NewStaticCredentialsProvider("local", "local", ""),
 		BaseEndpoint: aws.String(e.CognitoURL),
 	})
 }

@@ -14,8 +14,8 @@ import (
 
 	"github.com/hasura-auth-cdk/hasuraauth/internal/awsclient"
 	"github.com/hasura-auth-cdk/hasuraauth/internal/claims"
+	"github.com/hasura-auth-cdk/hasuraauth/internal/emulator"
 	"github.com/hasura-auth-cdk/hasuraauth/internal/gobuild"
-	"github.com/hasura-auth-cdk/hasuraauth/internal/testenv"
 )
 
 // Run with `make bench`. Medians and ratios come from samples taken side by side in one run.
@@ -98,7 +98,7 @@ func BenchmarkColdStart(b *testing.B) {
 	samples := make([]time.Duration, 0, b.N)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		rt, err := testenv.StartRuntimeAPI()
+		rt, err := emulator.StartRuntimeAPI()
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -11,8 +11,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/hasura-auth-cdk/hasuraauth/internal/emulator"
 	"github.com/hasura-auth-cdk/hasuraauth/internal/gobuild"
-	"github.com/hasura-auth-cdk/hasuraauth/internal/testenv"
 )
 
 // buildBootstrap compiles this package as it is deployed (lambda.norpc, static, trimmed), for
@@ -25,7 +25,7 @@ func buildBootstrap(t testing.TB) string {
 }
 
 // startBootstrap runs the binary against a Runtime API, as Lambda does, and stops it at cleanup.
-func startBootstrap(t testing.TB, bin string, rt *testenv.RuntimeAPI, env map[string]string) *exec.Cmd {
+func startBootstrap(t testing.TB, bin string, rt *emulator.RuntimeAPI, env map[string]string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(bin)
 	cmd.Env = append(os.Environ(), moto.Env()...)
@@ -42,7 +42,7 @@ func startBootstrap(t testing.TB, bin string, rt *testenv.RuntimeAPI, env map[st
 func TestBuiltBootstrapAnswersRealEventsUnderTheRuntimeAPI(t *testing.T) {
 	f := newFixture(t)
 	f.put(t, item{email: "alice@example.com", claimsJSON: editorClaims, uuid: uuid})
-	rt, err := testenv.StartRuntimeAPI()
+	rt, err := emulator.StartRuntimeAPI()
 	require.NoError(t, err)
 	defer rt.Close()
 	startBootstrap(t, buildBootstrap(t), rt, map[string]string{"CLAIMS_TABLE_NAME": f.table, "CLAIMS_KEY_SECRET_ID": f.secretID})
@@ -55,13 +55,13 @@ func TestBuiltBootstrapAnswersRealEventsUnderTheRuntimeAPI(t *testing.T) {
 	assert.Equal(t, []any{"viewer", "editor"}, got["access"]["x-hasura-allowed-roles"])
 
 	_, err = rt.Invoke(ctx, event("2", "TokenGeneration_Authentication", nativeUser("mallory@example.com", sub)), 10*time.Second)
-	var fe *testenv.FunctionError
+	var fe *emulator.FunctionError
 	require.ErrorAs(t, err, &fe, "an unknown user is refused with a function error")
 	assert.Equal(t, RefusalMessage, fe.Message)
 }
 
 func TestBuiltBootstrapFailsInitWithoutConfiguration(t *testing.T) {
-	rt, err := testenv.StartRuntimeAPI()
+	rt, err := emulator.StartRuntimeAPI()
 	require.NoError(t, err)
 	defer rt.Close()
 	cmd := startBootstrap(t, buildBootstrap(t), rt, map[string]string{"CLAIMS_TABLE_NAME": ""})

@@ -13,7 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hasura-auth-cdk/hasuraauth/internal/claims"
-	"github.com/hasura-auth-cdk/hasuraauth/internal/testenv"
+	"github.com/hasura-auth-cdk/hasuraauth/internal/emulator"
 )
 
 const (
@@ -146,7 +146,7 @@ func TestFederatedUsersComeOnlyThroughTheConfiguredProviderAndDomains(t *testing
 }
 
 func TestMopedDataWrittenByPythonWorksUnchanged(t *testing.T) {
-	key, items, err := testenv.MopedFixture("../..")
+	key, items, err := emulator.MopedFixture("../..")
 	require.NoError(t, err)
 	f := newFixture(t)
 	ring, err := claims.NewKeyRing(key)
@@ -210,6 +210,8 @@ func TestRefusesWithOneGenericMessageAndLogsTheReason(t *testing.T) {
 		{"Kelvin sign", ReasonEmailInvalid, event("2", "TokenGeneration_Authentication", nativeUser("o\u212A@example.com", sub))},
 		{"zero-width space", ReasonEmailInvalid, event("2", "TokenGeneration_Authentication", nativeUser("ok\u200b@example.com", sub))},
 		{"IP literal", ReasonEmailInvalid, event("2", "TokenGeneration_Authentication", nativeUser("ok@[127.0.0.1]", sub))},
+		{"trailing dot", ReasonEmailInvalid, event("2", "TokenGeneration_Authentication", nativeUser("ok@example.com.", sub))},
+		{"tab inside", ReasonEmailInvalid, event("2", "TokenGeneration_Authentication", nativeUser("ok\t@example.com", sub))},
 		{"blob copied from another item", ReasonBoundElsewhere, event("2", "TokenGeneration_Authentication", nativeUser("mallory@example.com", "admin-sub"))},
 		{"bound to another identity", ReasonIdentityMismatch, event("2", "TokenGeneration_Authentication", nativeUser("admin@example.com", sub))},
 		{"unbound where bindings are required", ReasonUnbound, event("2", "TokenGeneration_Authentication", nativeUser("moped@example.com", sub))},
@@ -290,10 +292,10 @@ func TestKeyRingIsCachedForTheTTLAndReReadWhenADecryptFails(t *testing.T) {
 }
 
 func TestDependenciesThatHangOrRefuseStillEndInTimeAndRefuse(t *testing.T) {
-	hang, closeHang, err := testenv.Blackhole()
+	hang, closeHang, err := emulator.Blackhole()
 	require.NoError(t, err)
 	defer closeHang()
-	refused, err := testenv.Refusing()
+	refused, err := emulator.Refusing()
 	require.NoError(t, err)
 
 	f := newFixture(t)

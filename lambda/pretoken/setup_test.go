@@ -20,15 +20,14 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hasura-auth-cdk/hasuraauth/internal/claims"
-	"github.com/hasura-auth-cdk/hasuraauth/internal/localauth"
-	"github.com/hasura-auth-cdk/hasuraauth/internal/testenv"
+	"github.com/hasura-auth-cdk/hasuraauth/internal/emulator"
 )
 
 // Every test in this package runs the handler through the real SDK clients against moto's
 // server, started once for the package and pointed at with the standard AWS_ENDPOINT_URL.
-var moto *testenv.Moto
+var moto *emulator.Moto
 
-func TestMain(m *testing.M) { os.Exit(testenv.RunWithMoto(m, &moto)) }
+func TestMain(m *testing.M) { os.Exit(emulator.RunWithMoto(m, &moto)) }
 
 // fixture is one claims table and key secret, named for the test so tests stay independent.
 type fixture struct {
@@ -54,7 +53,7 @@ func newFixture(t testing.TB) *fixture {
 		sm:       secretsmanager.NewFromConfig(moto.Config()),
 		logs:     &syncBuffer{},
 	}
-	require.NoError(t, localauth.CreateClaimsTable(ctx, f.db, f.table))
+	require.NoError(t, emulator.CreateClaimsTable(ctx, f.db, f.table))
 	key, err := claims.GenerateKey()
 	require.NoError(t, err)
 	f.ring, err = claims.NewKeyRing(key)

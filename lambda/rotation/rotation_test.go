@@ -23,7 +23,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/hasura-auth-cdk/hasuraauth/internal/testenv"
+	"github.com/hasura-auth-cdk/hasuraauth/internal/emulator"
 )
 
 // Rotation runs against moto's Secrets Manager and ECS (moto implements UpdateService with
@@ -31,8 +31,8 @@ import (
 // DescribeServices), and a real PostgreSQL server set up the way RDS sets one up: the master user
 // is not a superuser but has CREATEROLE and CREATEDB, and owns the application's database.
 var (
-	moto *testenv.Moto
-	pg   *testenv.Postgres
+	moto *emulator.Moto
+	pg   *emulator.Postgres
 )
 
 // superuserPassword belongs to the server's bootstrap superuser, RDS's rdsadmin: only the test
@@ -41,11 +41,11 @@ const superuserPassword = "Superuser0Password0For0Tests0Only"
 
 func TestMain(m *testing.M) {
 	var err error
-	if moto, err = testenv.StartMoto(); err != nil {
+	if moto, err = emulator.StartMoto(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	if pg, err = testenv.StartPostgres("rdsadmin", superuserPassword); err != nil {
+	if pg, err = emulator.StartPostgres("rdsadmin", superuserPassword); err != nil {
 		moto.Stop()
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)

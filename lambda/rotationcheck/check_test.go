@@ -16,13 +16,13 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/hasura-auth-cdk/hasuraauth/internal/emulator"
 	"github.com/hasura-auth-cdk/hasuraauth/internal/opsmetrics"
-	"github.com/hasura-auth-cdk/hasuraauth/internal/testenv"
 )
 
-var moto *testenv.Moto
+var moto *emulator.Moto
 
-func TestMain(m *testing.M) { os.Exit(testenv.RunWithMoto(m, &moto)) }
+func TestMain(m *testing.M) { os.Exit(emulator.RunWithMoto(m, &moto)) }
 
 // secrets creates, in moto, a secret rotated on a 30-day schedule and one without rotation.
 func secrets(t *testing.T) (rotated, unrotated string) {

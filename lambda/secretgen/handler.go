@@ -18,7 +18,11 @@ import (
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
 	"github.com/hasura-auth-cdk/hasuraauth/internal/claims"
+	"github.com/hasura-auth-cdk/hasuraauth/stacks/names"
 )
+
+// PreviousSuffix names the overlap value claimsctl apikey rotate keeps next to the parameter.
+const PreviousSuffix = names.EventAPIKeyPreviousSuffix
 
 // Resource types this function serves.
 const (
@@ -133,8 +137,15 @@ func (h *Handler) eventAPIKey(ctx context.Context, ev cfn.Event) (string, error)
 			h.Log.Info("parameter left in place: not created by this resource", slog.String("parameter", name), slog.String("owner_tag", tag))
 			return name, nil
 		}
-		_, err = h.SSM.DeleteParameter(ctx, &ssm.DeleteParameterInput{Name: aws.String(name)})
+		// The overlap value claimsctl keeps belongs to this parameter: left behind, a backend
+		// would go on accepting a key of a deleted environment, next to the key of a re-created
+		// one. It goes first, so that a retry after a failure still finds the owned parameter.
 		var nf *ssmtypes.ParameterNotFound
+		_, err = h.SSM.DeleteParameter(ctx, &ssm.DeleteParameterInput{Name: aws.String(name + PreviousSuffix)})
+		if err != nil && !errors.As(err, &nf) {
+			return name, fmt.Errorf("delete parameter %s: %w", name+PreviousSuffix, err)
+		}
+		_, err = h.SSM.DeleteParameter(ctx, &ssm.DeleteParameterInput{Name: aws.String(name)})
 		if err != nil && !errors.As(err, &nf) {
 			return name, fmt.Errorf("delete parameter %s: %w", name, err)
 		}

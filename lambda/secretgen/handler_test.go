@@ -25,12 +25,12 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hasura-auth-cdk/hasuraauth/internal/claims"
-	"github.com/hasura-auth-cdk/hasuraauth/internal/testenv"
+	"github.com/hasura-auth-cdk/hasuraauth/internal/emulator"
 )
 
-var moto *testenv.Moto
+var moto *emulator.Moto
 
-func TestMain(m *testing.M) { os.Exit(testenv.RunWithMoto(m, &moto)) }
+func TestMain(m *testing.M) { os.Exit(emulator.RunWithMoto(m, &moto)) }
 
 var n atomic.Int64
 
@@ -368,4 +368,47 @@ func TestCloudFormationResponseCarriesNoSecret(t *testing.T) {
 	assert.Contains(t, string(body), `"Status":"SUCCESS"`)
 	assert.Contains(t, string(body), `"PhysicalResourceId":"`+name+`"`)
 	assert.NotContains(t, string(body), key)
+}
+
+// TestDeleteRemovesTheOverlapValueWithItsParameter: claimsctl apikey rotate keeps the previous
+// event API key at <name>-previous, which the backend accepts. Deleting the parameter must delete
+// that value too: left behind, a re-created environment's backend would keep accepting a key of
+// the deleted one. A retained parameter keeps it; a parameter this resource does not own leaves
+// it alone.
+func TestDeleteRemovesTheOverlapValueWithItsParameter(t *testing.T) {
+	f := newFixture()
+	ctx := context.Background()
+	previous := func(name string) {
+		_, err := f.ssm.PutParameter(ctx, &ssm.PutParameterInput{Name: aws.String(name + PreviousSuffix),
+			Type: ssmtypes.ParameterTypeSecureString, Value: aws.String("old-key-value"), Overwrite: aws.Bool(true)})
+		require.NoError(t, err)
+	}
+	for _, retain := range []bool{false, true} {
+		name := fmt.Sprintf("/test/%d/event-api-key", n.Add(1))
+		_, _, err := f.h.Handle(ctx, apiKeyEvent(cfn.RequestCreate, "", name, retain))
+		require.NoError(t, err)
+		previous(name)
+		_, _, err = f.h.Handle(ctx, apiKeyEvent(cfn.RequestDelete, name, name, retain))
+		require.NoError(t, err)
+		_, kept := f.param(t, name+PreviousSuffix)
+		assert.Equal(t, retain, kept, "retain=%t: the overlap value goes with its parameter", retain)
+
+		// The re-created stack draws a new key and no old value is accepted next to it.
+		if !retain {
+			_, _, err = f.h.Handle(ctx, apiKeyEvent(cfn.RequestCreate, "", name, false))
+			require.NoError(t, err)
+			_, kept = f.param(t, name+PreviousSuffix)
+			assert.False(t, kept)
+		}
+	}
+
+	name := fmt.Sprintf("/test/%d/event-api-key", n.Add(1))
+	_, err := f.ssm.PutParameter(ctx, &ssm.PutParameterInput{Name: aws.String(name), Type: ssmtypes.ParameterTypeSecureString, Value: aws.String("theirs")})
+	require.NoError(t, err)
+	previous(name)
+	_, _, err = f.h.Handle(ctx, apiKeyEvent(cfn.RequestDelete, name, name, false))
+	require.NoError(t, err)
+	_, kept := f.param(t, name+PreviousSuffix)
+	assert.True(t, kept, "not this resource's parameter: its overlap value is not touched either")
+	assert.NotContains(t, f.logs.String(), "old-key-value")
 }

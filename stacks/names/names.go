@@ -24,3 +24,8 @@ func IdentityStack(project, env string) string { return project + "-" + env + "-
 
 // HasuraStack is the Hasura stack of an environment.
 func HasuraStack(project, env string) string { return project + "-" + env + "-hasura" }
+
+// EventAPIKeyPreviousSuffix names the parameter that holds the event API key of before the last
+// claimsctl apikey rotate (<parameter><suffix>), until apikey retire-previous. The secret
+// generator deletes it together with the parameter.
+const EventAPIKeyPreviousSuffix = "-previous"

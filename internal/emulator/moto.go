@@ -1,7 +1,9 @@
-// Package testenv starts the real local components tests run against: moto's server (the AWS
-// emulator), a Lambda Runtime API for running built bootstrap binaries, and endpoints that never
-// answer. Everything binds to 127.0.0.1 on a free port and is stopped by the caller.
-package testenv
+// Package emulator is the local AWS emulator kit that the tests and `make local` (cmd/localauth)
+// run against. It starts the real local components: moto's server (the AWS emulator), dynalite,
+// PostgreSQL, a Lambda Runtime API for running built bootstrap binaries, and endpoints that never
+// answer; and it creates the emulated claims table and loads the Moped fixture. Everything binds
+// to 127.0.0.1 on a free port and is stopped by the caller.
+package emulator
 
 import (
 	"context"
@@ -34,6 +36,9 @@ type Moto struct {
 // children would also inherit its coordinator pipes).
 const reuseVar = "TESTENV_MOTO_URL"
 
+// startTimeout bounds how long an emulator may take to answer after it is started.
+const startTimeout = 2 * time.Minute
+
 // StartMoto starts `moto_server` on a free loopback port and waits until it answers, or reuses
 // the one a parent test process started.
 func StartMoto() (*Moto, error) {
@@ -65,7 +70,9 @@ func StartMoto() (*Moto, error) {
 		return nil, fmt.Errorf("start moto_server: %w", err)
 	}
 	m := &Moto{URL: fmt.Sprintf("http://127.0.0.1:%d", port), cmd: cmd, logs: logs}
-	deadline := time.Now().Add(30 * time.Second)
+	// Ready in well under a second on an idle machine; minutes on a loaded one (seen: 30 s at a
+	// load average of 30 on 2 cores), and a slow start is not a test failure.
+	deadline := time.Now().Add(startTimeout)
 	for {
 		resp, err := http.Get(m.URL + "/moto-api/")
 		if err == nil {
@@ -76,7 +83,7 @@ func StartMoto() (*Moto, error) {
 		if time.Now().After(deadline) {
 			m.Stop()
 			b, _ := os.ReadFile(logs.Name())
-			return nil, fmt.Errorf("moto_server did not answer on %s within 30s: %v\n%s", m.URL, err, b)
+			return nil, fmt.Errorf("moto_server did not answer on %s within %s: %v\n%s", m.URL, startTimeout, err, b)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

@@ -1,7 +1,9 @@
-// Package secretscan looks for secret material in build artifacts (cdk.out): private keys,
-// access keys, Fernet keys, literal values where a template must hold a reference, and
-// high-entropy strings in JSON. Generated secrets must exist only inside AWS.
-package secretscan
+package synth
+
+// The secret scan looks for secret material in a cloud assembly: private keys, access keys,
+// Fernet keys, literal values where a template must hold a reference, and high-entropy strings
+// in JSON. Generated secrets must exist only inside AWS. Only the determinism test uses it, so
+// it lives beside that test.
 
 import (
 	"bytes"
@@ -15,12 +17,12 @@ import (
 	"strings"
 )
 
-// Finding is one suspicious thing, where it is and why; Excerpt is masked.
-type Finding struct {
+// finding is one suspicious thing, where it is and why; Excerpt is masked.
+type finding struct {
 	File, Where, Why, Excerpt string
 }
 
-func (f Finding) String() string {
+func (f finding) String() string {
 	return fmt.Sprintf("%s: %s: %s (%s)", f.File, f.Where, f.Why, f.Excerpt)
 }
 
@@ -37,9 +39,9 @@ var (
 	secretField = regexp.MustCompile(`(?i)^(password|secret|secretstring|secretstringvalue|client_secret|clientsecret|apikey|api_key|token|privatekey|masteruserpassword)$`)
 )
 
-// Dir scans every file below dir.
-func Dir(dir string) ([]Finding, error) {
-	var out []Finding
+// scanSecrets scans every file below dir.
+func scanSecrets(dir string) ([]finding, error) {
+	var out []finding
 	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
@@ -49,28 +51,28 @@ func Dir(dir string) ([]Finding, error) {
 			return err
 		}
 		rel, _ := filepath.Rel(dir, path)
-		out = append(out, Bytes(rel, b)...)
+		out = append(out, scanBytes(rel, b)...)
 		return nil
 	})
 	sort.Slice(out, func(i, j int) bool { return out[i].String() < out[j].String() })
 	return out, err
 }
 
-// Bytes scans one file's content: every file for private and access keys; text files also for
+// scanBytes scans one file's content: every file for private and access keys; text files also for
 // Fernet keys, and JSON files value by value. Compiled binaries hold library constants of
 // Fernet-key shape, so only the unambiguous markers apply to them.
-func Bytes(name string, b []byte) []Finding {
-	var out []Finding
+func scanBytes(name string, b []byte) []finding {
+	var out []finding
 	binary := bytes.IndexByte(b, 0) >= 0
 	for _, m := range pemKey.FindAll(b, -1) {
-		out = append(out, Finding{name, "content", "a PEM private key", string(m)})
+		out = append(out, finding{name, "content", "a PEM private key", string(m)})
 	}
 	for _, m := range awsKey.FindAll(b, -1) {
-		out = append(out, Finding{name, "content", "an AWS access key ID", mask(string(m))})
+		out = append(out, finding{name, "content", "an AWS access key ID", mask(string(m))})
 	}
 	for _, m := range fernetKey.FindAllSubmatch(b, -1) {
 		if !binary && mixed(string(m[2])) {
-			out = append(out, Finding{name, "content", "a Fernet key (URL-safe base64 of 32 bytes)", mask(string(m[2]))})
+			out = append(out, finding{name, "content", "a Fernet key (URL-safe base64 of 32 bytes)", mask(string(m[2]))})
 		}
 	}
 	if strings.HasSuffix(name, ".json") {
@@ -82,7 +84,7 @@ func Bytes(name string, b []byte) []Finding {
 	return out
 }
 
-func walk(file, path, key string, v any, out *[]Finding) {
+func walk(file, path, key string, v any, out *[]finding) {
 	switch x := v.(type) {
 	case map[string]any:
 		for k, val := range x {
@@ -95,9 +97,9 @@ func walk(file, path, key string, v any, out *[]Finding) {
 	case string:
 		switch {
 		case secretField.MatchString(key) && x != "" && !resolved.MatchString(x):
-			*out = append(*out, Finding{file, path, "a literal value where a secret reference belongs", mask(x)})
+			*out = append(*out, finding{file, path, "a literal value where a secret reference belongs", mask(x)})
 		case len(x) >= 32 && !strings.ContainsAny(x, " /:.{}$") && !hexHash.MatchString(x) && !logicalID.MatchString(x) && mixed(x) && entropy(x) > 4.3:
-			*out = append(*out, Finding{file, path, "a high-entropy string", mask(x)})
+			*out = append(*out, finding{file, path, "a high-entropy string", mask(x)})
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package secretscan
+package synth
 
 import (
 	"os"
@@ -30,7 +30,7 @@ func TestFindsPlantedSecrets(t *testing.T) {
 			p := filepath.Join(dir, c.file)
 			require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
 			require.NoError(t, os.WriteFile(p, []byte(c.content), 0o644))
-			found, err := Dir(dir)
+			found, err := scanSecrets(dir)
 			require.NoError(t, err)
 			require.NotEmpty(t, found)
 			whys := ""
@@ -53,7 +53,7 @@ func TestLeavesReferencesAndIdentifiersAlone(t *testing.T) {
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "t.template.json"), []byte(tmpl), 0o644))
 	// A compiled library constant of Fernet shape in a binary is not a finding.
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "bootstrap"), []byte("\x00\x7fELF 3nCDq8Xv2LmP0rT7wZ4nB6yK1sD9fH3jA5cE0gU2iO8= \x00"), 0o644))
-	found, err := Dir(dir)
+	found, err := scanSecrets(dir)
 	require.NoError(t, err)
 	assert.Empty(t, found)
 }
