@@ -81,14 +81,20 @@ func (p Postgres) SetPassword(ctx context.Context, as Login, user, next, owner s
 			if err := tx.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)", user).Scan(&exists); err != nil {
 				return err
 			}
-			// The password is a drawn literal (checked above): ALTER ROLE cannot take a parameter.
-			stmt := "ALTER ROLE " + ident(user) + " WITH LOGIN PASSWORD '" + next + "'"
+			// ALTER ROLE cannot take a parameter: the literal is the password's SCRAM verifier
+			// (base64 and "$:" only), so no statement, and no server log of a failed one, holds
+			// the password itself.
+			verifier, err := scramVerifier(next)
+			if err != nil {
+				return err
+			}
+			stmt := "ALTER ROLE " + ident(user) + " WITH LOGIN PASSWORD '" + verifier + "'"
 			switch {
 			case !exists:
-				stmt = "CREATE ROLE " + ident(user) + " WITH LOGIN PASSWORD '" + next + "'"
+				stmt = "CREATE ROLE " + ident(user) + " WITH LOGIN PASSWORD '" + verifier + "'"
 			case user == as.User:
 				// Its own password is all PostgreSQL 16 lets a role change about itself.
-				stmt = "ALTER ROLE " + ident(user) + " WITH PASSWORD '" + next + "'"
+				stmt = "ALTER ROLE " + ident(user) + " WITH PASSWORD '" + verifier + "'"
 			}
 			return exec(ctx, tx, stmt)()
 		}},
