@@ -13,6 +13,8 @@ import (
 	"reflect"
 	"sort"
 	"strings"
+
+	"github.com/hasura-auth-cdk/hasuraauth/internal/claims"
 )
 
 // Root is the whole app configuration: a project name and its environments.
@@ -46,11 +48,15 @@ type Environment struct {
 	VPC         VPC         `json:"vpc"`
 	Database    Database    `json:"database"`
 	Operations  Operations  `json:"operations"`
+	// MachineAccess lets services get scoped, expiring access tokens with the client-credentials
+	// grant. Nil (the field left out, or null) turns it off.
+	MachineAccess *MachineAccess `json:"machineAccess"`
 }
 
 // Cognito configures the user pool and its SPA client.
 type Cognito struct {
-	// PreTokenVersion is the PreTokenGeneration event version: V1_0 (ID token only) or V2_0.
+	// PreTokenVersion is the PreTokenGeneration event version: V1_0 (ID token only), V2_0 (also
+	// access tokens) or V3_0 (also machine tokens; machineAccess needs it).
 	PreTokenVersion PreTokenVersion `json:"preTokenVersion"`
 	// MFA is off, optional or required (TOTP).
 	MFA MFA `json:"mfa"`
@@ -122,7 +128,7 @@ type Hasura struct {
 	EnableConsole bool `json:"enableConsole"`
 	// JWTToken is the Cognito token clients send to Hasura: "id" pins the JWT audience to the
 	// SPA client (ID tokens carry aud); "access" sets no audience (access tokens carry client_id,
-	// not aud) and needs preTokenVersion V2_0, the only version that puts claims in access tokens.
+	// not aud) and needs preTokenVersion V2_0 or V3_0, the versions that put claims in access tokens.
 	JWTToken JWTToken `json:"jwtToken"`
 	// CPUArchitecture is the task's CPU: x86_64 or arm64 (the graphql-engine image has both).
 	CPUArchitecture CPUArchitecture `json:"cpuArchitecture"`
@@ -142,6 +148,37 @@ var HasuraProjectVars = []string{
 	"HASURA_GRAPHQL_ADMIN_SECRET", "HASURA_GRAPHQL_JWT_SECRET", "HASURA_GRAPHQL_DATABASE_URL",
 	"HASURA_GRAPHQL_ENABLE_CONSOLE", "HASURA_GRAPHQL_DEV_MODE", "HASURA_GRAPHQL_ENABLE_TELEMETRY",
 	"HASURA_GRAPHQL_ENABLED_LOG_TYPES", "HASURA_GRAPHQL_SERVER_PORT", "HASURA_GRAPHQL_CORS_DOMAIN",
+}
+
+// MachineAccess configures machine clients: confidential app clients, made at run time by
+// claimsctl client add, that trade their id and secret for an access token at the Cognito
+// domain's token endpoint (client-credentials grant).
+type MachineAccess struct {
+	// Scopes are the names the resource server declares (TROMPA's Operation:Type:Action form,
+	// e.g. "Mutation:Person:Create"). claimsctl expands globs such as "Mutation:*:Create" against
+	// them, so a scope may not itself contain '*' (nor ',', which separates scopes on the command
+	// line). At most 100 (Cognito's limit per resource server).
+	Scopes []string `json:"scopes"`
+	// Tiers name what a client may do, each mapped to the Hasura role its tokens carry.
+	// Default: internal, readonly and syndication, each the role of the same name.
+	Tiers map[string]string `json:"tiers"`
+	// DefaultValidity is a new client's access token validity unless claimsctl client add says
+	// otherwise: 5 minutes to 1 day in whole minutes (Cognito's limits). Default 1 hour.
+	DefaultValidity Duration `json:"defaultValidity"`
+}
+
+// MachineResourceServer is the identifier of the resource server that declares the machine
+// scopes; a token's scopes read "<identifier>/<scope>".
+const MachineResourceServer = claims.MachineResourceServer
+
+// MaxMachineScopes is Cognito's limit of scopes per resource server.
+const MaxMachineScopes = 100
+
+// DefaultTiers are the tiers of the Grid's API keys, each mapped to the Hasura role of the same
+// name: internal (anything), readonly (reads only), syndication (a narrow set). What each role
+// may do is up to Hasura's permissions.
+func DefaultTiers() map[string]string {
+	return map[string]string{"internal": "internal", "readonly": "readonly", "syndication": "syndication"}
 }
 
 // VPC says whether to create the network or import an existing one by IDs (no lookups).
@@ -434,6 +471,15 @@ func parseEnvironment(project, name string, raw any) (Environment, error) {
 		return Environment{}, fmt.Errorf("config: %s: %w", where, err)
 	}
 	e.Name = name
+	// Defaults of a section that is off unless present: applied only once it is.
+	if m := e.MachineAccess; m != nil {
+		if m.Tiers == nil {
+			m.Tiers = DefaultTiers()
+		}
+		if m.DefaultValidity.String() == "" && m.DefaultValidity.err == nil {
+			m.DefaultValidity = ParseDuration("1h")
+		}
+	}
 	return e, nil
 }
 

@@ -2,6 +2,7 @@ package config
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -114,7 +115,7 @@ func TestBadConfigFailsWithEnvironmentAndField(t *testing.T) {
 		{"bad fargate size", "staging", `{"hasura": {"cpu": 512, "memoryMiB": 512}}`, []string{"environments.staging.hasura.memoryMiB = 512: must be a Fargate memory size for cpu 512"}},
 		{"bad jwt token", "staging", `{"hasura": {"jwtToken": "both"}}`, []string{`environments.staging.hasura.jwtToken = "both"`}},
 		{"access token with V1", "staging", `{"hasura": {"jwtToken": "access"}, "cognito": {"preTokenVersion": "V1_0"}}`, []string{`environments.staging.hasura.jwtToken = "access": must be "id" when cognito.preTokenVersion is V1_0`}},
-		{"bad pre-token version", "staging", `{"cognito": {"preTokenVersion": "V3_0"}}`, []string{`environments.staging.cognito.preTokenVersion = "V3_0": must be "V1_0" or "V2_0"`}},
+		{"bad pre-token version", "staging", `{"cognito": {"preTokenVersion": "V4_0"}}`, []string{`environments.staging.cognito.preTokenVersion = "V4_0": must be "V1_0", "V2_0" or "V3_0"`}},
 		{"bad mfa", "staging", `{"cognito": {"mfa": "sms"}}`, []string{`environments.staging.cognito.mfa = "sms"`}},
 		{"bad callback URL", "staging", `{"cognito": {"callbackUrls": ["http://app.example.com/cb"]}}`, []string{`environments.staging.cognito.callbackUrls[0] = "http://app.example.com/cb": must be an https:// URL`}},
 		{"relative callback URL", "staging", `{"cognito": {"callbackUrls": ["/cb"]}}`, []string{`environments.staging.cognito.callbackUrls[0] = "/cb": must be an absolute URL`}},
@@ -235,6 +236,95 @@ func TestHasuraExtraSettingsParse(t *testing.T) {
 	// The defaults: x86_64 (what Moped runs) and the newest confirmed image.
 	assert.Equal(t, CPUX86_64, root.Environments[0].Hasura.CPUArchitecture)
 	assert.Equal(t, "hasura/graphql-engine:v2.50.0", Defaults("p", "qa").Hasura.Image)
+}
+
+// machineOn is the smallest machineAccess setup that loads; the cases below change one thing.
+const machineOn = `"cognito": {"preTokenVersion": "V3_0", "domainPrefix": "acme-auth"}, "hasura": {"jwtToken": "access"}`
+
+func TestMachineAccessIsOffByDefaultAndTakesItsDefaultsWhenOn(t *testing.T) {
+	project, envs := committed(t)
+	root, err := Load(project, envs)
+	require.NoError(t, err)
+	for _, e := range root.Environments {
+		assert.Nil(t, e.MachineAccess, e.Name)
+	}
+
+	root, err = Load(project, withChange(t, "staging", `{`+machineOn+`, "machineAccess": {"scopes": ["Query:Person", "Mutation:Person:Create"]}}`))
+	require.NoError(t, err)
+	m := root.Environments[1].MachineAccess
+	require.NotNil(t, m)
+	assert.Equal(t, []string{"Query:Person", "Mutation:Person:Create"}, m.Scopes)
+	assert.Equal(t, map[string]string{"internal": "internal", "readonly": "readonly", "syndication": "syndication"}, m.Tiers)
+	assert.Equal(t, time.Hour, m.DefaultValidity.Duration)
+
+	// Tiers given replace the defaults rather than adding to them.
+	root, err = Load(project, withChange(t, "staging", `{`+machineOn+`, "machineAccess": {"scopes": ["*:*"], "tiers": {"partner": "partner_service"}, "defaultValidity": "24h"}}`))
+	require.Error(t, err, "a declared scope may not contain the glob character")
+	root, err = Load(project, withChange(t, "staging", `{`+machineOn+`, "machineAccess": {"scopes": ["Query:Work"], "tiers": {"partner": "partner_service"}, "defaultValidity": "24h"}}`))
+	require.NoError(t, err)
+	m = root.Environments[1].MachineAccess
+	assert.Equal(t, map[string]string{"partner": "partner_service"}, m.Tiers)
+	assert.Equal(t, 24*time.Hour, m.DefaultValidity.Duration)
+
+	// Exactly Cognito's limit is accepted.
+	hundred := make([]string, MaxMachineScopes)
+	for i := range hundred {
+		hundred[i] = fmt.Sprintf("%q", fmt.Sprintf("Query:Type%d", i))
+	}
+	_, err = Load(project, withChange(t, "staging", `{`+machineOn+`, "machineAccess": {"scopes": [`+strings.Join(hundred, ",")+`]}}`))
+	assert.NoError(t, err)
+}
+
+func TestMachineAccessRefusesWhatCannotWork(t *testing.T) {
+	hundredOne := make([]string, MaxMachineScopes+1)
+	for i := range hundredOne {
+		hundredOne[i] = fmt.Sprintf("%q", fmt.Sprintf("Query:Type%d", i))
+	}
+	cases := []struct {
+		name, patch string
+		want        string
+	}{
+		{"no domain", `{"cognito": {"preTokenVersion": "V3_0"}, "hasura": {"jwtToken": "access"}, "machineAccess": {"scopes": ["Query:Person"]}}`,
+			`environments.staging.cognito.domainPrefix = "": must be set when machineAccess is set: machines get their tokens from the Cognito domain's token endpoint`},
+		{"V2 events", `{"cognito": {"preTokenVersion": "V2_0", "domainPrefix": "acme-auth"}, "hasura": {"jwtToken": "access"}, "machineAccess": {"scopes": ["Query:Person"]}}`,
+			`environments.staging.cognito.preTokenVersion = "V2_0": must be "V3_0" when machineAccess is set`},
+		{"V1 events", `{"cognito": {"preTokenVersion": "V1_0", "domainPrefix": "acme-auth"}, "machineAccess": {"scopes": ["Query:Person"]}}`,
+			`environments.staging.cognito.preTokenVersion = "V1_0": must be "V3_0" when machineAccess is set`},
+		{"ID tokens to Hasura", `{"cognito": {"preTokenVersion": "V3_0", "domainPrefix": "acme-auth"}, "machineAccess": {"scopes": ["Query:Person"]}}`,
+			`environments.staging.hasura.jwtToken = "id": must be "access" when machineAccess is set: machine tokens are access tokens (no aud)`},
+		{"no scopes", `{` + machineOn + `, "machineAccess": {}}`, `environments.staging.machineAccess.scopes = 0: must be 1-100 scopes (Cognito's limit per resource server)`},
+		{"101 scopes", `{` + machineOn + `, "machineAccess": {"scopes": [` + strings.Join(hundredOne, ",") + `]}}`, `environments.staging.machineAccess.scopes = 101: must be 1-100 scopes`},
+		{"glob in a scope", `{` + machineOn + `, "machineAccess": {"scopes": ["Query:Person", "Mutation:*:Create"]}}`, `environments.staging.machineAccess.scopes[1] = "Mutation:*:Create": must be a scope name of 1-256 printable ASCII characters`},
+		{"space in a scope", `{` + machineOn + `, "machineAccess": {"scopes": ["Query Person"]}}`, `environments.staging.machineAccess.scopes[0] = "Query Person": must be a scope name`},
+		{"slash in a scope", `{` + machineOn + `, "machineAccess": {"scopes": ["Query/Person"]}}`, `environments.staging.machineAccess.scopes[0] = "Query/Person": must be a scope name`},
+		{"quote in a scope", `{` + machineOn + `, "machineAccess": {"scopes": ["Query:\"Person\""]}}`, `environments.staging.machineAccess.scopes[0] = "Query:\"Person\"": must be a scope name`},
+		{"backslash in a scope", `{` + machineOn + `, "machineAccess": {"scopes": ["Query\\Person"]}}`, `environments.staging.machineAccess.scopes[0] = "Query\\Person": must be a scope name`},
+		{"comma in a scope", `{` + machineOn + `, "machineAccess": {"scopes": ["Query:A,B"]}}`, `environments.staging.machineAccess.scopes[0] = "Query:A,B": must be a scope name`},
+		{"non-ASCII scope", `{` + machineOn + `, "machineAccess": {"scopes": ["Query:Persön"]}}`, `environments.staging.machineAccess.scopes[0] = "Query:Persön": must be a scope name`},
+		{"empty scope", `{` + machineOn + `, "machineAccess": {"scopes": [""]}}`, `environments.staging.machineAccess.scopes[0] = "": must be a scope name`},
+		{"scope too long", `{` + machineOn + `, "machineAccess": {"scopes": ["` + strings.Repeat("x", 257) + `"]}}`, `environments.staging.machineAccess.scopes[0]`},
+		{"duplicate scope", `{` + machineOn + `, "machineAccess": {"scopes": ["Query:Person", "Query:Work", "Query:Person"]}}`, `environments.staging.machineAccess.scopes[2] = "Query:Person": must be unique: machineAccess.scopes[0] declares it too`},
+		{"no tiers", `{` + machineOn + `, "machineAccess": {"scopes": ["Query:Person"], "tiers": {}}}`, `environments.staging.machineAccess.tiers = map[]: must be at least one tier`},
+		{"bad tier name", `{` + machineOn + `, "machineAccess": {"scopes": ["Query:Person"], "tiers": {"Read Only": "readonly"}}}`, `environments.staging.machineAccess.tiers.Read Only = "Read Only": must be a tier name`},
+		{"bad role", `{` + machineOn + `, "machineAccess": {"scopes": ["Query:Person"], "tiers": {"readonly": "read only"}}}`, `environments.staging.machineAccess.tiers.readonly = "read only": must be a Hasura role name`},
+		{"role starting with a hyphen", `{` + machineOn + `, "machineAccess": {"scopes": ["Query:Person"], "tiers": {"readonly": "-reader"}}}`, `environments.staging.machineAccess.tiers.readonly = "-reader": must be a Hasura role name`},
+		{"admin role", `{` + machineOn + `, "machineAccess": {"scopes": ["Query:Person"], "tiers": {"internal": "Admin"}}}`, `environments.staging.machineAccess.tiers.internal = "Admin": must be a role other than admin`},
+		{"validity too short", `{` + machineOn + `, "machineAccess": {"scopes": ["Query:Person"], "defaultValidity": "1m"}}`, `environments.staging.machineAccess.defaultValidity = "1m": must be a Go duration from 5m0s to 24h0m0s in whole minutes`},
+		{"validity too long", `{` + machineOn + `, "machineAccess": {"scopes": ["Query:Person"], "defaultValidity": "48h"}}`, `environments.staging.machineAccess.defaultValidity = "48h"`},
+		{"validity not a duration", `{` + machineOn + `, "machineAccess": {"scopes": ["Query:Person"], "defaultValidity": "1 day"}}`, `environments.staging.machineAccess.defaultValidity = "1 day": must be a Go duration`},
+		{"validity empty", `{` + machineOn + `, "machineAccess": {"scopes": ["Query:Person"], "defaultValidity": ""}}`, `environments.staging.machineAccess.defaultValidity = "": must be a Go duration`},
+		{"unknown field", `{` + machineOn + `, "machineAccess": {"scope": ["Query:Person"]}}`, `environments.staging.machineAccess.scope: unknown field (known: defaultValidity, scopes, tiers)`},
+		{"scopes not a list", `{` + machineOn + `, "machineAccess": {"scopes": "Query:Person"}}`, `environments.staging.machineAccess.scopes: must be`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			project, _ := committed(t)
+			root, err := Load(project, withChange(t, "staging", c.patch))
+			require.Error(t, err)
+			assert.Nil(t, root)
+			assert.Contains(t, err.Error(), c.want)
+		})
+	}
 }
 
 func TestEveryProblemIsReportedAtOnce(t *testing.T) {

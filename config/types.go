@@ -24,10 +24,12 @@ const (
 // PreTokenVersion is the PreTokenGeneration event version Cognito sends the trigger.
 type PreTokenVersion string
 
-// Pre-token event versions: V1_0 customizes ID tokens only; V2_0 also access tokens.
+// Pre-token event versions: V1_0 customizes ID tokens only; V2_0 also access tokens; V3_0 also
+// the access tokens of the client-credentials grant (machineAccess needs it).
 const (
 	PreTokenV1 PreTokenVersion = "V1_0"
 	PreTokenV2 PreTokenVersion = "V2_0"
+	PreTokenV3 PreTokenVersion = "V3_0"
 )
 
 // MFA is the user pool's multi-factor setting (TOTP only).

@@ -38,7 +38,12 @@ var (
 	instanceRe     = regexp.MustCompile(`^[a-z][a-z0-9]*\.[a-z0-9]+$`)
 	pgVersionRe    = regexp.MustCompile(`^(1[3-7])\.[0-9]{1,2}$`)
 	providerRe     = regexp.MustCompile(`^[A-Za-z0-9_-]{3,32}$`)
-	tagKeyRe       = regexp.MustCompile(`^[A-Za-z0-9 _.:/=+@-]{1,128}$`)
+	// Cognito's scope names ([\x21\x23-\x2E\x30-\x5B\x5D-\x7E]{1,256}) without '*' and ','.
+	scopeRe = regexp.MustCompile(`^[\x21\x23-\x29\x2B\x2D\x2E\x30-\x5B\x5D-\x7E]{1,256}$`)
+	tierRe  = regexp.MustCompile(`^[a-z][a-z0-9-]{0,31}$`)
+	// Hasura role names as the claims validation accepts them (internal/claims).
+	roleRe   = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$`)
+	tagKeyRe = regexp.MustCompile(`^[A-Za-z0-9 _.:/=+@-]{1,128}$`)
 	// Tag values: letters, digits, spaces and _ . : / = + - @ (AWS's tag character set).
 	tagValueRe = regexp.MustCompile(`^[\p{L}\p{Z}\p{N}_.:/=+@-]{0,256}$`)
 	// A JSON field of a secret in a {{resolve:secretsmanager:...}} reference, where ':' separates
@@ -77,7 +82,7 @@ func (e Environment) Validate() error {
 	}
 
 	c := e.Cognito
-	v.check(oneOf(c.PreTokenVersion, PreTokenV1, PreTokenV2), "cognito.preTokenVersion", c.PreTokenVersion, `"V1_0" or "V2_0"`)
+	v.check(oneOf(c.PreTokenVersion, PreTokenV1, PreTokenV2, PreTokenV3), "cognito.preTokenVersion", c.PreTokenVersion, `"V1_0", "V2_0" or "V3_0"`)
 	v.check(oneOf(c.MFA, MFAOff, MFAOptional, MFARequired), "cognito.mfa", c.MFA, `"off", "optional" or "required"`)
 	v.check(oneOf(c.ThreatProtection, ThreatProtectionOff, ThreatProtectionAudit, ThreatProtectionEnforced), "cognito.threatProtection", c.ThreatProtection, `"off", "audit" or "enforced"`)
 	v.check(c.DomainPrefix == "" || (domainRe.MatchString(c.DomainPrefix) && !strings.Contains(c.DomainPrefix, "aws") && !strings.Contains(c.DomainPrefix, "cognito")),
@@ -143,7 +148,7 @@ func (e Environment) Validate() error {
 		v.checkErr(field, h.Secrets[name].String(), h.Secrets[name].err)
 	}
 	v.check(oneOf(h.JWTToken, JWTTokenID, JWTTokenAccess), "hasura.jwtToken", h.JWTToken, `"id" or "access"`)
-	v.check(h.JWTToken != JWTTokenAccess || c.PreTokenVersion == PreTokenV2, "hasura.jwtToken", h.JWTToken, `"id" when cognito.preTokenVersion is V1_0 (V1_0 puts claims in ID tokens only)`)
+	v.check(h.JWTToken != JWTTokenAccess || c.PreTokenVersion != PreTokenV1, "hasura.jwtToken", h.JWTToken, `"id" when cognito.preTokenVersion is V1_0 (V1_0 puts claims in ID tokens only)`)
 	if h.CertificateArn != "" {
 		m := certArnRe.FindStringSubmatch(h.CertificateArn)
 		v.check(m != nil, "hasura.certificateArn", h.CertificateArn, "an ACM certificate ARN")
@@ -207,6 +212,9 @@ func (e Environment) Validate() error {
 	}
 
 	e.validateOperations(v)
+	if m := e.MachineAccess; m != nil {
+		v.machineAccess(e, m)
+	}
 
 	if e.Production {
 		v.check(e.Removal == RemovalRetain, "removal", e.Removal, `"retain" in production (a stack deletion must not delete users, claims or the database)`)
@@ -217,6 +225,36 @@ func (e Environment) Validate() error {
 		v.check(!d.Create || d.BackupDays >= 7, "database.backupRetentionDays", d.BackupDays, "at least 7 in production")
 	}
 	return v.err()
+}
+
+// machineAccess checks the scopes, tiers and validity, and the settings machine tokens need
+// elsewhere: each impossible combination names the field to change.
+func (v *validator) machineAccess(e Environment, m *MachineAccess) {
+	c, h := e.Cognito, e.Hasura
+	v.check(c.DomainPrefix != "", "cognito.domainPrefix", c.DomainPrefix, "set when machineAccess is set: machines get their tokens from the Cognito domain's token endpoint")
+	v.check(c.PreTokenVersion == PreTokenV3, "cognito.preTokenVersion", c.PreTokenVersion, `"V3_0" when machineAccess is set: only V3_0 events let the trigger put Hasura claims in client-credentials tokens`)
+	v.check(h.JWTToken == JWTTokenAccess, "hasura.jwtToken", h.JWTToken, `"access" when machineAccess is set: machine tokens are access tokens (no aud), and Hasura takes one JWT config for people and machines`)
+
+	v.check(len(m.Scopes) >= 1 && len(m.Scopes) <= MaxMachineScopes, "machineAccess.scopes", len(m.Scopes),
+		fmt.Sprintf("1-%d scopes (Cognito's limit per resource server)", MaxMachineScopes))
+	seen := map[string]int{}
+	for i, s := range m.Scopes {
+		field := fmt.Sprintf("machineAccess.scopes[%d]", i)
+		v.check(scopeRe.MatchString(s), field, s, `a scope name of 1-256 printable ASCII characters without space, '"', '/', '\' (Cognito's rules), '*' (claimsctl's glob) or ',' (claimsctl's separator), e.g. "Mutation:Person:Create"`)
+		if j, dup := seen[s]; dup {
+			v.fail(field, s, fmt.Sprintf("unique: machineAccess.scopes[%d] declares it too", j))
+		}
+		seen[s] = i
+	}
+
+	v.check(len(m.Tiers) >= 1, "machineAccess.tiers", m.Tiers, "at least one tier (leave the field out for internal, readonly and syndication)")
+	for _, t := range sortedKeys(m.Tiers) {
+		role := m.Tiers[t]
+		v.check(tierRe.MatchString(t), "machineAccess.tiers."+t, t, "a tier name of 1-32 lower-case letters, digits or hyphens, starting with a letter")
+		v.check(roleRe.MatchString(role), "machineAccess.tiers."+t, role, "a Hasura role name of 1-64 letters, digits, '_', '.' or '-', not starting with '.' or '-'")
+		v.check(!strings.EqualFold(role, "admin"), "machineAccess.tiers."+t, role, "a role other than admin (Hasura's admin role bypasses every permission)")
+	}
+	v.duration("machineAccess.defaultValidity", m.DefaultValidity, 5*time.Minute, 24*time.Hour, time.Minute)
 }
 
 // A created database's storage grows up to StorageAutoscaling times its allocated size, within

@@ -36,7 +36,7 @@ var extraEnvironments = map[string]any{
 	"sso": map[string]any{
 		"region": "eu-west-1",
 		"cognito": map[string]any{
-			"preTokenVersion": "V2_0", "domainPrefix": "hasura-auth-sso-test",
+			"preTokenVersion": "V3_0", "domainPrefix": "hasura-auth-sso-test",
 			"callbackUrls": []any{"https://app.example.com/callback", "http://localhost:3000/callback"},
 			"sso": map[string]any{
 				"providerName": "EntraID", "tenantId": "11111111-2222-3333-4444-555555555555",
@@ -48,6 +48,11 @@ var extraEnvironments = map[string]any{
 		},
 		"hasura":     map[string]any{"jwtToken": "access"},
 		"operations": map[string]any{"alarmEmails": []any{"ops@example.com", "oncall@example.com"}},
+		// Machine access rides on the same environment: it needs the domain, V3_0 and access tokens.
+		"machineAccess": map[string]any{
+			"scopes": []any{"Query:Person", "Mutation:Person:Create", "Mutation:Work:Create"},
+			"tiers":  map[string]any{"internal": "service", "readonly": "service_readonly"},
+		},
 		// The smallest network config validation accepts for two zones: CDK must fit the subnets in it.
 		"vpc": map[string]any{"cidr": "10.20.0.0/20"},
 	},
