@@ -75,8 +75,8 @@ vet: ## go vet and the gofmt check
 fmt: ## gofmt every Go file
 	gofmt -w $$(git ls-files '*.go')
 
-bench: deps ## Benchmarks: pre-token handler vs bare GetItem, cold start, binary size; claimsctl verify/rotate at 10,000 items
-	$(NO_AWS) $(GO) test -count=1 -run '^$$' -bench 'WarmHandlerVsGetItem' -benchtime 2000x ./lambda/pretoken/
+bench: deps ## Benchmarks: pre-token handler (people's and machines' tokens) vs bare GetItem, cold start, binary size; claimsctl verify/rotate at 10,000 items
+	$(NO_AWS) $(GO) test -count=1 -run '^$$' -bench 'Warm(Handler|ClientCredentials)VsGetItem' -benchtime 2000x ./lambda/pretoken/
 	$(NO_AWS) $(GO) test -count=1 -run '^$$' -bench 'ColdStart' -benchtime 40x ./lambda/pretoken/
 	$(NO_AWS) $(GO) test -count=1 -run '^$$' -bench 'BinarySize' -benchtime 1x ./lambda/pretoken/
 	$(NO_AWS) $(GO) test -count=1 -run '^$$' -bench 'ClaimsAt10000Items' -benchtime 1x ./cmd/claimsctl/

@@ -13,6 +13,8 @@ import (
 	"reflect"
 	"sort"
 	"strings"
+
+	"github.com/hasura-auth-cdk/hasuraauth/internal/claims"
 )
 
 // Root is the whole app configuration: a project name and its environments.
@@ -46,11 +48,15 @@ type Environment struct {
 	VPC         VPC         `json:"vpc"`
 	Database    Database    `json:"database"`
 	Operations  Operations  `json:"operations"`
+	// MachineAccess lets services get scoped, expiring access tokens with the client-credentials
+	// grant. Nil (the field left out, or null) turns it off.
+	MachineAccess *MachineAccess `json:"machineAccess"`
 }
 
 // Cognito configures the user pool and its SPA client.
 type Cognito struct {
-	// PreTokenVersion is the PreTokenGeneration event version: V1_0 (ID token only) or V2_0.
+	// PreTokenVersion is the PreTokenGeneration event version: V1_0 (ID token only), V2_0 (also
+	// access tokens) or V3_0 (also machine tokens; machineAccess needs it).
 	PreTokenVersion PreTokenVersion `json:"preTokenVersion"`
 	// MFA is off, optional or required (TOTP).
 	MFA MFA `json:"mfa"`
@@ -122,8 +128,57 @@ type Hasura struct {
 	EnableConsole bool `json:"enableConsole"`
 	// JWTToken is the Cognito token clients send to Hasura: "id" pins the JWT audience to the
 	// SPA client (ID tokens carry aud); "access" sets no audience (access tokens carry client_id,
-	// not aud) and needs preTokenVersion V2_0, the only version that puts claims in access tokens.
+	// not aud) and needs preTokenVersion V2_0 or V3_0, the versions that put claims in access tokens.
 	JWTToken JWTToken `json:"jwtToken"`
+	// CPUArchitecture is the task's CPU: x86_64 or arm64 (the graphql-engine image has both).
+	CPUArchitecture CPUArchitecture `json:"cpuArchitecture"`
+	// Environment adds plain container variables, e.g. the URL an action's handler is at
+	// (Hasura's webhook_from_env). Never secrets: names that look secret are refused.
+	Environment map[string]string `json:"environment"`
+	// Secrets adds container variables that ECS reads at task start with the execution role:
+	// variable name to an SSM parameter name or a Secrets Manager ARN (optionally ":<json key>").
+	// This is how event triggers and actions get their keys (value_from_env).
+	Secrets map[string]SecretRef `json:"secrets"`
+}
+
+// HasuraProjectVars are the container variables the project sets itself (besides the event
+// API key's eventApiKey.envVar): hasura.environment and hasura.secrets may not name them. The
+// stacks tests check this list against the synthesized container.
+var HasuraProjectVars = []string{
+	"HASURA_GRAPHQL_ADMIN_SECRET", "HASURA_GRAPHQL_JWT_SECRET", "HASURA_GRAPHQL_DATABASE_URL",
+	"HASURA_GRAPHQL_ENABLE_CONSOLE", "HASURA_GRAPHQL_DEV_MODE", "HASURA_GRAPHQL_ENABLE_TELEMETRY",
+	"HASURA_GRAPHQL_ENABLED_LOG_TYPES", "HASURA_GRAPHQL_SERVER_PORT", "HASURA_GRAPHQL_CORS_DOMAIN",
+}
+
+// MachineAccess configures machine clients: confidential app clients, made at run time by
+// claimsctl client add, that trade their id and secret for an access token at the Cognito
+// domain's token endpoint (client-credentials grant).
+type MachineAccess struct {
+	// Scopes are the names the resource server declares (TROMPA's Operation:Type:Action form,
+	// e.g. "Mutation:Person:Create"). claimsctl expands globs such as "Mutation:*:Create" against
+	// them, so a scope may not itself contain '*' (nor ',', which separates scopes on the command
+	// line). At most 100 (Cognito's limit per resource server).
+	Scopes []string `json:"scopes"`
+	// Tiers name what a client may do, each mapped to the Hasura role its tokens carry.
+	// Default: internal, readonly and syndication, each the role of the same name.
+	Tiers map[string]string `json:"tiers"`
+	// DefaultValidity is a new client's access token validity unless claimsctl client add says
+	// otherwise: 5 minutes to 1 day in whole minutes (Cognito's limits). Default 1 hour.
+	DefaultValidity Duration `json:"defaultValidity"`
+}
+
+// MachineResourceServer is the identifier of the resource server that declares the machine
+// scopes; a token's scopes read "<identifier>/<scope>".
+const MachineResourceServer = claims.MachineResourceServer
+
+// MaxMachineScopes is Cognito's limit of scopes per resource server.
+const MaxMachineScopes = 100
+
+// DefaultTiers are the tiers of the Grid's API keys, each mapped to the Hasura role of the same
+// name: internal (anything), readonly (reads only), syndication (a narrow set). What each role
+// may do is up to Hasura's permissions.
+func DefaultTiers() map[string]string {
+	return map[string]string{"internal": "internal", "readonly": "readonly", "syndication": "syndication"}
 }
 
 // VPC says whether to create the network or import an existing one by IDs (no lookups).
@@ -148,6 +203,9 @@ type Database struct {
 	BackupDays       int    `json:"backupRetentionDays"`
 	// ConnectionSecretArn is a secret whose SecretString is a postgres:// URL (when Create is false).
 	ConnectionSecretArn string `json:"connectionSecretArn"`
+	// URLParameterName is an SSM SecureString parameter holding the postgres:// URL (when Create
+	// is false), the alternative to ConnectionSecretArn: where Moped keeps it.
+	URLParameterName string `json:"urlParameterName"`
 }
 
 // Operations configures what watches the environment: alarms, where they go, and the WAF.
@@ -239,6 +297,10 @@ const (
 	DatabaseSubnetPrefix = 24
 )
 
+// DefaultHasuraImage is the newest graphql-engine release confirmed in use: Moped's development
+// task definition runs it (its production runs v2.49.5).
+const DefaultHasuraImage = "hasura/graphql-engine:v2.50.0"
+
 // Defaults returns the settings an environment of project has before its cdk.json entry is
 // applied. They synthesize as they are; production gets the safe choices.
 func Defaults(project, name string) Environment {
@@ -260,9 +322,10 @@ func Defaults(project, name string) Environment {
 		Claims:      Claims{KeyCacheTTL: ParseDuration("5m"), LambdaMemoryMB: 512},
 		EventAPIKey: EventAPIKey{ParameterName: "/" + project + "/" + name + "/event-api-key", EnvVar: "EVENT_API_KEY"},
 		Hasura: Hasura{
-			Image:        "hasura/graphql-engine:v2.48.9",
+			Image:        DefaultHasuraImage,
 			DesiredCount: 1, MinCount: 1, MaxCount: 2,
 			CPU: 512, MemoryMiB: 1024, JWTToken: JWTTokenID,
+			CPUArchitecture: CPUX86_64,
 		},
 		VPC: VPC{Create: true, CIDR: "10.0.0.0/16", MaxAZs: 2, NATGateways: 1},
 		Database: Database{
@@ -408,6 +471,15 @@ func parseEnvironment(project, name string, raw any) (Environment, error) {
 		return Environment{}, fmt.Errorf("config: %s: %w", where, err)
 	}
 	e.Name = name
+	// Defaults of a section that is off unless present: applied only once it is.
+	if m := e.MachineAccess; m != nil {
+		if m.Tiers == nil {
+			m.Tiers = DefaultTiers()
+		}
+		if m.DefaultValidity.String() == "" && m.DefaultValidity.err == nil {
+			m.DefaultValidity = ParseDuration("1h")
+		}
+	}
 	return e, nil
 }
 
@@ -444,6 +516,17 @@ func checkFields(path string, raw any, t reflect.Type) error {
 			}
 			if err := checkFields(path+"."+k, obj[k], ft); err != nil {
 				return err
+			}
+		}
+	case reflect.Map:
+		// The decoder names the map but not the key when a value has the wrong type: name it here.
+		obj, ok := raw.(map[string]any)
+		if !ok {
+			return nil
+		}
+		for _, k := range sortedKeys(obj) {
+			if _, isString := obj[k].(string); !isString && t.Elem().Kind() == reflect.String || !isString && t.Elem() == reflect.TypeOf(SecretRef{}) {
+				return fmt.Errorf("%s.%s: must be %s, got %s", path, k, goTypeName(t.Elem()), strings.TrimPrefix(strings.TrimPrefix(jsonType(obj[k]), "a "), "an "))
 			}
 		}
 	case reflect.Slice:
@@ -488,6 +571,9 @@ func jsonType(v any) string {
 func goTypeName(t reflect.Type) string {
 	if t == reflect.TypeOf(Duration{}) {
 		return `a Go duration string such as "1h" or "90m"`
+	}
+	if t == reflect.TypeOf(SecretRef{}) {
+		return "a string: an SSM parameter name or a Secrets Manager ARN"
 	}
 	switch t.Kind() {
 	case reflect.String:

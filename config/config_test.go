@@ -2,6 +2,7 @@ package config
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -114,7 +115,7 @@ func TestBadConfigFailsWithEnvironmentAndField(t *testing.T) {
 		{"bad fargate size", "staging", `{"hasura": {"cpu": 512, "memoryMiB": 512}}`, []string{"environments.staging.hasura.memoryMiB = 512: must be a Fargate memory size for cpu 512"}},
 		{"bad jwt token", "staging", `{"hasura": {"jwtToken": "both"}}`, []string{`environments.staging.hasura.jwtToken = "both"`}},
 		{"access token with V1", "staging", `{"hasura": {"jwtToken": "access"}, "cognito": {"preTokenVersion": "V1_0"}}`, []string{`environments.staging.hasura.jwtToken = "access": must be "id" when cognito.preTokenVersion is V1_0`}},
-		{"bad pre-token version", "staging", `{"cognito": {"preTokenVersion": "V3_0"}}`, []string{`environments.staging.cognito.preTokenVersion = "V3_0": must be "V1_0" or "V2_0"`}},
+		{"bad pre-token version", "staging", `{"cognito": {"preTokenVersion": "V4_0"}}`, []string{`environments.staging.cognito.preTokenVersion = "V4_0": must be "V1_0", "V2_0" or "V3_0"`}},
 		{"bad mfa", "staging", `{"cognito": {"mfa": "sms"}}`, []string{`environments.staging.cognito.mfa = "sms"`}},
 		{"bad callback URL", "staging", `{"cognito": {"callbackUrls": ["http://app.example.com/cb"]}}`, []string{`environments.staging.cognito.callbackUrls[0] = "http://app.example.com/cb": must be an https:// URL`}},
 		{"relative callback URL", "staging", `{"cognito": {"callbackUrls": ["/cb"]}}`, []string{`environments.staging.cognito.callbackUrls[0] = "/cb": must be an absolute URL`}},
@@ -166,6 +167,32 @@ func TestBadConfigFailsWithEnvironmentAndField(t *testing.T) {
 		{"VPC too small for six zones", "staging", `{"vpc": {"cidr": "10.0.0.0/19", "maxAzs": 6}}`, []string{`environments.staging.vpc.cidr = "10.0.0.0/19": must be a /18 network or larger for 6 zones`}},
 		{"token validity not whole minutes", "staging", `{"cognito": {"accessTokenValidity": "5m30s"}}`, []string{`environments.staging.cognito.accessTokenValidity = "5m30s": must be a Go duration from 5m0s to 24h0m0s in whole minutes`}},
 		{"refresh validity not whole minutes", "staging", `{"cognito": {"refreshTokenValidity": "2h30s"}}`, []string{`environments.staging.cognito.refreshTokenValidity = "2h30s"`}},
+
+		// Issue 13: Hasura's extra settings, CPU architecture, the database URL in SSM.
+		{"bad cpu architecture", "staging", `{"hasura": {"cpuArchitecture": "amd64"}}`, []string{`environments.staging.hasura.cpuArchitecture = "amd64": must be "x86_64" or "arm64"`}},
+		{"extra env replaces the admin secret", "staging", `{"hasura": {"environment": {"HASURA_GRAPHQL_ADMIN_SECRET": "x"}}}`, []string{`environments.staging.hasura.environment.HASURA_GRAPHQL_ADMIN_SECRET = "HASURA_GRAPHQL_ADMIN_SECRET": must be a name the project does not set itself`}},
+		{"extra env replaces the JWT config", "staging", `{"hasura": {"environment": {"HASURA_GRAPHQL_JWT_SECRET": "{}"}}}`, []string{`environments.staging.hasura.environment.HASURA_GRAPHQL_JWT_SECRET = "HASURA_GRAPHQL_JWT_SECRET": must be a name the project does not set itself`}},
+		{"extra secret replaces the database URL", "staging", `{"hasura": {"secrets": {"HASURA_GRAPHQL_DATABASE_URL": "/db/url"}}}`, []string{`environments.staging.hasura.secrets.HASURA_GRAPHQL_DATABASE_URL = "HASURA_GRAPHQL_DATABASE_URL": must be a name the project does not set itself`}},
+		{"extra secret replaces the event API key", "staging", `{"hasura": {"secrets": {"EVENT_API_KEY": "/other/key"}}}`, []string{`environments.staging.hasura.secrets.EVENT_API_KEY = "EVENT_API_KEY": must be a name the project does not set itself`, "the event API key's EVENT_API_KEY (eventApiKey.envVar)"}},
+		{"extra secret replaces a renamed event API key", "staging", `{"eventApiKey": {"envVar": "MOPED_API_APIKEY"}, "hasura": {"secrets": {"MOPED_API_APIKEY": "/other/key"}}}`, []string{`environments.staging.hasura.secrets.MOPED_API_APIKEY = "MOPED_API_APIKEY": must be a name the project does not set itself`}},
+		{"extra env of the platform", "staging", `{"hasura": {"environment": {"LD_PRELOAD": "/x.so"}}}`, []string{`environments.staging.hasura.environment.LD_PRELOAD = "LD_PRELOAD": must be a name the container does not otherwise use`}},
+		{"extra env lower case", "staging", `{"hasura": {"environment": {"api_url": "https://x"}}}`, []string{`environments.staging.hasura.environment.api_url = "api_url": must be an upper-case environment variable name`}},
+		{"plain value named secret", "staging", `{"hasura": {"environment": {"ACTIVITY_LOG_API_SECRET": "x"}}}`, []string{`environments.staging.hasura.environment.ACTIVITY_LOG_API_SECRET = "ACTIVITY_LOG_API_SECRET": must be in hasura.secrets, not hasura.environment: "SECRET" says it is secret`}},
+		{"plain value named key", "staging", `{"hasura": {"environment": {"MOPED_API_APIKEY": "x"}}}`, []string{`environments.staging.hasura.environment.MOPED_API_APIKEY`, `"APIKEY" says it is secret`}},
+		{"plain database URL", "staging", `{"hasura": {"environment": {"HASURA_GRAPHQL_METADATA_DATABASE_URL": "postgres://h/db"}}}`, []string{`environments.staging.hasura.environment.HASURA_GRAPHQL_METADATA_DATABASE_URL`, "a database URL carries its password"}},
+		{"plain URL with a password", "staging", `{"hasura": {"environment": {"UPSTREAM": "https://u:hunter2@api.example.com"}}}`, []string{`environments.staging.hasura.environment.UPSTREAM = "(value not shown)": must be a value without credentials`}},
+		{"variable both plain and secret", "staging", `{"hasura": {"environment": {"API_URL": "https://x"}, "secrets": {"API_URL": "/app/url"}}}`, []string{`environments.staging.hasura.environment.API_URL = "API_URL": must be set in hasura.environment or in hasura.secrets, not both`}},
+		{"plain value as a number", "staging", `{"hasura": {"environment": {"RETRIES": 3}}}`, []string{"environments.staging.hasura.environment.RETRIES: must be a string, got number"}},
+		{"secret as a number", "staging", `{"hasura": {"secrets": {"API_KEY": 1}}}`, []string{"environments.staging.hasura.secrets.API_KEY: must be a string: an SSM parameter name or a Secrets Manager ARN, got number"}},
+		{"secret value instead of reference", "staging", `{"hasura": {"secrets": {"API_KEY": "s3cr3t value!"}}}`, []string{`environments.staging.hasura.secrets.API_KEY = "s3cr3t value!": must be an SSM parameter name`}},
+		{"secret under /aws", "staging", `{"hasura": {"secrets": {"API_KEY": "/aws/reference/x"}}}`, []string{`environments.staging.hasura.secrets.API_KEY = "/aws/reference/x": must be a path whose first part does not start with aws or ssm`}},
+		{"secret flat name under ssm", "staging", `{"hasura": {"secrets": {"API_KEY": "ssm-key"}}}`, []string{`environments.staging.hasura.secrets.API_KEY = "ssm-key": must be a name that does not start with aws or ssm`}},
+		{"secret partial ARN", "staging", `{"hasura": {"secrets": {"API_KEY": "arn:aws:secretsmanager:us-east-1:111111111111:secret:api"}}}`, []string{`environments.staging.hasura.secrets.API_KEY = "arn:aws:secretsmanager:us-east-1:111111111111:secret:api": must be the complete ARN (with its 6-character suffix)`}},
+		{"secret JSON key with a colon", "staging", `{"hasura": {"secrets": {"API_KEY": "arn:aws:secretsmanager:us-east-1:111111111111:secret:api-AbCdEf:a:b"}}}`, []string{`environments.staging.hasura.secrets.API_KEY`, "optionally followed by :<json key>"}},
+		{"secret as SSM ARN", "staging", `{"hasura": {"secrets": {"API_KEY": "arn:aws:ssm:us-east-1:111111111111:parameter/api"}}}`, []string{`environments.staging.hasura.secrets.API_KEY`, "an SSM parameter goes by its name, not its ARN"}},
+		{"database URL in both places", "staging", `{"database": {"create": false, "urlParameterName": "/db/url", "connectionSecretArn": "arn:aws:secretsmanager:us-east-1:111111111111:secret:db-AbCdEf"}}`, []string{`environments.staging.database.connectionSecretArn = "arn:aws:secretsmanager:us-east-1:111111111111:secret:db-AbCdEf": must be empty when database.urlParameterName is set`}},
+		{"database URL parameter with a created database", "staging", `{"database": {"urlParameterName": "/db/url"}}`, []string{`environments.staging.database.urlParameterName = "/db/url": must be empty when database.create is true`}},
+		{"database URL parameter malformed", "staging", `{"database": {"create": false, "urlParameterName": "db url"}}`, []string{`environments.staging.database.urlParameterName = "db url": must be an SSM parameter name`}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -182,6 +209,120 @@ func TestBadConfigFailsWithEnvironmentAndField(t *testing.T) {
 				assert.Contains(t, err.Error(), w)
 			}
 			assert.True(t, strings.HasPrefix(err.Error(), "config: "), "error %q", err)
+		})
+	}
+}
+
+func TestHasuraExtraSettingsParse(t *testing.T) {
+	project, _ := committed(t)
+	envs := withChange(t, "staging", `{"hasura": {"cpuArchitecture": "arm64",
+		"environment": {"HASURA_ENDPOINT": "https://graphql.example.com/v1/graphql", "HASURA_GRAPHQL_UNAUTHORIZED_ROLE": "anonymous"},
+		"secrets": {"ACTIONS_URL": "MOPED_ACTIONS_URL", "HOOK_KEY": "/app/hook-key",
+			"WHOLE": "arn:aws:secretsmanager:us-east-1:111111111111:secret:app-AbCdEf",
+			"FIELD": "arn:aws:secretsmanager:us-east-1:111111111111:secret:app-AbCdEf:api.key"}},
+		"database": {"create": false, "urlParameterName": "MOPED_DATABASE_URL"}}`)
+	root, err := Load(project, envs)
+	require.NoError(t, err)
+	h := root.Environments[1].Hasura
+	assert.Equal(t, CPUARM64, h.CPUArchitecture)
+	assert.Equal(t, "anonymous", h.Environment["HASURA_GRAPHQL_UNAUTHORIZED_ROLE"])
+	assert.Equal(t, SecretRef{Parameter: "MOPED_ACTIONS_URL", text: "MOPED_ACTIONS_URL"}, h.Secrets["ACTIONS_URL"])
+	assert.Equal(t, SecretRef{Parameter: "/app/hook-key", text: "/app/hook-key"}, h.Secrets["HOOK_KEY"])
+	assert.Equal(t, "arn:aws:secretsmanager:us-east-1:111111111111:secret:app-AbCdEf", h.Secrets["WHOLE"].SecretArn)
+	assert.Empty(t, h.Secrets["WHOLE"].Field)
+	assert.Equal(t, "arn:aws:secretsmanager:us-east-1:111111111111:secret:app-AbCdEf", h.Secrets["FIELD"].SecretArn)
+	assert.Equal(t, "api.key", h.Secrets["FIELD"].Field)
+	assert.Equal(t, "MOPED_DATABASE_URL", root.Environments[1].Database.URLParameterName)
+	// The defaults: x86_64 (what Moped runs) and the newest confirmed image.
+	assert.Equal(t, CPUX86_64, root.Environments[0].Hasura.CPUArchitecture)
+	assert.Equal(t, "hasura/graphql-engine:v2.50.0", Defaults("p", "qa").Hasura.Image)
+}
+
+// machineOn is the smallest machineAccess setup that loads; the cases below change one thing.
+const machineOn = `"cognito": {"preTokenVersion": "V3_0", "domainPrefix": "acme-auth"}, "hasura": {"jwtToken": "access"}`
+
+func TestMachineAccessIsOffByDefaultAndTakesItsDefaultsWhenOn(t *testing.T) {
+	project, envs := committed(t)
+	root, err := Load(project, envs)
+	require.NoError(t, err)
+	for _, e := range root.Environments {
+		assert.Nil(t, e.MachineAccess, e.Name)
+	}
+
+	root, err = Load(project, withChange(t, "staging", `{`+machineOn+`, "machineAccess": {"scopes": ["Query:Person", "Mutation:Person:Create"]}}`))
+	require.NoError(t, err)
+	m := root.Environments[1].MachineAccess
+	require.NotNil(t, m)
+	assert.Equal(t, []string{"Query:Person", "Mutation:Person:Create"}, m.Scopes)
+	assert.Equal(t, map[string]string{"internal": "internal", "readonly": "readonly", "syndication": "syndication"}, m.Tiers)
+	assert.Equal(t, time.Hour, m.DefaultValidity.Duration)
+
+	// Tiers given replace the defaults rather than adding to them.
+	root, err = Load(project, withChange(t, "staging", `{`+machineOn+`, "machineAccess": {"scopes": ["*:*"], "tiers": {"partner": "partner_service"}, "defaultValidity": "24h"}}`))
+	require.Error(t, err, "a declared scope may not contain the glob character")
+	root, err = Load(project, withChange(t, "staging", `{`+machineOn+`, "machineAccess": {"scopes": ["Query:Work"], "tiers": {"partner": "partner_service"}, "defaultValidity": "24h"}}`))
+	require.NoError(t, err)
+	m = root.Environments[1].MachineAccess
+	assert.Equal(t, map[string]string{"partner": "partner_service"}, m.Tiers)
+	assert.Equal(t, 24*time.Hour, m.DefaultValidity.Duration)
+
+	// Exactly Cognito's limit is accepted.
+	hundred := make([]string, MaxMachineScopes)
+	for i := range hundred {
+		hundred[i] = fmt.Sprintf("%q", fmt.Sprintf("Query:Type%d", i))
+	}
+	_, err = Load(project, withChange(t, "staging", `{`+machineOn+`, "machineAccess": {"scopes": [`+strings.Join(hundred, ",")+`]}}`))
+	assert.NoError(t, err)
+}
+
+func TestMachineAccessRefusesWhatCannotWork(t *testing.T) {
+	hundredOne := make([]string, MaxMachineScopes+1)
+	for i := range hundredOne {
+		hundredOne[i] = fmt.Sprintf("%q", fmt.Sprintf("Query:Type%d", i))
+	}
+	cases := []struct {
+		name, patch string
+		want        string
+	}{
+		{"no domain", `{"cognito": {"preTokenVersion": "V3_0"}, "hasura": {"jwtToken": "access"}, "machineAccess": {"scopes": ["Query:Person"]}}`,
+			`environments.staging.cognito.domainPrefix = "": must be set when machineAccess is set: machines get their tokens from the Cognito domain's token endpoint`},
+		{"V2 events", `{"cognito": {"preTokenVersion": "V2_0", "domainPrefix": "acme-auth"}, "hasura": {"jwtToken": "access"}, "machineAccess": {"scopes": ["Query:Person"]}}`,
+			`environments.staging.cognito.preTokenVersion = "V2_0": must be "V3_0" when machineAccess is set`},
+		{"V1 events", `{"cognito": {"preTokenVersion": "V1_0", "domainPrefix": "acme-auth"}, "machineAccess": {"scopes": ["Query:Person"]}}`,
+			`environments.staging.cognito.preTokenVersion = "V1_0": must be "V3_0" when machineAccess is set`},
+		{"ID tokens to Hasura", `{"cognito": {"preTokenVersion": "V3_0", "domainPrefix": "acme-auth"}, "machineAccess": {"scopes": ["Query:Person"]}}`,
+			`environments.staging.hasura.jwtToken = "id": must be "access" when machineAccess is set: machine tokens are access tokens (no aud)`},
+		{"no scopes", `{` + machineOn + `, "machineAccess": {}}`, `environments.staging.machineAccess.scopes = 0: must be 1-100 scopes (Cognito's limit per resource server)`},
+		{"101 scopes", `{` + machineOn + `, "machineAccess": {"scopes": [` + strings.Join(hundredOne, ",") + `]}}`, `environments.staging.machineAccess.scopes = 101: must be 1-100 scopes`},
+		{"glob in a scope", `{` + machineOn + `, "machineAccess": {"scopes": ["Query:Person", "Mutation:*:Create"]}}`, `environments.staging.machineAccess.scopes[1] = "Mutation:*:Create": must be a scope name of 1-256 printable ASCII characters`},
+		{"space in a scope", `{` + machineOn + `, "machineAccess": {"scopes": ["Query Person"]}}`, `environments.staging.machineAccess.scopes[0] = "Query Person": must be a scope name`},
+		{"slash in a scope", `{` + machineOn + `, "machineAccess": {"scopes": ["Query/Person"]}}`, `environments.staging.machineAccess.scopes[0] = "Query/Person": must be a scope name`},
+		{"quote in a scope", `{` + machineOn + `, "machineAccess": {"scopes": ["Query:\"Person\""]}}`, `environments.staging.machineAccess.scopes[0] = "Query:\"Person\"": must be a scope name`},
+		{"backslash in a scope", `{` + machineOn + `, "machineAccess": {"scopes": ["Query\\Person"]}}`, `environments.staging.machineAccess.scopes[0] = "Query\\Person": must be a scope name`},
+		{"comma in a scope", `{` + machineOn + `, "machineAccess": {"scopes": ["Query:A,B"]}}`, `environments.staging.machineAccess.scopes[0] = "Query:A,B": must be a scope name`},
+		{"non-ASCII scope", `{` + machineOn + `, "machineAccess": {"scopes": ["Query:Persön"]}}`, `environments.staging.machineAccess.scopes[0] = "Query:Persön": must be a scope name`},
+		{"empty scope", `{` + machineOn + `, "machineAccess": {"scopes": [""]}}`, `environments.staging.machineAccess.scopes[0] = "": must be a scope name`},
+		{"scope too long", `{` + machineOn + `, "machineAccess": {"scopes": ["` + strings.Repeat("x", 257) + `"]}}`, `environments.staging.machineAccess.scopes[0]`},
+		{"duplicate scope", `{` + machineOn + `, "machineAccess": {"scopes": ["Query:Person", "Query:Work", "Query:Person"]}}`, `environments.staging.machineAccess.scopes[2] = "Query:Person": must be unique: machineAccess.scopes[0] declares it too`},
+		{"no tiers", `{` + machineOn + `, "machineAccess": {"scopes": ["Query:Person"], "tiers": {}}}`, `environments.staging.machineAccess.tiers = map[]: must be at least one tier`},
+		{"bad tier name", `{` + machineOn + `, "machineAccess": {"scopes": ["Query:Person"], "tiers": {"Read Only": "readonly"}}}`, `environments.staging.machineAccess.tiers.Read Only = "Read Only": must be a tier name`},
+		{"bad role", `{` + machineOn + `, "machineAccess": {"scopes": ["Query:Person"], "tiers": {"readonly": "read only"}}}`, `environments.staging.machineAccess.tiers.readonly = "read only": must be a Hasura role name`},
+		{"role starting with a hyphen", `{` + machineOn + `, "machineAccess": {"scopes": ["Query:Person"], "tiers": {"readonly": "-reader"}}}`, `environments.staging.machineAccess.tiers.readonly = "-reader": must be a Hasura role name`},
+		{"admin role", `{` + machineOn + `, "machineAccess": {"scopes": ["Query:Person"], "tiers": {"internal": "Admin"}}}`, `environments.staging.machineAccess.tiers.internal = "Admin": must be a role other than admin`},
+		{"validity too short", `{` + machineOn + `, "machineAccess": {"scopes": ["Query:Person"], "defaultValidity": "1m"}}`, `environments.staging.machineAccess.defaultValidity = "1m": must be a Go duration from 5m0s to 24h0m0s in whole minutes`},
+		{"validity too long", `{` + machineOn + `, "machineAccess": {"scopes": ["Query:Person"], "defaultValidity": "48h"}}`, `environments.staging.machineAccess.defaultValidity = "48h"`},
+		{"validity not a duration", `{` + machineOn + `, "machineAccess": {"scopes": ["Query:Person"], "defaultValidity": "1 day"}}`, `environments.staging.machineAccess.defaultValidity = "1 day": must be a Go duration`},
+		{"validity empty", `{` + machineOn + `, "machineAccess": {"scopes": ["Query:Person"], "defaultValidity": ""}}`, `environments.staging.machineAccess.defaultValidity = "": must be a Go duration`},
+		{"unknown field", `{` + machineOn + `, "machineAccess": {"scope": ["Query:Person"]}}`, `environments.staging.machineAccess.scope: unknown field (known: defaultValidity, scopes, tiers)`},
+		{"scopes not a list", `{` + machineOn + `, "machineAccess": {"scopes": "Query:Person"}}`, `environments.staging.machineAccess.scopes: must be`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			project, _ := committed(t)
+			root, err := Load(project, withChange(t, "staging", c.patch))
+			require.Error(t, err)
+			assert.Nil(t, root)
+			assert.Contains(t, err.Error(), c.want)
 		})
 	}
 }

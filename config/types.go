@@ -2,8 +2,10 @@ package config
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"reflect"
+	"strings"
 	"time"
 )
 
@@ -22,10 +24,12 @@ const (
 // PreTokenVersion is the PreTokenGeneration event version Cognito sends the trigger.
 type PreTokenVersion string
 
-// Pre-token event versions: V1_0 customizes ID tokens only; V2_0 also access tokens.
+// Pre-token event versions: V1_0 customizes ID tokens only; V2_0 also access tokens; V3_0 also
+// the access tokens of the client-credentials grant (machineAccess needs it).
 const (
 	PreTokenV1 PreTokenVersion = "V1_0"
 	PreTokenV2 PreTokenVersion = "V2_0"
+	PreTokenV3 PreTokenVersion = "V3_0"
 )
 
 // MFA is the user pool's multi-factor setting (TOTP only).
@@ -56,6 +60,67 @@ const (
 	JWTTokenID     JWTToken = "id"
 	JWTTokenAccess JWTToken = "access"
 )
+
+// CPUArchitecture is the CPU of the Hasura task.
+type CPUArchitecture string
+
+// CPU architectures Fargate runs Linux tasks on.
+const (
+	CPUX86_64 CPUArchitecture = "x86_64"
+	CPUARM64  CPUArchitecture = "arm64"
+)
+
+// SecretRef names where ECS reads a container secret from: an SSM parameter by name, or a
+// Secrets Manager secret by its complete ARN, optionally one JSON key of it. Written in cdk.json
+// as a string ("/app/key", "APP_KEY", "arn:...:secret:app-AbCdEf" or "arn:...:secret:app-AbCdEf:apiKey");
+// like Duration, a text that does not parse keeps its error for Validate to report with the field.
+type SecretRef struct {
+	// Parameter is the SSM parameter name (String or SecureString), or empty.
+	Parameter string
+	// SecretArn is the complete Secrets Manager ARN, or empty; Field is its JSON key, if any.
+	SecretArn string
+	Field     string
+
+	text string
+	err  error
+}
+
+// ParseSecretRef parses a reference; an error is kept in the result and reported by Validate.
+func ParseSecretRef(text string) SecretRef {
+	r := SecretRef{text: text}
+	switch {
+	case strings.HasPrefix(text, "arn:"):
+		m := secretRefArnRe.FindStringSubmatch(text)
+		if m == nil {
+			r.err = errors.New("the complete ARN (with its 6-character suffix) of a Secrets Manager secret, optionally followed by :<json key> (letters, digits, '_', '.' or '-'); an SSM parameter goes by its name, not its ARN")
+			return r
+		}
+		r.SecretArn, r.Field = m[1], m[2]
+	default:
+		if err := ssmName(text); err != nil {
+			r.err = err
+			return r
+		}
+		r.Parameter = text
+	}
+	return r
+}
+
+// String is the reference as written in cdk.json.
+func (r SecretRef) String() string { return r.text }
+
+// UnmarshalJSON accepts a JSON string.
+func (r *SecretRef) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return &json.UnmarshalTypeError{Value: jsonKind(b), Type: reflect.TypeOf(SecretRef{})}
+	}
+	*r = ParseSecretRef(s)
+	return nil
+}
+
+// MarshalJSON writes the reference as it was written.
+func (r SecretRef) MarshalJSON() ([]byte, error) { return json.Marshal(r.text) }
 
 // Duration is a Go duration written as a string in cdk.json ("1h", "720h"). It is parsed once,
 // when the config is decoded; a text that does not parse is kept with its error so that Validate

@@ -28,12 +28,22 @@ var (
 	subnetIDRe  = regexp.MustCompile(`^subnet-[0-9a-f]{8}([0-9a-f]{9})?$`)
 	azRe        = regexp.MustCompile(`^[a-z]{2}(-gov)?-[a-z]+-[1-9][a-z]$`)
 	paramNameRe = regexp.MustCompile(`^/[A-Za-z0-9_.\-/]{1,1000}$`)
-	envVarRe    = regexp.MustCompile(`^[A-Z_][A-Z0-9_]{0,127}$`)
-	domainRe    = regexp.MustCompile(`^[a-z0-9](-?[a-z0-9]){0,62}$`)
-	instanceRe  = regexp.MustCompile(`^[a-z][a-z0-9]*\.[a-z0-9]+$`)
-	pgVersionRe = regexp.MustCompile(`^(1[3-7])\.[0-9]{1,2}$`)
-	providerRe  = regexp.MustCompile(`^[A-Za-z0-9_-]{3,32}$`)
-	tagKeyRe    = regexp.MustCompile(`^[A-Za-z0-9 _.:/=+@-]{1,128}$`)
+	// A parameter at the top level goes without the leading slash (Moped's are named so).
+	flatParamRe = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
+	// A Secrets Manager ARN as ECS takes it in valueFrom, with an optional JSON key; ECS would
+	// read a version stage or ID after further colons, which config does not offer.
+	secretRefArnRe = regexp.MustCompile(`^(arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]+-[A-Za-z0-9]{6})(?::([A-Za-z0-9_.-]{1,128}))?$`)
+	envVarRe       = regexp.MustCompile(`^[A-Z_][A-Z0-9_]{0,127}$`)
+	domainRe       = regexp.MustCompile(`^[a-z0-9](-?[a-z0-9]){0,62}$`)
+	instanceRe     = regexp.MustCompile(`^[a-z][a-z0-9]*\.[a-z0-9]+$`)
+	pgVersionRe    = regexp.MustCompile(`^(1[3-7])\.[0-9]{1,2}$`)
+	providerRe     = regexp.MustCompile(`^[A-Za-z0-9_-]{3,32}$`)
+	// Cognito's scope names ([\x21\x23-\x2E\x30-\x5B\x5D-\x7E]{1,256}) without '*' and ','.
+	scopeRe = regexp.MustCompile(`^[\x21\x23-\x29\x2B\x2D\x2E\x30-\x5B\x5D-\x7E]{1,256}$`)
+	tierRe  = regexp.MustCompile(`^[a-z][a-z0-9-]{0,31}$`)
+	// Hasura role names as the claims validation accepts them (internal/claims).
+	roleRe   = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$`)
+	tagKeyRe = regexp.MustCompile(`^[A-Za-z0-9 _.:/=+@-]{1,128}$`)
 	// Tag values: letters, digits, spaces and _ . : / = + - @ (AWS's tag character set).
 	tagValueRe = regexp.MustCompile(`^[\p{L}\p{Z}\p{N}_.:/=+@-]{0,256}$`)
 	// A JSON field of a secret in a {{resolve:secretsmanager:...}} reference, where ':' separates
@@ -72,7 +82,7 @@ func (e Environment) Validate() error {
 	}
 
 	c := e.Cognito
-	v.check(oneOf(c.PreTokenVersion, PreTokenV1, PreTokenV2), "cognito.preTokenVersion", c.PreTokenVersion, `"V1_0" or "V2_0"`)
+	v.check(oneOf(c.PreTokenVersion, PreTokenV1, PreTokenV2, PreTokenV3), "cognito.preTokenVersion", c.PreTokenVersion, `"V1_0", "V2_0" or "V3_0"`)
 	v.check(oneOf(c.MFA, MFAOff, MFAOptional, MFARequired), "cognito.mfa", c.MFA, `"off", "optional" or "required"`)
 	v.check(oneOf(c.ThreatProtection, ThreatProtectionOff, ThreatProtectionAudit, ThreatProtectionEnforced), "cognito.threatProtection", c.ThreatProtection, `"off", "audit" or "enforced"`)
 	v.check(c.DomainPrefix == "" || (domainRe.MatchString(c.DomainPrefix) && !strings.Contains(c.DomainPrefix, "aws") && !strings.Contains(c.DomainPrefix, "cognito")),
@@ -121,8 +131,24 @@ func (e Environment) Validate() error {
 	} else {
 		v.check(contains(mems, h.MemoryMiB), "hasura.memoryMiB", h.MemoryMiB, fmt.Sprintf("a Fargate memory size for cpu %d: %v", h.CPU, mems))
 	}
+	v.check(oneOf(h.CPUArchitecture, CPUX86_64, CPUARM64), "hasura.cpuArchitecture", h.CPUArchitecture, `"x86_64" or "arm64"`)
+	for _, name := range sortedKeys(h.Environment) {
+		field := "hasura.environment." + name
+		v.checkErr(field, name, extraVar(name, e.EventAPIKey.EnvVar))
+		v.checkErr(field, name, plainName(name))
+		// The value is not repeated in the error: it may be the very secret being refused.
+		v.checkErr(field, "(value not shown)", plainValue(h.Environment[name]))
+		if _, dup := h.Secrets[name]; dup {
+			v.fail(field, name, "set in hasura.environment or in hasura.secrets, not both")
+		}
+	}
+	for _, name := range sortedKeys(h.Secrets) {
+		field := "hasura.secrets." + name
+		v.checkErr(field, name, extraVar(name, e.EventAPIKey.EnvVar))
+		v.checkErr(field, h.Secrets[name].String(), h.Secrets[name].err)
+	}
 	v.check(oneOf(h.JWTToken, JWTTokenID, JWTTokenAccess), "hasura.jwtToken", h.JWTToken, `"id" or "access"`)
-	v.check(h.JWTToken != JWTTokenAccess || c.PreTokenVersion == PreTokenV2, "hasura.jwtToken", h.JWTToken, `"id" when cognito.preTokenVersion is V1_0 (V1_0 puts claims in ID tokens only)`)
+	v.check(h.JWTToken != JWTTokenAccess || c.PreTokenVersion != PreTokenV1, "hasura.jwtToken", h.JWTToken, `"id" when cognito.preTokenVersion is V1_0 (V1_0 puts claims in ID tokens only)`)
 	if h.CertificateArn != "" {
 		m := certArnRe.FindStringSubmatch(h.CertificateArn)
 		v.check(m != nil, "hasura.certificateArn", h.CertificateArn, "an ACM certificate ARN")
@@ -176,11 +202,19 @@ func (e Environment) Validate() error {
 			fmt.Sprintf("20-%d (storage may grow to %dx this, and RDS allows at most %d GiB)", MaxStorageGiB/StorageAutoscaling, StorageAutoscaling, MaxStorageGiB))
 		v.check(d.BackupDays >= 1 && d.BackupDays <= 35, "database.backupRetentionDays", d.BackupDays, "1-35")
 		v.check(d.ConnectionSecretArn == "", "database.connectionSecretArn", d.ConnectionSecretArn, "empty when database.create is true")
+		v.check(d.URLParameterName == "", "database.urlParameterName", d.URLParameterName, "empty when database.create is true")
+	} else if d.URLParameterName != "" {
+		v.checkErr("database.urlParameterName", d.URLParameterName, ssmName(d.URLParameterName))
+		v.check(d.ConnectionSecretArn == "", "database.connectionSecretArn", d.ConnectionSecretArn, "empty when database.urlParameterName is set (the URL comes from one place)")
 	} else {
-		v.check(secretArnRe.MatchString(d.ConnectionSecretArn), "database.connectionSecretArn", d.ConnectionSecretArn, "the complete ARN (with its 6-character suffix) of a secret holding a postgres:// URL when database.create is false")
+		v.check(secretArnRe.MatchString(d.ConnectionSecretArn), "database.connectionSecretArn", d.ConnectionSecretArn,
+			"the complete ARN (with its 6-character suffix) of a secret holding a postgres:// URL when database.create is false (or set database.urlParameterName to an SSM SecureString holding it)")
 	}
 
 	e.validateOperations(v)
+	if m := e.MachineAccess; m != nil {
+		v.machineAccess(e, m)
+	}
 
 	if e.Production {
 		v.check(e.Removal == RemovalRetain, "removal", e.Removal, `"retain" in production (a stack deletion must not delete users, claims or the database)`)
@@ -191,6 +225,36 @@ func (e Environment) Validate() error {
 		v.check(!d.Create || d.BackupDays >= 7, "database.backupRetentionDays", d.BackupDays, "at least 7 in production")
 	}
 	return v.err()
+}
+
+// machineAccess checks the scopes, tiers and validity, and the settings machine tokens need
+// elsewhere: each impossible combination names the field to change.
+func (v *validator) machineAccess(e Environment, m *MachineAccess) {
+	c, h := e.Cognito, e.Hasura
+	v.check(c.DomainPrefix != "", "cognito.domainPrefix", c.DomainPrefix, "set when machineAccess is set: machines get their tokens from the Cognito domain's token endpoint")
+	v.check(c.PreTokenVersion == PreTokenV3, "cognito.preTokenVersion", c.PreTokenVersion, `"V3_0" when machineAccess is set: only V3_0 events let the trigger put Hasura claims in client-credentials tokens`)
+	v.check(h.JWTToken == JWTTokenAccess, "hasura.jwtToken", h.JWTToken, `"access" when machineAccess is set: machine tokens are access tokens (no aud), and Hasura takes one JWT config for people and machines`)
+
+	v.check(len(m.Scopes) >= 1 && len(m.Scopes) <= MaxMachineScopes, "machineAccess.scopes", len(m.Scopes),
+		fmt.Sprintf("1-%d scopes (Cognito's limit per resource server)", MaxMachineScopes))
+	seen := map[string]int{}
+	for i, s := range m.Scopes {
+		field := fmt.Sprintf("machineAccess.scopes[%d]", i)
+		v.check(scopeRe.MatchString(s), field, s, `a scope name of 1-256 printable ASCII characters without space, '"', '/', '\' (Cognito's rules), '*' (claimsctl's glob) or ',' (claimsctl's separator), e.g. "Mutation:Person:Create"`)
+		if j, dup := seen[s]; dup {
+			v.fail(field, s, fmt.Sprintf("unique: machineAccess.scopes[%d] declares it too", j))
+		}
+		seen[s] = i
+	}
+
+	v.check(len(m.Tiers) >= 1, "machineAccess.tiers", m.Tiers, "at least one tier (leave the field out for internal, readonly and syndication)")
+	for _, t := range sortedKeys(m.Tiers) {
+		role := m.Tiers[t]
+		v.check(tierRe.MatchString(t), "machineAccess.tiers."+t, t, "a tier name of 1-32 lower-case letters, digits or hyphens, starting with a letter")
+		v.check(roleRe.MatchString(role), "machineAccess.tiers."+t, role, "a Hasura role name of 1-64 letters, digits, '_', '.' or '-', not starting with '.' or '-'")
+		v.check(!strings.EqualFold(role, "admin"), "machineAccess.tiers."+t, role, "a role other than admin (Hasura's admin role bypasses every permission)")
+	}
+	v.duration("machineAccess.defaultValidity", m.DefaultValidity, 5*time.Minute, 24*time.Hour, time.Minute)
 }
 
 // A created database's storage grows up to StorageAutoscaling times its allocated size, within
@@ -246,6 +310,69 @@ func envVar(name string) error {
 	if reserved {
 		return fmt.Errorf("a name the container does not otherwise use: not %s, nor starting with %s",
 			strings.Join(reservedEnvVars, ", "), strings.Join(reservedEnvVarPrefixes, ", "))
+	}
+	return nil
+}
+
+// ssmName checks an SSM parameter name: a path, or a name without slashes at the top level.
+func ssmName(name string) error {
+	if strings.HasPrefix(name, "/") {
+		return parameterName(name)
+	}
+	if !flatParamRe.MatchString(name) || len(name) > 1011 {
+		return errors.New("an SSM parameter name: a path starting with /, or 1-1011 letters, digits, '_', '.' or '-'")
+	}
+	if l := strings.ToLower(name); strings.HasPrefix(l, "aws") || strings.HasPrefix(l, "ssm") {
+		return errors.New("a name that does not start with aws or ssm (reserved by AWS)")
+	}
+	return nil
+}
+
+// extraVar checks the name of a variable hasura.environment or hasura.secrets adds: not one the
+// project sets (that would replace the admin secret, the JWT config, the database or the event
+// API key), nor one the loader, runtime or platform reads. HASURA_* names are allowed: Hasura's
+// own settings (and Moped's HASURA_ENDPOINT) are what this is for.
+func extraVar(name, eventAPIKeyVar string) error {
+	if !envVarRe.MatchString(name) {
+		return errors.New("an upper-case environment variable name")
+	}
+	if contains(HasuraProjectVars, name) || name == eventAPIKeyVar {
+		return fmt.Errorf("a name the project does not set itself: not %s, nor the event API key's %s (eventApiKey.envVar)",
+			strings.Join(HasuraProjectVars, ", "), eventAPIKeyVar)
+	}
+	reserved := contains(reservedEnvVars, name)
+	for _, p := range reservedEnvVarPrefixes {
+		reserved = reserved || (p != "HASURA_" && strings.HasPrefix(name, p))
+	}
+	if reserved {
+		return errors.New("a name the container does not otherwise use: not PATH, HOME, HOSTNAME, SHELL, USER, PWD, TMPDIR, TZ, LANG, GHCRTS or the proxy variables, nor starting with LD_, AWS_, ECS_, GHC, LC_ or SSL_")
+	}
+	return nil
+}
+
+// secretWords are the parts of a variable name (split at '_') that say its value is secret.
+var secretWords = []string{"SECRET", "SECRETS", "PASSWORD", "PASSWD", "PASS", "PWD", "TOKEN", "TOKENS", "KEY", "KEYS", "APIKEY", "CREDENTIAL", "CREDENTIALS", "PRIVATE"}
+
+// plainName refuses a plain (template-visible) variable whose name says it holds a secret, or a
+// database URL (which carries a password).
+func plainName(name string) error {
+	for _, part := range strings.Split(name, "_") {
+		if contains(secretWords, part) {
+			return fmt.Errorf("in hasura.secrets, not hasura.environment: %q says it is secret, and plain values are written into the template", part)
+		}
+	}
+	if strings.HasSuffix(name, "DATABASE_URL") || strings.HasSuffix(name, "DB_URL") {
+		return errors.New("in hasura.secrets, not hasura.environment: a database URL carries its password, and plain values are written into the template")
+	}
+	return nil
+}
+
+// plainValue refuses a plain value that carries a password in a URL.
+func plainValue(value string) error {
+	if u, err := url.Parse(value); err == nil && u.User != nil {
+		if _, hasPassword := u.User.Password(); hasPassword {
+			return errors.New("a value without credentials: this URL has a password, and plain values are written into the template (use hasura.secrets)")
+		}
 	}
 	return nil
 }

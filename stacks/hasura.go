@@ -58,7 +58,7 @@ func NewHasuraStack(scope constructs.Construct, id string, p *HasuraStackProps) 
 	h := constructs.NewConstruct(stack, jsii.String("Hasura"))
 
 	s.Network = network.New(h, c.networkProps())
-	var dbURL awssecretsmanager.ISecret
+	var dbURL awsecs.Secret
 	d := c.Env.Database
 	if d.Create {
 		s.Database = hasuradb.New(h, &hasuradb.Props{
@@ -83,9 +83,13 @@ func NewHasuraStack(scope constructs.Construct, id string, p *HasuraStackProps) 
 		if !d.MultiAZ {
 			nag.Suppress(s.Database.Instance, "AwsSolutions-RDS3", "Single-AZ by this environment's config (database.multiAz); the production default is Multi-AZ.")
 		}
-		dbURL = s.Database.URLSecret
+		dbURL = awsecs.Secret_FromSecretsManager(s.Database.URLSecret, nil)
+	} else if d.URLParameterName != "" {
+		dbURL = awsecs.Secret_FromSsmParameter(awsssm.StringParameter_FromSecureStringParameterAttributes(h, jsii.String("DatabaseUrlParameter"), &awsssm.SecureStringParameterAttributes{
+			ParameterName: jsii.String(d.URLParameterName),
+		}))
 	} else {
-		dbURL = awssecretsmanager.Secret_FromSecretCompleteArn(h, jsii.String("DatabaseUrlSecret"), jsii.String(d.ConnectionSecretArn))
+		dbURL = awsecs.Secret_FromSecretsManager(awssecretsmanager.Secret_FromSecretCompleteArn(h, jsii.String("DatabaseUrlSecret"), jsii.String(d.ConnectionSecretArn)), nil)
 	}
 
 	dir := p.Identity.Directory
@@ -117,8 +121,11 @@ func NewHasuraStack(scope constructs.Construct, id string, p *HasuraStackProps) 
 		CorsOrigins:     c.Env.Cognito.Origins(),
 		JwtIssuer: awscdk.Fn_Join(jsii.String(""), jsii.Strings(
 			"https://cognito-idp.", *stack.Region(), ".amazonaws.com/", *dir.Pool.UserPoolId())),
-		JwtAudience:       audience,
-		DatabaseURLSecret: dbURL,
+		JwtAudience:     audience,
+		DatabaseURL:     dbURL,
+		Environment:     hc.Environment,
+		Secrets:         containerSecrets(h, hc.Secrets),
+		CpuArchitecture: cpuArchitecture(hc.CPUArchitecture),
 		EventApiKey: awsssm.StringParameter_FromSecureStringParameterAttributes(h, jsii.String("EventApiKey"), &awsssm.SecureStringParameterAttributes{
 			ParameterName: jsii.String(p.Identity.EventAPIKey.ParameterName),
 		}),
@@ -162,4 +169,34 @@ func (c Common) networkProps() *network.Props {
 	p.Cidr, p.MaxAzs, p.NatGateways = v.CIDR, v.MaxAZs, v.NATGateways
 	p.PublicSubnetPrefix, p.AppSubnetPrefix, p.DatabaseSubnetPrefix = config.PublicSubnetPrefix, config.AppSubnetPrefix, config.DatabaseSubnetPrefix
 	return p
+}
+
+// containerSecrets translates hasura.secrets: each variable reads an SSM parameter by name or a
+// Secrets Manager secret by its complete ARN (and JSON key), so the execution role's grant names
+// exactly that parameter or secret.
+func containerSecrets(scope constructs.Construct, refs map[string]config.SecretRef) map[string]awsecs.Secret {
+	out := map[string]awsecs.Secret{}
+	for name, r := range refs {
+		if r.Parameter != "" {
+			out[name] = awsecs.Secret_FromSsmParameter(awsssm.StringParameter_FromSecureStringParameterAttributes(scope, jsii.String("Secret"+name), &awsssm.SecureStringParameterAttributes{
+				ParameterName: jsii.String(r.Parameter),
+			}))
+			continue
+		}
+		var field *string
+		if r.Field != "" {
+			field = jsii.String(r.Field)
+		}
+		out[name] = awsecs.Secret_FromSecretsManager(awssecretsmanager.Secret_FromSecretCompleteArn(scope, jsii.String("Secret"+name), jsii.String(r.SecretArn)), field)
+	}
+	return out
+}
+
+// cpuArchitecture is the config's CPU in the CDK's terms (a function: the CDK values are jsii
+// calls, which package initialization must not make).
+func cpuArchitecture(a config.CPUArchitecture) awsecs.CpuArchitecture {
+	if a == config.CPUARM64 {
+		return awsecs.CpuArchitecture_ARM64()
+	}
+	return awsecs.CpuArchitecture_X86_64()
 }

@@ -96,14 +96,22 @@ func TestHasuraSecretsAreInjectedByECSNeverPlainEnvironment(t *testing.T) {
 			}
 			adminID, _ := tp.withPrefix(t, "AWS::SecretsManager::Secret", "HasuraAdminSecret")
 			dbURL := ref(firstWithPrefix(tp, "AWS::SecretsManager::Secret", "HasuraDatabaseUrlSecret"))
-			if env == "legacy" {
-				dbURL = "arn:aws:secretsmanager:us-west-2:222222222222:secret:legacy-db-url-XyZ123"
-			}
-			assert.Equal(t, map[string]string{
+			want := map[string]string{
 				"HASURA_GRAPHQL_ADMIN_SECRET": ref(adminID),
 				"HASURA_GRAPHQL_DATABASE_URL": dbURL,
 				apiKeyVar:                     paramArn,
-			}, secrets)
+			}
+			readable := []string{ref(adminID), dbURL}
+			if env == "legacy" {
+				dbURL = "arn:aws:secretsmanager:us-west-2:222222222222:secret:legacy-db-url-XyZ123"
+				// hasura.secrets: a JSON key of one secret (ECS's valueFrom syntax), the whole of another.
+				backend, hook := "arn:aws:secretsmanager:us-west-2:222222222222:secret:legacy-backend-AbC123", "arn:aws:secretsmanager:us-west-2:222222222222:secret:legacy-hook-DeF456"
+				want["HASURA_GRAPHQL_DATABASE_URL"] = dbURL
+				want["BACKEND_URL"] = backend + ":url::"
+				want["HOOK_TOKEN"] = hook
+				readable = []string{ref(adminID), dbURL, backend, hook}
+			}
+			assert.Equal(t, want, secrets)
 			for name := range envOf(c) {
 				assert.NotContains(t, secrets, name, "%s is both a secret and a plain value", name)
 				assert.NotContains(t, []string{"HASURA_GRAPHQL_ADMIN_SECRET", "HASURA_GRAPHQL_DATABASE_URL", apiKeyVar}, name)
@@ -116,7 +124,7 @@ func TestHasuraSecretsAreInjectedByECSNeverPlainEnvironment(t *testing.T) {
 			assert.Equal(t, []Statement{
 				{"Allow", []string{"logs:CreateLogStream", "logs:PutLogEvents"}, []string{getAtt(logsID, "Arn")}},
 				// CDK's grantRead: read-only actions, on exactly the secrets the container names.
-				{"Allow", []string{"secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"}, sortedStrings(ref(adminID), dbURL)},
+				{"Allow", []string{"secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"}, sortedStrings(readable...)},
 				{"Allow", []string{"ssm:DescribeParameters", "ssm:GetParameter", "ssm:GetParameterHistory", "ssm:GetParameters"}, []string{paramArn}},
 			}, tp.policyOf(t, roleID))
 
@@ -149,7 +157,7 @@ func TestHasuraContainerSettings(t *testing.T) {
 			tp := tmpl(t, env, "hasura")
 			c := container(t, tp)
 			e := envOf(c)
-			assert.Equal(t, "hasura/graphql-engine:v2.48.9", c["Image"], "the image is pinned to a version")
+			assert.Equal(t, "hasura/graphql-engine:v2.50.0", c["Image"], "the image is pinned to a version")
 			assert.Equal(t, console, e["HASURA_GRAPHQL_ENABLE_CONSOLE"])
 			assert.Equal(t, console, e["HASURA_GRAPHQL_DEV_MODE"])
 			assert.Equal(t, "false", e["HASURA_GRAPHQL_ENABLE_TELEMETRY"])
@@ -187,7 +195,8 @@ func TestHasuraServiceDeploysSafelyInPrivateSubnets(t *testing.T) {
 			assert.Equal(t, want.min, scaling.Properties["MinCapacity"])
 			assert.Equal(t, want.max, scaling.Properties["MaxCapacity"])
 			_, tg := tp.one(t, "AWS::ElasticLoadBalancingV2::TargetGroup")
-			assert.Equal(t, "/healthz", tg.Properties["HealthCheckPath"])
+			assert.Equal(t, "/healthz?strict=true", tg.Properties["HealthCheckPath"], "inconsistent metadata is unhealthy to the ALB too")
+			assert.Equal(t, "200", tg.Properties["Matcher"].(map[string]any)["HttpCode"])
 			assert.Equal(t, "ip", tg.Properties["TargetType"])
 			_, cluster := tp.one(t, "AWS::ECS::Cluster")
 			assert.Equal(t, "hasura-auth-"+env+"-hasura", cluster.Properties["ClusterName"])

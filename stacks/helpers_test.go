@@ -36,7 +36,7 @@ var extraEnvironments = map[string]any{
 	"sso": map[string]any{
 		"region": "eu-west-1",
 		"cognito": map[string]any{
-			"preTokenVersion": "V2_0", "domainPrefix": "hasura-auth-sso-test",
+			"preTokenVersion": "V3_0", "domainPrefix": "hasura-auth-sso-test",
 			"callbackUrls": []any{"https://app.example.com/callback", "http://localhost:3000/callback"},
 			"sso": map[string]any{
 				"providerName": "EntraID", "tenantId": "11111111-2222-3333-4444-555555555555",
@@ -48,6 +48,11 @@ var extraEnvironments = map[string]any{
 		},
 		"hasura":     map[string]any{"jwtToken": "access"},
 		"operations": map[string]any{"alarmEmails": []any{"ops@example.com", "oncall@example.com"}},
+		// Machine access rides on the same environment: it needs the domain, V3_0 and access tokens.
+		"machineAccess": map[string]any{
+			"scopes": []any{"Query:Person", "Mutation:Person:Create", "Mutation:Work:Create"},
+			"tiers":  map[string]any{"internal": "service", "readonly": "service_readonly"},
+		},
 		// The smallest network config validation accepts for two zones: CDK must fit the subnets in it.
 		"vpc": map[string]any{"cidr": "10.20.0.0/20"},
 	},
@@ -66,6 +71,11 @@ var extraEnvironments = map[string]any{
 			"connectionSecretArn": "arn:aws:secretsmanager:us-west-2:222222222222:secret:legacy-db-url-XyZ123",
 		},
 		"eventApiKey": map[string]any{"parameterName": "/legacy/event-key", "envVar": "BACKEND_API_KEY"},
+		// The Secrets Manager forms of hasura.secrets (Moped's environment has the SSM ones), on arm64.
+		"hasura": map[string]any{"cpuArchitecture": "arm64", "secrets": map[string]any{
+			"BACKEND_URL": "arn:aws:secretsmanager:us-west-2:222222222222:secret:legacy-backend-AbC123:url",
+			"HOOK_TOKEN":  "arn:aws:secretsmanager:us-west-2:222222222222:secret:legacy-hook-DeF456",
+		}},
 		"operations": map[string]any{
 			"alarmTopicArn": "arn:aws:sns:us-west-2:222222222222:ops-alarms",
 			"waf":           map[string]any{"enabled": true, "rateLimit": 500},
@@ -75,6 +85,32 @@ var extraEnvironments = map[string]any{
 			},
 		},
 	},
+}
+
+// mopedEnvironment is configured like Moped's production (cityofaustin/atd-moped,
+// moped-database/ecs_task_definitions/production.graphql-engine.ecs-td.json): an existing VPC
+// and database (its URL in an SSM SecureString), its extra container settings, 4 vCPU and 8 GiB
+// on x86_64, its image. Account and IDs are made up.
+var mopedEnvironment = map[string]any{
+	"production": true, "region": "us-east-1", "account": "333333333333", "removal": "retain",
+	"cognito": map[string]any{"mfa": "optional", "threatProtection": "audit"},
+	"hasura": map[string]any{
+		"image": "hasura/graphql-engine:v2.49.5", "cpu": 4096, "memoryMiB": 8192, "cpuArchitecture": "x86_64",
+		"certificateArn": "arn:aws:acm:us-east-1:333333333333:certificate/00000000-0000-4000-8000-000000000003",
+		"environment":    map[string]any{"HASURA_ENDPOINT": "https://moped-graphql.example.com/v1/graphql"},
+		"secrets": map[string]any{
+			"ACTIVITY_LOG_API_SECRET": "MOPED_PRODUCTION_FARGATE_HASURA_GRAPHQL_ADMIN_SECRET",
+			"MOPED_API_ACTIONS_URL":   "MOPED_PRODUCTION_FARGATE_HASURA_ACTIONS_URL",
+		},
+	},
+	"eventApiKey": map[string]any{"parameterName": "/moped/production/event-api-key", "envVar": "MOPED_API_APIKEY"},
+	"vpc": map[string]any{
+		"create": false, "vpcId": "vpc-0333333333333333a",
+		"availabilityZones": []any{"us-east-1a", "us-east-1b"},
+		"publicSubnetIds":   []any{"subnet-0333333333333333a", "subnet-0333333333333333b"},
+		"privateSubnetIds":  []any{"subnet-0333333333333333c", "subnet-0333333333333333d"},
+	},
+	"database": map[string]any{"create": false, "urlParameterName": "MOPED_PRODUCTION_FARGATE_HASURA_GRAPHQL_DATABASE_URL"},
 }
 
 // CDKContext reads the committed cdk.json context: NewApp(nil) does not read cdk.json.
@@ -105,6 +141,7 @@ func TestMain(m *testing.M) {
 		for k, v := range extraEnvironments {
 			all[k] = v
 		}
+		all["moped"] = mopedEnvironment
 		ctx["environments"] = all
 		// Lambda bundling is proven by `make synth` and lambdas_internal_test.go; here it only costs time.
 		ctx["aws:cdk:bundling-stacks"] = []any{}

@@ -74,6 +74,10 @@ func NewIdentityStack(scope constructs.Construct, id string, p *IdentityStackPro
 	output(stack, names.OutClaimsTableName, s.Store.Table.TableName(), "DynamoDB table of encrypted Hasura claims, keyed by lower-cased email")
 	output(stack, names.OutClaimsKeySecretArn, s.Store.KeySecret.SecretArn(), "Secrets Manager secret holding the Fernet key ring")
 	output(stack, names.OutEventAPIKeyParameterName, s.EventAPIKey.Resource.Ref(), "SSM SecureString parameter holding the event API key")
+	if s.Directory.ResourceServer != nil {
+		output(stack, names.OutMachineResourceServer, jsii.String(config.MachineResourceServer), "Resource server declaring the machine scopes (granted scopes read <identifier>/<scope>)")
+		output(stack, names.OutTokenEndpoint, jsii.String(*s.Directory.Domain.BaseUrl(nil)+"/oauth2/token"), "OAuth token endpoint where machine clients get access tokens (client-credentials grant)")
+	}
 	return s
 }
 
@@ -100,6 +104,14 @@ func (c Common) directoryProps(store *claimsstore.Store) *userdirectory.Props {
 		DeletionProtection:   c.Env.Production,
 		RemovalPolicy:        c.removal(),
 		LogRetention:         c.logRetention(),
+	}
+	if m := c.Env.MachineAccess; m != nil {
+		p.Machines = &userdirectory.MachineProps{
+			Identifier: config.MachineResourceServer,
+			Name:       c.resourceName("machines"),
+			Scopes:     m.Scopes,
+			Tiers:      m.Tiers,
+		}
 	}
 	if s := cg.SSO; s != nil {
 		var field *string
@@ -129,6 +141,7 @@ var (
 	}
 	triggerVersion = map[config.PreTokenVersion]awscognito.LambdaVersion{
 		config.PreTokenV1: awscognito.LambdaVersion_V1_0, config.PreTokenV2: awscognito.LambdaVersion_V2_0,
+		config.PreTokenV3: awscognito.LambdaVersion_V3_0,
 	}
 )
 

@@ -281,6 +281,55 @@ func TestEntraIDSingleSignOn(t *testing.T) {
 	assert.Equal(t, "hasura-auth-sso-test", domain.Properties["Domain"])
 }
 
+func TestMachineAccessDeclaresTheScopesAndRunsTheTriggerWithV3(t *testing.T) {
+	tp := tmpl(t, "sso", "identity")
+	poolID, pool := tp.one(t, "AWS::Cognito::UserPool")
+	fnID, fn := tp.withPrefix(t, "AWS::Lambda::Function", "UsersPreTokenFunction")
+	vars := fn.Properties["Environment"].(map[string]any)["Variables"].(map[string]any)
+	assert.Equal(t, "internal=service,readonly=service_readonly", vars["MACHINE_TIERS"], "the configured tiers and their roles, sorted")
+	for _, env := range []string{"staging", "production", "legacy"} {
+		_, other := tmpl(t, env, "identity").withPrefix(t, "AWS::Lambda::Function", "UsersPreTokenFunction")
+		assert.NotContains(t, other.Properties["Environment"].(map[string]any)["Variables"], "MACHINE_TIERS", "without machineAccess the trigger refuses every machine token")
+	}
+	assert.Equal(t, map[string]any{"PreTokenGenerationConfig": map[string]any{
+		"LambdaArn":     map[string]any{"Fn::GetAtt": []any{fnID, "Arn"}},
+		"LambdaVersion": "V3_0",
+	}}, pool.Properties["LambdaConfig"], "only V3_0 events reach the trigger for client-credentials tokens")
+	assert.Equal(t, "ESSENTIALS", pool.Properties["UserPoolTier"], "V3_0 events need the Essentials plan")
+
+	_, rs := tp.one(t, "AWS::Cognito::UserPoolResourceServer")
+	assert.Equal(t, map[string]any{
+		"UserPoolId": map[string]any{"Ref": poolID},
+		"Identifier": "hasura",
+		"Name":       "hasura-auth-sso-machines",
+		"Scopes": []any{
+			map[string]any{"ScopeName": "Query:Person", "ScopeDescription": "Query:Person"},
+			map[string]any{"ScopeName": "Mutation:Person:Create", "ScopeDescription": "Mutation:Person:Create"},
+			map[string]any{"ScopeName": "Mutation:Work:Create", "ScopeDescription": "Mutation:Work:Create"},
+		},
+	}, rs.Properties, "exactly the configured scopes, in order")
+
+	domainID, domain := tp.one(t, "AWS::Cognito::UserPoolDomain")
+	assert.Equal(t, "hasura-auth-sso-test", domain.Properties["Domain"], "the token endpoint's domain")
+
+	// Machine clients are made at run time (claimsctl client add), never in the template: the
+	// SPA client stays the only one.
+	assert.Len(t, tp.ofType("AWS::Cognito::UserPoolClient"), 1)
+
+	assert.Equal(t, "hasura", tp.Outputs["MachineResourceServer"].Value)
+	assert.Equal(t, compact(map[string]any{"Fn::Join": []any{"", []any{"https://", map[string]any{"Ref": domainID}, ".auth.eu-west-1.amazoncognito.com/oauth2/token"}}}),
+		compact(tp.Outputs["TokenEndpoint"].Value))
+	assert.NotEmpty(t, tp.Outputs["TokenEndpoint"].Description)
+
+	// Without machineAccess: no resource server, no machine outputs.
+	for _, env := range []string{"staging", "production", "legacy"} {
+		other := tmpl(t, env, "identity")
+		assert.Empty(t, other.ofType("AWS::Cognito::UserPoolResourceServer"), env)
+		assert.NotContains(t, other.Outputs, "TokenEndpoint", env)
+		assert.NotContains(t, other.Outputs, "MachineResourceServer", env)
+	}
+}
+
 func TestIdentityOutputs(t *testing.T) {
 	tp := tmpl(t, "staging", "identity")
 	poolID := tp.ofType("AWS::Cognito::UserPool")[0]

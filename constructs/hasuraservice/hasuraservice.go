@@ -5,6 +5,8 @@ package hasuraservice
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -27,6 +29,18 @@ import (
 
 // ContainerPort is where graphql-engine listens.
 const ContainerPort = 8080
+
+// HealthPath is the health check of the container and of the load balancer: with strict=true,
+// graphql-engine answers 500 while its metadata is inconsistent (plain /healthz answers 200 with
+// a warning).
+const HealthPath = "/healthz?strict=true"
+
+// ProjectVars are the container variables the service sets itself, besides EventApiKeyEnvVar.
+var ProjectVars = []string{
+	"HASURA_GRAPHQL_ADMIN_SECRET", "HASURA_GRAPHQL_JWT_SECRET", "HASURA_GRAPHQL_DATABASE_URL",
+	"HASURA_GRAPHQL_ENABLE_CONSOLE", "HASURA_GRAPHQL_DEV_MODE", "HASURA_GRAPHQL_ENABLE_TELEMETRY",
+	"HASURA_GRAPHQL_ENABLED_LOG_TYPES", "HASURA_GRAPHQL_SERVER_PORT", "HASURA_GRAPHQL_CORS_DOMAIN",
+}
 
 // Props configure the service. Zero values take the defaults named on each field.
 type Props struct {
@@ -61,11 +75,20 @@ type Props struct {
 	// <issuer>/.well-known/jwks.json. Required. JwtAudience, when set, must be the tokens' aud.
 	JwtIssuer   *string
 	JwtAudience *string
-	// DatabaseURLSecret holds HASURA_GRAPHQL_DATABASE_URL (a postgres:// URL). Required.
-	DatabaseURLSecret awssecretsmanager.ISecret
+	// DatabaseURL is where ECS reads HASURA_GRAPHQL_DATABASE_URL (a postgres:// URL) from: a
+	// Secrets Manager secret or an SSM SecureString. Required.
+	DatabaseURL awsecs.Secret
 	// EventApiKey is injected as EventApiKeyEnvVar, for event triggers' value_from_env. Required.
 	EventApiKey       awsssm.IParameter
 	EventApiKeyEnvVar string
+
+	// Environment adds plain container variables; Secrets adds variables ECS reads at task
+	// start (the execution role may read exactly those). Neither may name a variable the
+	// service sets itself (ProjectVars, or EventApiKeyEnvVar): New panics if one does.
+	Environment map[string]string
+	Secrets     map[string]awsecs.Secret
+	// CpuArchitecture is the task's CPU. Default: x86_64.
+	CpuArchitecture awsecs.CpuArchitecture
 
 	// Certificate, when set, serves HTTPS with it and redirects HTTP; without one the load
 	// balancer serves plain HTTP.
@@ -135,11 +158,15 @@ func New(scope constructs.Construct, p *Props) *Service {
 		ContainerInsightsV2:            awsecs.ContainerInsights_ENABLED,
 		EnableFargateCapacityProviders: jsii.Bool(true),
 	})
+	arch := p.CpuArchitecture
+	if arch == nil {
+		arch = awsecs.CpuArchitecture_X86_64()
+	}
 	s.TaskDefinition = awsecs.NewFargateTaskDefinition(c, jsii.String("Task"), &awsecs.FargateTaskDefinitionProps{
 		Cpu:            jsii.Number(float64(or(p.Cpu, 512))),
 		MemoryLimitMiB: jsii.Number(float64(or(p.MemoryMiB, 1024))),
 		RuntimePlatform: &awsecs.RuntimePlatform{
-			CpuArchitecture:       awsecs.CpuArchitecture_X86_64(),
+			CpuArchitecture:       arch,
 			OperatingSystemFamily: awsecs.OperatingSystemFamily_LINUX(),
 		},
 	})
@@ -158,23 +185,46 @@ func New(scope constructs.Construct, p *Props) *Service {
 	if len(p.CorsOrigins) > 0 {
 		env["HASURA_GRAPHQL_CORS_DOMAIN"] = jsii.String(strings.Join(p.CorsOrigins, ","))
 	}
+	// ECS reads these at task start with the execution role; they are never in the template.
+	secrets := map[string]awsecs.Secret{
+		"HASURA_GRAPHQL_ADMIN_SECRET": awsecs.Secret_FromSecretsManager(s.AdminSecret, nil),
+		"HASURA_GRAPHQL_DATABASE_URL": p.DatabaseURL,
+		p.EventApiKeyEnvVar:           awsecs.Secret_FromSsmParameter(p.EventApiKey),
+	}
+	for _, name := range sortedKeys(p.Environment) {
+		if reserved(name, p.EventApiKeyEnvVar) {
+			panic(fmt.Sprintf("hasuraservice: Environment may not set %s: the service sets it", name))
+		}
+		env[name] = jsii.String(p.Environment[name])
+	}
+	for _, name := range sortedKeys(p.Secrets) {
+		if _, plain := p.Environment[name]; plain || reserved(name, p.EventApiKeyEnvVar) {
+			panic(fmt.Sprintf("hasuraservice: Secrets may not set %s: the service or Environment sets it", name))
+		}
+		secrets[name] = p.Secrets[name]
+	}
 	s.TaskDefinition.AddContainer(jsii.String("hasura"), &awsecs.ContainerDefinitionOptions{
 		Image:        p.Image,
 		Essential:    jsii.Bool(true),
 		PortMappings: &[]*awsecs.PortMapping{{ContainerPort: jsii.Number(ContainerPort), Protocol: awsecs.Protocol_TCP}},
 		Environment:  &env,
-		// ECS reads these at task start with the execution role; they are never in the template.
-		Secrets: &map[string]awsecs.Secret{
-			"HASURA_GRAPHQL_ADMIN_SECRET": awsecs.Secret_FromSecretsManager(s.AdminSecret, nil),
-			"HASURA_GRAPHQL_DATABASE_URL": awsecs.Secret_FromSecretsManager(p.DatabaseURLSecret, nil),
-			p.EventApiKeyEnvVar:           awsecs.Secret_FromSsmParameter(p.EventApiKey),
+		Secrets:      &secrets,
+		// Strict: metadata inconsistent with the database counts as unhealthy, so a deployment
+		// that breaks it rolls back (circuit breaker) instead of serving a partial schema. The
+		// graphql-engine image has curl (Moped's task definition checks the same way).
+		HealthCheck: &awsecs.HealthCheck{
+			Command:     jsii.Strings("CMD-SHELL", "curl -fsS http://localhost:"+strconv.Itoa(ContainerPort)+HealthPath+" || exit 1"),
+			Interval:    awscdk.Duration_Seconds(jsii.Number(15)),
+			Timeout:     awscdk.Duration_Seconds(jsii.Number(5)),
+			Retries:     jsii.Number(3),
+			StartPeriod: awscdk.Duration_Seconds(jsii.Number(60)),
 		},
 		Logging: awsecs.LogDriver_AwsLogs(&awsecs.AwsLogDriverProps{
 			StreamPrefix: jsii.String("hasura"), LogGroup: logGroup,
 		}),
 		ReadonlyRootFilesystem: jsii.Bool(false),
 	})
-	nag.Suppress(s.TaskDefinition, "AwsSolutions-ECS2", "The plain environment holds only non-secret settings (the JWT config of public JWKS URLs, console and log flags); every secret is an ECS secret (stacks tests).")
+	nag.Suppress(s.TaskDefinition, "AwsSolutions-ECS2", "The plain environment holds only non-secret settings (the JWT config of public JWKS URLs, console and log flags, and hasura.environment values, which config refuses when their names look secret); every secret is an ECS secret (stacks tests).")
 	s.Service = awsecs.NewFargateService(c, jsii.String("Service"), &awsecs.FargateServiceProps{
 		Cluster:                s.Cluster,
 		TaskDefinition:         s.TaskDefinition,
@@ -236,7 +286,7 @@ func New(scope constructs.Construct, p *Props) *Service {
 		TargetType: elbv2.TargetType_IP,
 		Targets:    &[]elbv2.IApplicationLoadBalancerTarget{s.Service},
 		HealthCheck: &elbv2.HealthCheck{
-			Path: jsii.String("/healthz"), HealthyHttpCodes: jsii.String("200"),
+			Path: jsii.String(HealthPath), HealthyHttpCodes: jsii.String("200"),
 			Interval: awscdk.Duration_Seconds(jsii.Number(15)), HealthyThresholdCount: jsii.Number(2),
 		},
 		DeregistrationDelay: awscdk.Duration_Seconds(jsii.Number(30)),
@@ -280,6 +330,14 @@ func jwtSecret(scope constructs.Construct, issuer, audience *string) *string {
 		v["audience"] = audience
 	}
 	return awscdk.Stack_Of(scope).ToJsonString(v, nil)
+}
+
+func reserved(name, eventAPIKeyVar string) bool {
+	return slices.Contains(ProjectVars, name) || name == eventAPIKeyVar
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	return slices.Sorted(maps.Keys(m))
 }
 
 func or(v, def int) int {

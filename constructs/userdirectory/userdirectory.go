@@ -3,6 +3,7 @@
 package userdirectory
 
 import (
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -38,6 +39,7 @@ type Props struct {
 	// selects the Plus feature plan. Default: NO_ENFORCEMENT (Essentials plan).
 	ThreatProtection awscognito.StandardThreatProtectionMode
 	// TriggerVersion is the pre-token event version. Default: awscognito.LambdaVersion_V2_0.
+	// Machines need LambdaVersion_V3_0, the only version Cognito sends client-credentials events with.
 	TriggerVersion awscognito.LambdaVersion
 	// DomainPrefix, when set, creates a Cognito hosted domain (needed for SSO redirects).
 	DomainPrefix string
@@ -50,6 +52,10 @@ type Props struct {
 	RefreshTokenValidity awscdk.Duration
 	// Entra, when set, adds Microsoft Entra ID as an OIDC identity provider.
 	Entra *EntraProps
+	// Machines, when set, declares the resource server whose scopes machine clients (app clients
+	// made at run time with the client-credentials grant) may be granted. Needs DomainPrefix
+	// (the token endpoint) and TriggerVersion V3_0 (so the trigger sees their token requests).
+	Machines *MachineProps
 
 	// KeyCacheTTL is how long the trigger keeps the key ring in memory. Default: 5 minutes.
 	KeyCacheTTL awscdk.Duration
@@ -82,12 +88,29 @@ type EntraProps struct {
 	ClientSecret awscdk.SecretValue
 }
 
+// MachineProps declare the machine scopes.
+type MachineProps struct {
+	// Identifier names the resource server; granted scopes read "<Identifier>/<scope>".
+	Identifier string
+	// Name is the resource server's display name.
+	Name string
+	// Scopes are the scope names (at most 100, Cognito's limit).
+	Scopes []string
+	// Tiers map a client's tier to the Hasura role its tokens carry; the trigger refuses tokens
+	// of clients whose tier is not here.
+	Tiers map[string]string
+}
+
 // Directory is the pool and what other constructs need of it.
 type Directory struct {
 	Pool     awscognito.UserPool
 	Client   awscognito.UserPoolClient
 	Provider awscognito.UserPoolIdentityProviderOidc
 	PreToken *golambda.Function
+	// Domain is the hosted domain (nil without DomainPrefix); ResourceServer declares the
+	// machine scopes (nil without Machines).
+	Domain         awscognito.UserPoolDomain
+	ResourceServer awscognito.UserPoolResourceServer
 }
 
 // New defines the pool, client, optional SSO provider and the pre-token trigger.
@@ -154,6 +177,14 @@ func New(scope constructs.Construct, id string, p *Props) *Directory {
 		env["SSO_PROVIDER_NAME"] = jsii.String(s.ProviderName)
 		env["SSO_ALLOWED_EMAIL_DOMAINS"] = jsii.String(strings.Join(s.AllowedEmailDomains, ","))
 	}
+	if m := p.Machines; m != nil {
+		tiers := make([]string, 0, len(m.Tiers))
+		for t, role := range m.Tiers {
+			tiers = append(tiers, t+"="+role)
+		}
+		sort.Strings(tiers) // a stable template
+		env["MACHINE_TIERS"] = jsii.String(strings.Join(tiers, ","))
+	}
 	d.PreToken = golambda.New(c, "PreToken", &golambda.Props{
 		Builder:       p.Lambdas,
 		Package:       "lambda/pretoken",
@@ -201,8 +232,24 @@ func New(scope constructs.Construct, id string, p *Props) *Directory {
 		providers = append(providers, awscognito.UserPoolClientIdentityProvider_Custom(jsii.String(s.ProviderName)))
 	}
 	if p.DomainPrefix != "" {
-		d.Pool.AddDomain(jsii.String("Domain"), &awscognito.UserPoolDomainOptions{
+		d.Domain = d.Pool.AddDomain(jsii.String("Domain"), &awscognito.UserPoolDomainOptions{
 			CognitoDomain: &awscognito.CognitoDomainOptions{DomainPrefix: jsii.String(p.DomainPrefix)},
+		})
+	}
+
+	if m := p.Machines; m != nil {
+		scopes := make([]awscognito.ResourceServerScope, len(m.Scopes))
+		for i, name := range m.Scopes {
+			scopes[i] = awscognito.NewResourceServerScope(&awscognito.ResourceServerScopeProps{
+				ScopeName: jsii.String(name),
+				// Cognito requires a description; the name is what operators grant.
+				ScopeDescription: jsii.String(name),
+			})
+		}
+		d.ResourceServer = d.Pool.AddResourceServer(jsii.String("MachineScopes"), &awscognito.UserPoolResourceServerOptions{
+			Identifier:                 jsii.String(m.Identifier),
+			UserPoolResourceServerName: jsii.String(m.Name),
+			Scopes:                     &scopes,
 		})
 	}
 

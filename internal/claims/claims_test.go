@@ -331,3 +331,68 @@ func TestGoMadeTokensDecryptInPythonAndBack(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, claims, string(plain), "Go decrypts what Python encrypted")
 }
+
+func TestClientRecordsAreSealedToTheirItemAndClient(t *testing.T) {
+	key, err := GenerateKey()
+	require.NoError(t, err)
+	ring, err := NewKeyRing(key)
+	require.NoError(t, err)
+	c := Client{ID: "4tq8example1client", Name: "grid-ingest", Tier: "readonly"}
+	tok, err := SealClient(ring, c)
+	require.NoError(t, err)
+
+	got, err := OpenClient(ring, Record{UserID: "client#4tq8example1client", Claims: tok})
+	require.NoError(t, err)
+	assert.Equal(t, c, got)
+
+	// Copied to another client's item: refused.
+	_, err = OpenClient(ring, Record{UserID: "client#other", Claims: tok})
+	assert.ErrorIs(t, err, ErrBoundElsewhere)
+	// A user's sealed claims under a client key: not a client record.
+	userClaims, err := New([]string{"viewer"}, "viewer", nil)
+	require.NoError(t, err)
+	plain, err := Seal(userClaims, Binding{UserID: "client#4tq8example1client"})
+	require.NoError(t, err)
+	userTok, err := ring.Encrypt(plain)
+	require.NoError(t, err)
+	_, err = OpenClient(ring, Record{UserID: "client#4tq8example1client", Claims: userTok})
+	assert.ErrorIs(t, err, ErrInvalid)
+
+	for _, bad := range []Client{
+		{ID: "", Name: "n", Tier: "t"},
+		{ID: "a/b", Name: "n", Tier: "t"},
+		{ID: "abc", Name: "", Tier: "t"},
+		{ID: "abc", Name: "n\"x", Tier: "t"},
+		{ID: "abc", Name: "n", Tier: "Read Only"},
+	} {
+		_, err := SealClient(ring, bad)
+		assert.ErrorIs(t, err, ErrInvalid, "%+v", bad)
+	}
+	assert.False(t, IsClientItem("alice@example.com"))
+	assert.True(t, IsClientItem(ClientItemID("abc")))
+	_, err = NormalizeEmail(ClientItemID("abc"))
+	assert.Error(t, err, "a client key can never be a user's email")
+}
+
+func TestMachineClaimsCarryTheTierRoleAndTheScopesAsAPostgresArray(t *testing.T) {
+	scopes := GrantedScopes([]string{"hasura/Query:Person", "hasura/Mutation:Person:Create", "openid", "other/Query:X", "hasura/Query:Person"})
+	assert.Equal(t, []string{"Mutation:Person:Create", "Query:Person"}, scopes)
+	c, err := ForClient(Client{ID: "abc", Name: "grid-ingest", Tier: "internal"}, "service", scopes)
+	require.NoError(t, err)
+	assert.Equal(t, `{"x-hasura-allowed-roles":["service"],"x-hasura-client-id":"abc","x-hasura-client-name":"grid-ingest","x-hasura-default-role":"service","x-hasura-scopes":"{\"Mutation:Person:Create\",\"Query:Person\"}"}`, c.JSON())
+
+	_, err = ForClient(Client{ID: "abc", Name: "n", Tier: "internal", Disabled: true}, "service", scopes)
+	assert.ErrorIs(t, err, ErrClientDisabled)
+
+	for _, in := range [][]string{{}, {"Query:Person"}, {"a\"b", "c\\d", "{e}", "f,g"}} {
+		lit := ScopesLiteral(in)
+		back, err := ParseScopesLiteral(lit)
+		require.NoError(t, err, lit)
+		assert.Equal(t, in, back, lit)
+	}
+	assert.Equal(t, "{}", ScopesLiteral(nil))
+	for _, bad := range []string{"", "{", `{a}`, `{"a"`, `{"a",}`, `{"a""b"}`} {
+		_, err := ParseScopesLiteral(bad)
+		assert.Error(t, err, bad)
+	}
+}

@@ -25,17 +25,55 @@ func checkIssued(t *testing.T, version string, out []byte, wantUserID string) {
 	}
 }
 
+// checkMachineToken asserts what every machine token must carry: the one known client, its
+// tier's role as the only role, and scopes that parse as a Postgres array of granted names.
+func checkMachineToken(t *testing.T, out []byte) {
+	t.Helper()
+	var resp struct {
+		Response struct {
+			Details map[string]struct {
+				Add map[string]string `json:"claimsToAddOrOverride"`
+			} `json:"claimsAndScopeOverrideDetails"`
+		} `json:"response"`
+	}
+	if err := json.Unmarshal(out, &resp); err != nil || len(resp.Response.Details) != 1 {
+		t.Fatalf("a machine token customizes the access token only: %s", out)
+	}
+	var c map[string]any
+	if err := json.Unmarshal([]byte(resp.Response.Details["accessTokenGeneration"].Add[claims.Namespace]), &c); err != nil {
+		t.Fatalf("machine claims are not JSON: %s", out)
+	}
+	if c[claims.ClientIDClaim] != "4tq8ingest" || c[claims.DefaultRole] != "service" || len(c) != 5 {
+		t.Fatalf("machine token for the wrong client or role: %v", c)
+	}
+	if roles, _ := c[claims.AllowedRoles].([]any); len(roles) != 1 || roles[0] != "service" {
+		t.Fatalf("machine token allows other roles: %v", c)
+	}
+	lit, _ := c[claims.ScopesClaim].(string)
+	if _, err := claims.ParseScopesLiteral(lit); err != nil {
+		t.Fatalf("scopes %q do not parse as a Postgres array: %v", lit, err)
+	}
+}
+
 // FuzzHandleEvent: any event, however malformed, ends in a validated token for the one known
-// user or in a refusal; never a panic, never a token for anyone else.
+// user or the one known client, or in a refusal; never a panic, never a token for anyone else.
 func FuzzHandleEvent(f *testing.F) {
 	fx := newFixture(f)
+	fx.h = fx.handler(f, map[string]string{"MACHINE_TIERS": machineTiers})
 	fx.put(f, item{email: "alice@example.com", claimsJSON: editorClaims, uuid: uuid})
-	for _, v := range []string{"1", "2"} {
+	fx.putClient(f, claims.Client{ID: "4tq8ingest", Name: "grid-ingest", Tier: "internal"})
+	fx.putClient(f, claims.Client{ID: "paused", Name: "paused", Tier: "internal", Disabled: true})
+	f.Add(clientEvent("4tq8ingest", "hasura/Query:Person", "hasura/Mutation:Person:Create"))
+	f.Add(clientEvent("4tq8ingest", "hasura/Query:\"Person\"", "hasura/", "openid"))
+	f.Add(clientEvent("paused", "hasura/Query:Person"))
+	f.Add(clientEvent("client#4tq8ingest"))
+	for _, v := range []string{"1", "2", "3"} {
 		f.Add(event(v, "TokenGeneration_Authentication", nativeUser("alice@example.com", sub)))
 		f.Add(event(v, "TokenGeneration_RefreshTokens", nativeUser("ALICE@example.com", sub)))
 	}
 	f.Add(event("2", "TokenGeneration_HostedAuth", map[string]string{"email": "alice@example.com", "cognito:user_status": "EXTERNAL_PROVIDER"}))
-	f.Add(event("3", "TokenGeneration_Authentication", nativeUser("alice@example.com", sub)))
+	f.Add(event("4", "TokenGeneration_Authentication", nativeUser("alice@example.com", sub)))
+	f.Add(event("3", "TokenGeneration_ClientCredentials", map[string]string{}))
 	f.Add([]byte(`{"version":"2","triggerSource":"TokenGeneration_Authentication","request":{"userAttributes":null}}`))
 	f.Add([]byte(`{}`))
 	f.Add([]byte(`null`))
@@ -48,10 +86,15 @@ func FuzzHandleEvent(f *testing.F) {
 			return
 		}
 		var ev struct {
-			Version string `json:"version"`
+			Version       string `json:"version"`
+			TriggerSource string `json:"triggerSource"`
 		}
 		if json.Unmarshal(data, &ev) != nil {
 			t.Fatalf("issued a token for an event that is not JSON")
+		}
+		if ev.TriggerSource == clientCredentials {
+			checkMachineToken(t, out)
+			return
 		}
 		checkIssued(t, ev.Version, out, uuid)
 	})

@@ -43,7 +43,16 @@ const (
 	ReasonTableError        = "table_unavailable"
 	ReasonSecretError       = "key_secret_unavailable"
 	ReasonKeyRingInvalid    = "key_secret_invalid"
+	// Machine tokens (client-credentials grant, version 3 events).
+	ReasonMachineAccessOff = "machine_access_off"  // the environment has no machineAccess
+	ReasonNoClientID       = "no_client_id"        // the event names no app client
+	ReasonUnknownClient    = "unknown_client"      // no record: never added, or removed
+	ReasonClientDisabled   = "client_disabled"     // claimsctl client disable
+	ReasonClientTier       = "client_tier_unknown" // the record's tier is not in machineAccess.tiers
 )
+
+// clientCredentials is the trigger source of a machine's token request.
+const clientCredentials = "TokenGeneration_ClientCredentials"
 
 // tokenSources are the trigger sources that generate tokens for a user. Anything else (for
 // instance client-credentials grants, which have no user) is refused.
@@ -84,6 +93,9 @@ type Handler struct {
 	// every federated user); SSODomains the email domains they may have.
 	SSOProvider string
 	SSODomains  map[string]bool
+	// Tiers maps a machine client's tier to the Hasura role its tokens carry (machineAccess.tiers);
+	// empty refuses every client-credentials token.
+	Tiers map[string]string
 	// FunctionName is the Lambda's name (AWS_LAMBDA_FUNCTION_NAME), the metrics' dimension.
 	FunctionName string
 
@@ -113,8 +125,13 @@ type tokenEvent struct {
 	TriggerSource string `json:"triggerSource"`
 	UserPoolID    string `json:"userPoolId"`
 	UserName      string `json:"userName"`
-	Request       struct {
+	CallerContext struct {
+		ClientID string `json:"clientId"`
+	} `json:"callerContext"`
+	Request struct {
 		UserAttributes map[string]string `json:"userAttributes"`
+		// Scopes are the scopes Cognito grants the token (versions 2 and 3).
+		Scopes []string `json:"scopes"`
 	} `json:"request"`
 }
 
@@ -134,6 +151,10 @@ func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (json.RawMess
 		slog.String("version", ev.Version),
 		slog.String("user", h.maskUser(ev.Request.UserAttributes["email"])),
 		slog.Float64("latency_ms", latency),
+	}
+	if ev.TriggerSource == clientCredentials {
+		// An app client ID is no secret, and it is how an operator finds the client.
+		attrs = append(attrs, slog.String("client", ev.CallerContext.ClientID))
 	}
 	if err != nil {
 		reason := ReasonBadEvent
@@ -165,8 +186,13 @@ func (h *Handler) handle(ctx context.Context, raw json.RawMessage) (json.RawMess
 	if err := json.Unmarshal(raw, &ev); err != nil {
 		return nil, ev, refuse(ReasonBadEvent, errors.New("event fields have the wrong types"))
 	}
-	if ev.Version != "1" && ev.Version != "2" {
+	// Version 3 (the pool's trigger set to V3_0 for machine access) is version 2 plus
+	// client-credentials events: a user's token is customized exactly as under version 2.
+	if ev.Version != "1" && ev.Version != "2" && ev.Version != "3" {
 		return nil, ev, refuse(ReasonUnsupportedVer, fmt.Errorf("version %q", ev.Version))
+	}
+	if ev.TriggerSource == clientCredentials && ev.Version == "3" {
+		return h.machineToken(ctx, ev, whole)
 	}
 	if !tokenSources[ev.TriggerSource] {
 		return nil, ev, refuse(ReasonUnsupportedSource, fmt.Errorf("trigger source %q", ev.TriggerSource))
@@ -201,6 +227,11 @@ func (h *Handler) handle(ctx context.Context, raw json.RawMessage) (json.RawMess
 			"accessTokenGeneration": add,
 		}}
 	}
+	return respond(whole, resp, ev)
+}
+
+// respond puts resp into the event as its response.
+func respond(whole map[string]json.RawMessage, resp any, ev tokenEvent) (json.RawMessage, tokenEvent, error) {
 	b, err := json.Marshal(resp)
 	if err != nil {
 		return nil, ev, refuse(ReasonBadEvent, err)
@@ -211,6 +242,70 @@ func (h *Handler) handle(ctx context.Context, raw json.RawMessage) (json.RawMess
 		return nil, ev, refuse(ReasonBadEvent, err)
 	}
 	return out, ev, nil
+}
+
+// machineToken answers a client-credentials event: the client's record (client#<clientId>),
+// decrypted and checked like a user's claims, gives the access token its tier's role, its id
+// and name, and the scopes Cognito granted. There is no ID token in this grant.
+func (h *Handler) machineToken(ctx context.Context, ev tokenEvent, whole map[string]json.RawMessage) (json.RawMessage, tokenEvent, error) {
+	if len(h.Tiers) == 0 {
+		return nil, ev, refuse(ReasonMachineAccessOff, nil)
+	}
+	id := ev.CallerContext.ClientID
+	if id == "" {
+		return nil, ev, refuse(ReasonNoClientID, nil)
+	}
+	got, err := h.DB.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName:      aws.String(h.Table),
+		Key:            map[string]types.AttributeValue{claims.AttrUserID: &types.AttributeValueMemberS{Value: claims.ClientItemID(id)}},
+		ConsistentRead: aws.Bool(false),
+	})
+	if err != nil {
+		return nil, ev, refuse(ReasonTableError, err)
+	}
+	if len(got.Item) == 0 {
+		return nil, ev, refuse(ReasonUnknownClient, nil)
+	}
+	rec, err := claims.RecordFromItem(got.Item)
+	if err != nil {
+		return nil, ev, refuse(ReasonBadRecord, err)
+	}
+	ring, fresh, err := h.keyRing(ctx, false)
+	if err != nil {
+		return nil, ev, err
+	}
+	// OpenClient checks the record is sealed to client#<id> and to id itself.
+	client, err := claims.OpenClient(ring, rec)
+	if errors.Is(err, claims.ErrDecrypt) && !fresh {
+		// The key may have been rotated since the ring was cached: read the secret once more.
+		if ring, _, err = h.keyRing(ctx, true); err != nil {
+			return nil, ev, err
+		}
+		client, err = claims.OpenClient(ring, rec)
+	}
+	switch {
+	case errors.Is(err, claims.ErrDecrypt):
+		return nil, ev, refuse(ReasonUndecryptable, err)
+	case errors.Is(err, claims.ErrBoundElsewhere):
+		return nil, ev, refuse(ReasonBoundElsewhere, nil)
+	case err != nil:
+		return nil, ev, refuse(ReasonInvalidClaims, err)
+	}
+	role, ok := h.Tiers[client.Tier]
+	if !ok {
+		return nil, ev, refuse(ReasonClientTier, nil)
+	}
+	c, err := claims.ForClient(client, role, claims.GrantedScopes(ev.Request.Scopes))
+	switch {
+	case errors.Is(err, claims.ErrClientDisabled):
+		return nil, ev, refuse(ReasonClientDisabled, nil)
+	case err != nil:
+		return nil, ev, refuse(ReasonInvalidClaims, err)
+	}
+	resp := map[string]any{"claimsAndScopeOverrideDetails": map[string]any{
+		"accessTokenGeneration": map[string]any{"claimsToAddOrOverride": map[string]string{claims.Namespace: c.JSON()}},
+	}}
+	return respond(whole, resp, ev)
 }
 
 // checkOrigin decides whether the email can be trusted. A native user's must have been verified

@@ -27,14 +27,15 @@ var allSources = []string{
 	"TokenGeneration_AuthenticateDevice", "TokenGeneration_RefreshTokens",
 }
 
-func TestIssuesClaimsForBothEventVersionsAndEveryTokenSource(t *testing.T) {
+func TestIssuesClaimsForEveryEventVersionAndEveryTokenSource(t *testing.T) {
 	f := newFixture(t)
 	f.put(t, item{email: "alice@example.com", claimsJSON: editorClaims, uuid: uuid})
 	want := map[string]any{
 		"x-hasura-user-id": uuid, "x-hasura-default-role": "editor",
 		"x-hasura-allowed-roles": []any{"viewer", "editor"},
 	}
-	for _, version := range []string{"1", "2"} {
+	// Version 3 is what a pool with machine access sends for people too: their tokens must not change.
+	for _, version := range []string{"1", "2", "3"} {
 		for _, source := range allSources {
 			t.Run(version+"/"+source, func(t *testing.T) {
 				ev := event(version, source, nativeUser("alice@example.com", sub))
@@ -224,9 +225,10 @@ func TestRefusesWithOneGenericMessageAndLogsTheReason(t *testing.T) {
 		{"non-string claim", ReasonInvalidClaims, event("2", "TokenGeneration_Authentication", nativeUser("nonstring@example.com", sub))},
 		{"non-hasura claim", ReasonInvalidClaims, event("2", "TokenGeneration_Authentication", nativeUser("foreign@example.com", sub))},
 		{"no sub", ReasonInvalidClaims, event("2", "TokenGeneration_Authentication", map[string]string{"email": "ok@example.com", "email_verified": "true"})},
-		{"version 3", ReasonUnsupportedVer, event("3", "TokenGeneration_Authentication", nativeUser("ok@example.com", sub))},
+		{"version 4", ReasonUnsupportedVer, event("4", "TokenGeneration_Authentication", nativeUser("ok@example.com", sub))},
 		{"no version", ReasonUnsupportedVer, []byte(`{"triggerSource":"TokenGeneration_Authentication","request":{"userAttributes":{}}}`)},
 		{"client credentials", ReasonUnsupportedSource, event("2", "TokenGeneration_ClientCredentials", nativeUser("ok@example.com", sub))},
+		{"client credentials under V3 without machine access", ReasonMachineAccessOff, event("3", "TokenGeneration_ClientCredentials", nativeUser("ok@example.com", sub))},
 		{"other trigger", ReasonUnsupportedSource, event("1", "PreSignUp_SignUp", nativeUser("ok@example.com", sub))},
 		{"not JSON", ReasonBadEvent, []byte(`{"version":`)},
 		{"JSON array", ReasonBadEvent, []byte(`[1,2]`)},

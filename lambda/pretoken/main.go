@@ -71,6 +71,16 @@ func newHandler(ctx context.Context, getenv func(string) string, log *slog.Logge
 	if provider != "" && len(domains) == 0 {
 		return nil, fmt.Errorf("SSO_PROVIDER_NAME is set but SSO_ALLOWED_EMAIL_DOMAINS is empty: federated users would all be refused")
 	}
+	tiers := map[string]string{}
+	if v := getenv("MACHINE_TIERS"); v != "" {
+		for _, pair := range strings.Split(v, ",") {
+			tier, role, ok := strings.Cut(pair, "=")
+			if !ok || tier == "" || role == "" {
+				return nil, fmt.Errorf("MACHINE_TIERS=%q: want tier=role pairs separated by commas", v)
+			}
+			tiers[tier] = role
+		}
+	}
 	cfg, err := awsclient.LambdaConfig(ctx)
 	if err != nil {
 		return nil, err
@@ -79,6 +89,6 @@ func newHandler(ctx context.Context, getenv func(string) string, log *slog.Logge
 		Table: table, SecretID: secret, KeyTTL: ttl, Budget: budget,
 		DB: awsclient.DynamoDB(cfg), Secrets: awsclient.SecretsManager(cfg),
 		Log: log, Now: time.Now, FunctionName: getenv("AWS_LAMBDA_FUNCTION_NAME"),
-		AllowUnbound: allowUnbound, SSOProvider: provider, SSODomains: domains,
+		AllowUnbound: allowUnbound, SSOProvider: provider, SSODomains: domains, Tiers: tiers,
 	}, nil
 }

@@ -139,7 +139,7 @@ func event(version, source string, attrs map[string]string) []byte {
 		},
 		"response": map[string]any{},
 	}
-	if version == "2" {
+	if version == "2" || version == "3" {
 		ev["request"].(map[string]any)["scopes"] = []any{"openid", "email"}
 	}
 	b, _ := json.Marshal(ev)

@@ -14,6 +14,9 @@ const (
 	OutHasuraServiceName        = "HasuraServiceName"
 	OutClusterName              = "ClusterName"
 	OutHasuraAdminSecretArn     = "HasuraAdminSecretArn"
+	// Only in environments with machineAccess.
+	OutMachineResourceServer = "MachineResourceServer"
+	OutTokenEndpoint         = "TokenEndpoint"
 )
 
 // IdentityStack is the stateful stack of an environment.
