@@ -76,3 +76,24 @@ const (
 	DimSecret = "SecretName"
 	UnitNone  = "None"
 )
+
+// The "_aws" member of an EMF log line, as CloudWatch Logs reads it: one shape for every Lambda
+// that publishes metrics through its log line.
+type (
+	// EMFMetric names one metric of a directive and its unit.
+	EMFMetric struct {
+		Name string `json:"Name"`
+		Unit string `json:"Unit"`
+	}
+	// EMFDirective is one CloudWatchMetrics entry: a namespace, its dimension sets and metrics.
+	EMFDirective struct {
+		Namespace  string      `json:"Namespace"`
+		Dimensions [][]string  `json:"Dimensions"`
+		Metrics    []EMFMetric `json:"Metrics"`
+	}
+	// EMFMetadata is the whole "_aws" member.
+	EMFMetadata struct {
+		Timestamp         int64          `json:"Timestamp"` // milliseconds since the epoch
+		CloudWatchMetrics []EMFDirective `json:"CloudWatchMetrics"`
+	}
+)

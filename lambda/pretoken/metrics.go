@@ -12,22 +12,6 @@ import (
 // (internal/opsmetrics names them). Refusals are ordinary Lambda errors, so Lambda's own Errors
 // metric cannot tell an outage from a stranger; these metrics can.
 
-type emfMetric struct {
-	Name string `json:"Name"`
-	Unit string `json:"Unit"`
-}
-
-type emfDirective struct {
-	Namespace  string      `json:"Namespace"`
-	Dimensions [][]string  `json:"Dimensions"`
-	Metrics    []emfMetric `json:"Metrics"`
-}
-
-type emfMetadata struct {
-	Timestamp         int64          `json:"Timestamp"` // milliseconds since the epoch
-	CloudWatchMetrics []emfDirective `json:"CloudWatchMetrics"`
-}
-
 // metricAttrs returns the EMF attributes of one invocation's log line: its latency, and one
 // issued token or one refusal by reason and by class. Outside Lambda (no function name) there is
 // nothing to attribute metrics to, and the line stays a plain log line.
@@ -36,26 +20,26 @@ func (h *Handler) metricAttrs(now time.Time, reason string, latencyMs float64) [
 		return nil
 	}
 	byFunction := [][]string{{opsmetrics.DimFunction}}
-	directives := []emfDirective{{
+	directives := []opsmetrics.EMFDirective{{
 		Namespace: opsmetrics.Namespace, Dimensions: byFunction,
-		Metrics: []emfMetric{{opsmetrics.Latency, opsmetrics.UnitMilliseconds}},
+		Metrics: []opsmetrics.EMFMetric{{Name: opsmetrics.Latency, Unit: opsmetrics.UnitMilliseconds}},
 	}}
 	values := []slog.Attr{
 		slog.String(opsmetrics.DimFunction, h.FunctionName),
 		slog.Float64(opsmetrics.Latency, latencyMs),
 	}
 	if reason == ReasonOK {
-		directives[0].Metrics = append(directives[0].Metrics, emfMetric{opsmetrics.TokensIssued, opsmetrics.UnitCount})
+		directives[0].Metrics = append(directives[0].Metrics, opsmetrics.EMFMetric{Name: opsmetrics.TokensIssued, Unit: opsmetrics.UnitCount})
 		values = append(values, slog.Int(opsmetrics.TokensIssued, 1))
 	} else {
 		// One refusal, counted per reason (the dashboard) and per class (the alarm).
-		directives = append(directives, emfDirective{
+		directives = append(directives, opsmetrics.EMFDirective{
 			Namespace: opsmetrics.Namespace,
 			Dimensions: [][]string{
 				{opsmetrics.DimFunction, opsmetrics.DimReason},
 				{opsmetrics.DimFunction, opsmetrics.DimClass},
 			},
-			Metrics: []emfMetric{{opsmetrics.TokensRefused, opsmetrics.UnitCount}},
+			Metrics: []opsmetrics.EMFMetric{{Name: opsmetrics.TokensRefused, Unit: opsmetrics.UnitCount}},
 		})
 		values = append(values,
 			slog.Int(opsmetrics.TokensRefused, 1),
@@ -63,6 +47,6 @@ func (h *Handler) metricAttrs(now time.Time, reason string, latencyMs float64) [
 			slog.String(opsmetrics.DimClass, opsmetrics.ClassOf(reason)),
 		)
 	}
-	meta := emfMetadata{Timestamp: now.UnixMilli(), CloudWatchMetrics: directives}
+	meta := opsmetrics.EMFMetadata{Timestamp: now.UnixMilli(), CloudWatchMetrics: directives}
 	return append([]slog.Attr{slog.Any("_aws", meta)}, values...)
 }

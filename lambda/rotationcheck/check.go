@@ -83,31 +83,15 @@ func (c *Checker) one(ctx context.Context, arn string) (age time.Duration, overd
 	return age, false, "on schedule", nil
 }
 
-type emfMetric struct {
-	Name string `json:"Name"`
-	Unit string `json:"Unit"`
-}
-
-type emfDirective struct {
-	Namespace  string      `json:"Namespace"`
-	Dimensions [][]string  `json:"Dimensions"`
-	Metrics    []emfMetric `json:"Metrics"`
-}
-
-type emfMetadata struct {
-	Timestamp         int64          `json:"Timestamp"`
-	CloudWatchMetrics []emfDirective `json:"CloudWatchMetrics"`
-}
-
 func (c *Checker) metricAttrs(name string, age time.Duration, overdue bool) []slog.Attr {
 	flag := 0
 	if overdue {
 		flag = 1
 	}
-	meta := emfMetadata{Timestamp: c.Now().UnixMilli(), CloudWatchMetrics: []emfDirective{{
+	meta := opsmetrics.EMFMetadata{Timestamp: c.Now().UnixMilli(), CloudWatchMetrics: []opsmetrics.EMFDirective{{
 		Namespace:  opsmetrics.RotationNamespace,
 		Dimensions: [][]string{{opsmetrics.DimFunction, opsmetrics.DimSecret}},
-		Metrics:    []emfMetric{{opsmetrics.DaysSinceRotation, opsmetrics.UnitNone}, {opsmetrics.RotationOverdue, opsmetrics.UnitCount}},
+		Metrics:    []opsmetrics.EMFMetric{{Name: opsmetrics.DaysSinceRotation, Unit: opsmetrics.UnitNone}, {Name: opsmetrics.RotationOverdue, Unit: opsmetrics.UnitCount}},
 	}}}
 	return []slog.Attr{
 		slog.Any("_aws", meta),
