@@ -232,7 +232,7 @@ func TestImportAMopedKeyAndMigrateItsItems(t *testing.T) {
 		assert.Equal(t, claims.Binding{UserID: id, Identity: attrOf(it.Item, "cognito_uuid")}, *b)
 		stored, bind, err := claims.Decode(d.ring(t), d.item(t, id))
 		require.NoError(t, err)
-		c, err := claims.ForToken(stored, bind, d.item(t, id), it.Sub)
+		c, err := claims.ForToken(stored, bind, d.item(t, id), claims.Identity{Sub: it.Sub})
 		require.NoError(t, err)
 		var got map[string]any
 		require.NoError(t, json.Unmarshal([]byte(c.JSON()), &got))

@@ -167,7 +167,7 @@ func (d *deployment) tokenClaims(t *testing.T, email string) (claims.Claims, err
 	} else if rec.CognitoUUID != "" {
 		sub = rec.CognitoUUID
 	}
-	return claims.ForToken(stored, bind, rec, sub)
+	return claims.ForToken(stored, bind, rec, claims.Identity{Sub: sub})
 }
 
 // binding returns the binding sealed into a user's item (nil: unbound).

@@ -198,18 +198,39 @@ func (c Claims) JSON() string {
 	return string(b)
 }
 
-// ForToken returns the claims a token carries for rec's user, signing in as sub (the event's
-// sub, which Cognito sets and users cannot edit).
+// LegacySubAttr is the user attribute in which the UserMigration trigger records the sub a
+// migrated user had in the pool they came from (cognito.migrateFrom). The pool declares it
+// immutable and no app client may write it, so only Cognito, creating the user at migration,
+// sets it; the pre-token trigger passes it on as Identity.LegacySub.
+const LegacySubAttr = "custom:legacy_sub"
+
+// Identity is who is signing in, as the event says: Sub is this pool's sub (Cognito sets it and
+// users cannot edit it), LegacySub the old pool's sub recorded at migration (LegacySubAttr),
+// empty for a user who was not migrated.
+type Identity struct {
+	Sub       string
+	LegacySub string
+}
+
+// matches says whether an identity recorded in an item (a binding's Identity or a Moped
+// cognito_uuid) is the signing-in user: their sub, or the sub they had in the old pool.
+func (who Identity) matches(recorded string) bool {
+	return recorded == who.Sub || (who.LegacySub != "" && recorded == who.LegacySub)
+}
+
+// ForToken returns the claims a token carries for rec's user, signing in as who.
 //
-// Bound claims (bind != nil): the item must record no identity or exactly sub; x-hasura-user-id
-// is the binding's HasuraUserID, else its Identity, else sub; the plain item attributes are not
-// read, because anyone who can write the table can write them.
+// Bound claims (bind != nil): the item must record no identity, or one who matches (their sub,
+// or for a migrated user their old pool's sub); x-hasura-user-id is the binding's HasuraUserID,
+// else its Identity, else sub. The plain item attributes are not read, because anyone who can
+// write the table can write them.
 //
-// Unbound claims (Moped's; the caller decides whether they are allowed): a cognito_uuid must be
-// sub; x-hasura-user-id is sub, and the Moped compatibility attributes are filled in where the
+// Unbound claims (Moped's; the caller decides whether they are allowed): a cognito_uuid must
+// match who the same way; x-hasura-user-id is the cognito_uuid (so a migrated user keeps the id
+// Moped's tables hold), else sub, and the Moped compatibility attributes are filled in where the
 // claims lack them.
-func ForToken(stored Claims, bind *Binding, rec Record, sub string) (Claims, error) {
-	if sub == "" {
+func ForToken(stored Claims, bind *Binding, rec Record, who Identity) (Claims, error) {
+	if who.Sub == "" {
 		return nil, invalid("no user id: the event has no sub")
 	}
 	out := Claims{}
@@ -220,19 +241,26 @@ func ForToken(stored Claims, bind *Binding, rec Record, sub string) (Claims, err
 		if bind.UserID != rec.UserID {
 			return nil, ErrBoundElsewhere
 		}
-		if bind.Identity != "" && bind.Identity != sub {
+		if bind.Identity != "" && !who.matches(bind.Identity) {
 			return nil, ErrIdentityMismatch
 		}
 		id := bind.HasuraUserID
 		if id == "" {
-			id = sub
+			id = bind.Identity
+		}
+		if id == "" {
+			id = who.Sub
 		}
 		out[UserID] = id
 	} else {
-		if rec.CognitoUUID != "" && rec.CognitoUUID != sub {
+		if rec.CognitoUUID != "" && !who.matches(rec.CognitoUUID) {
 			return nil, ErrIdentityMismatch
 		}
-		out[UserID] = sub
+		id := rec.CognitoUUID
+		if id == "" {
+			id = who.Sub
+		}
+		out[UserID] = id
 		if _, ok := out[UserDBID]; !ok && rec.DatabaseID != "" {
 			out[UserDBID] = rec.DatabaseID
 		}

@@ -93,35 +93,67 @@ func TestForTokenTakesTheUserIDOnlyFromTheEventOrTheSealedBinding(t *testing.T) 
 	stored, err := Parse([]byte(`{"x-hasura-default-role":"a","x-hasura-allowed-roles":["a"],"x-hasura-user-id":"someone-else"}`))
 	require.NoError(t, err)
 
-	c, err := ForToken(stored, nil, Record{UserID: "a@example.com", CognitoUUID: "sub-1"}, "sub-1")
+	c, err := ForToken(stored, nil, Record{UserID: "a@example.com", CognitoUUID: "sub-1"}, Identity{Sub: "sub-1"})
 	require.NoError(t, err)
 	assert.Equal(t, "sub-1", c[UserID], "the event's sub wins over the claims' own value")
 	assert.Equal(t, "someone-else", stored[UserID], "the stored claims are not modified")
 
-	_, err = ForToken(stored, nil, Record{UserID: "a@example.com", CognitoUUID: "uuid-of-another-user"}, "sub-1")
+	_, err = ForToken(stored, nil, Record{UserID: "a@example.com", CognitoUUID: "uuid-of-another-user"}, Identity{Sub: "sub-1"})
 	assert.ErrorIs(t, err, ErrIdentityMismatch, "an unbound item whose cognito_uuid is another identity is refused")
 
-	_, err = ForToken(stored, nil, Record{UserID: "a@example.com"}, "")
+	_, err = ForToken(stored, nil, Record{UserID: "a@example.com"}, Identity{Sub: ""})
 	assert.ErrorContains(t, err, "no user id")
 
 	moved := &Binding{UserID: "a@example.com", Identity: "new-pool-sub", HasuraUserID: "old-pool-sub"}
-	c, err = ForToken(stored, moved, Record{UserID: "a@example.com", CognitoUUID: "forged"}, "new-pool-sub")
+	c, err = ForToken(stored, moved, Record{UserID: "a@example.com", CognitoUUID: "forged"}, Identity{Sub: "new-pool-sub"})
 	require.NoError(t, err)
 	assert.Equal(t, "old-pool-sub", c[UserID], "a user moved from another pool keeps their Hasura user id")
-	_, err = ForToken(stored, moved, Record{UserID: "a@example.com"}, "other-sub")
+	_, err = ForToken(stored, moved, Record{UserID: "a@example.com"}, Identity{Sub: "other-sub"})
 	assert.ErrorIs(t, err, ErrIdentityMismatch)
-	_, err = ForToken(stored, moved, Record{UserID: "mallory@example.com"}, "new-pool-sub")
+	_, err = ForToken(stored, moved, Record{UserID: "mallory@example.com"}, Identity{Sub: "new-pool-sub"})
 	assert.ErrorIs(t, err, ErrBoundElsewhere)
+}
+
+// A user the UserMigration trigger created carries their old pool's sub in custom:legacy_sub.
+// Their Moped item (unbound, or bound by key rotate to its cognito_uuid) names that old sub: it
+// is accepted as theirs and stays their Hasura user id; any other recorded identity is not.
+func TestForTokenAcceptsAMigratedUsersOldPoolSub(t *testing.T) {
+	stored, err := Parse([]byte(`{"x-hasura-default-role":"a","x-hasura-allowed-roles":["a"]}`))
+	require.NoError(t, err)
+	migrated := Identity{Sub: "new-pool-sub", LegacySub: "old-pool-sub"}
+	moped := Record{UserID: "a@example.com", CognitoUUID: "old-pool-sub", DatabaseID: "42"}
+
+	c, err := ForToken(stored, nil, moped, migrated)
+	require.NoError(t, err)
+	assert.Equal(t, "old-pool-sub", c[UserID], "the unbound Moped item keeps the id Moped's tables hold")
+	assert.Equal(t, "42", c[UserDBID])
+
+	rotated := &Binding{UserID: "a@example.com", Identity: "old-pool-sub"}
+	c, err = ForToken(stored, rotated, moped, migrated)
+	require.NoError(t, err)
+	assert.Equal(t, "old-pool-sub", c[UserID], "an item key rotate bound to the old sub keeps it as the Hasura id")
+
+	rebound := &Binding{UserID: "a@example.com", Identity: "new-pool-sub", HasuraUserID: "old-pool-sub"}
+	c, err = ForToken(stored, rebound, moped, migrated)
+	require.NoError(t, err)
+	assert.Equal(t, "old-pool-sub", c[UserID])
+
+	_, err = ForToken(stored, nil, moped, Identity{Sub: "new-pool-sub"})
+	assert.ErrorIs(t, err, ErrIdentityMismatch, "without the migration attribute the old sub is someone else's")
+	_, err = ForToken(stored, rotated, moped, Identity{Sub: "new-pool-sub", LegacySub: "another-old-sub"})
+	assert.ErrorIs(t, err, ErrIdentityMismatch)
+	_, err = ForToken(stored, nil, Record{UserID: "a@example.com", CognitoUUID: "x"}, Identity{Sub: "", LegacySub: "x"})
+	assert.ErrorContains(t, err, "no user id", "a legacy sub alone is no identity")
 }
 
 func TestForTokenFillsMopedCompatibilityAttributesOfUnboundItemsOnly(t *testing.T) {
 	stored, _ := Parse([]byte(`{"x-hasura-default-role":"a","x-hasura-allowed-roles":["a"],"x-hasura-user-wg-id":"3"}`))
-	c, err := ForToken(stored, nil, Record{UserID: "a@example.com", DatabaseID: "42", WorkgroupID: "9"}, "sub")
+	c, err := ForToken(stored, nil, Record{UserID: "a@example.com", DatabaseID: "42", WorkgroupID: "9"}, Identity{Sub: "sub"})
 	require.NoError(t, err)
 	assert.Equal(t, "42", c[UserDBID])
 	assert.Equal(t, "3", c[UserWGID], "the claims' own value wins")
 
-	c, err = ForToken(stored, &Binding{UserID: "a@example.com"}, Record{UserID: "a@example.com", DatabaseID: "42"}, "sub")
+	c, err = ForToken(stored, &Binding{UserID: "a@example.com"}, Record{UserID: "a@example.com", DatabaseID: "42"}, Identity{Sub: "sub"})
 	require.NoError(t, err)
 	assert.NotContains(t, c, UserDBID, "a bound item's plain attributes are not trusted")
 }
@@ -294,7 +326,7 @@ func TestPythonMadeClaimsDecryptToTheSameTokenClaims(t *testing.T) {
 		require.NoError(t, err)
 		stored, err := Parse(plain)
 		require.NoError(t, err)
-		c, err := ForToken(stored, nil, rec, it.Sub)
+		c, err := ForToken(stored, nil, rec, Identity{Sub: it.Sub})
 		require.NoError(t, err)
 		var got map[string]any
 		require.NoError(t, json.Unmarshal([]byte(c.JSON()), &got))

@@ -209,7 +209,7 @@ func (h *Handler) handle(ctx context.Context, raw json.RawMessage) (json.RawMess
 		return nil, ev, err
 	}
 
-	c, err := h.claimsFor(ctx, email, attrs["sub"])
+	c, err := h.claimsFor(ctx, email, attrs["sub"], attrs[claims.LegacySubAttr])
 	if err != nil {
 		return nil, ev, err
 	}
@@ -338,7 +338,7 @@ func (h *Handler) checkOrigin(attrs map[string]string, email string) error {
 	return nil
 }
 
-func (h *Handler) claimsFor(ctx context.Context, email, sub string) (claims.Claims, error) {
+func (h *Handler) claimsFor(ctx context.Context, email, sub, legacySub string) (claims.Claims, error) {
 	got, err := h.DB.GetItem(ctx, &dynamodb.GetItemInput{
 		TableName:      aws.String(h.Table),
 		Key:            map[string]types.AttributeValue{claims.AttrUserID: &types.AttributeValueMemberS{Value: email}},
@@ -377,7 +377,7 @@ func (h *Handler) claimsFor(ctx context.Context, email, sub string) (claims.Clai
 	case bind == nil && !h.AllowUnbound:
 		return nil, refuse(ReasonUnbound, nil)
 	}
-	c, err := claims.ForToken(stored, bind, rec, sub)
+	c, err := claims.ForToken(stored, bind, rec, claims.Identity{Sub: sub, LegacySub: legacySub})
 	switch {
 	case errors.Is(err, claims.ErrIdentityMismatch):
 		return nil, refuse(ReasonIdentityMismatch, nil)
