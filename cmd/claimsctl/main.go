@@ -253,8 +253,12 @@ func findCommand(group, name string) *command {
 
 func groupHelp(w io.Writer, group string, cmds []*command) {
 	fmt.Fprintf(w, "Usage: claimsctl %s <subcommand> [arguments] [flags]\n\nSubcommands:\n", group)
+	width := 6
 	for _, c := range cmds {
-		fmt.Fprintf(w, "  %-16s %-6s %s\n", c.name, c.args, c.summary())
+		width = max(width, len(c.args))
+	}
+	for _, c := range cmds {
+		fmt.Fprintf(w, "  %-16s %-*s %s\n", c.name, width, c.args, c.summary())
 	}
 	fmt.Fprintf(w, "\nRun claimsctl %s <subcommand> --help for its flags; claimsctl --help for global flags and exit codes.\n", group)
 }
