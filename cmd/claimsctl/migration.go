@@ -11,6 +11,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	cip "github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider"
+	ciptypes "github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider/types"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
@@ -121,7 +122,7 @@ func poolUsers(ctx context.Context, idp *cip.Client, pool string) (map[string][]
 			}
 			pu := poolUser{username: aws.ToString(u.Username), sub: attr(u.Attributes, "sub"), legacySub: attr(u.Attributes, claims.LegacySubAttr)}
 			ids := attr(u.Attributes, "identities")
-			pu.federated = u.UserStatus == "EXTERNAL_PROVIDER" || (ids != "" && ids != "[]")
+			pu.federated = u.UserStatus == ciptypes.UserStatusTypeExternalProvider || (ids != "" && ids != "[]")
 			if pu.federated {
 				var list []struct {
 					ProviderName string `json:"providerName"`
