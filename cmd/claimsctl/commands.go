@@ -130,7 +130,7 @@ var commands = []*command{
 		}},
 	{group: "user", name: "rebind", args: "[EMAIL ...]", synopsis: "[EMAIL ...] [--all]",
 		help: "Bind each item whose user has moved to the new pool (cognito.migrateFrom) to their new sub, keeping their Hasura user id (the old pool's sub). " +
-			"A single sign-on user not in the new pool yet is bound by email, so their first sign-in through the provider works; an item whose email is held by a user who cannot be its owner is refused, not rewritten. Rerun it until user migration-status says done.",
+			"A single sign-on user not in the new pool yet is bound by email, so their first sign-in through the provider works; an item whose email is held by a user who cannot be its owner is refused, not rewritten (exit 1). Single sign-on settings come from ./cdk.json (cognito.sso). Rerun it until user migration-status says done.",
 		example: "claimsctl --env staging user rebind --all",
 		flags:   []func(*flag.FlagSet, *options){rebindFlags, workersFlag},
 		run: func(ctx context.Context, x *env, o *options, pos []string) error {

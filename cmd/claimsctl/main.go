@@ -58,7 +58,7 @@ Global flags (accepted anywhere on the line, before or after the command):
 
 Exit codes:
   0  done
-  1  an AWS call or a check failed (claims verify: items failed); nothing was left half-done
+  1  an AWS call or a check failed (claims verify: items failed; user rebind: items refused); nothing was left half-done
   2  bad command, flag or input; nothing was changed
   3  could not finish and could not undo; the message says what state is left and what to run
 
