@@ -55,7 +55,7 @@ func shellWords(t *testing.T, line string) (args []string, stdinFile string) {
 }
 
 // TestEveryDocumentedCommandLineRuns runs, verbatim and in order, every claimsctl line of
-// docs/claimsctl.md, README.md and --help (the overview and every command's example) against
+// docs/claimsctl.md, docs/machine-access.md, README.md and --help (the overview and every command's example) against
 // moto, each source in an environment "staging" of its own, found the way an operator's shell
 // finds it: the project from ./cdk.json, --env from the line.
 func TestEveryDocumentedCommandLineRuns(t *testing.T) {
