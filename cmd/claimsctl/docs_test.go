@@ -42,6 +42,8 @@ func shellWords(t *testing.T, line string) (args []string, stdinFile string) {
 			require.Less(t, i+1, len(f), "redirect without a file: %s", line)
 			stdinFile = f[i+1]
 			i++
+		case len(f[i]) >= 2 && f[i][0] == '\'' && f[i][len(f[i])-1] == '\'' && !strings.Contains(f[i][1:len(f[i])-1], "'"):
+			args = append(args, f[i][1:len(f[i])-1]) // single quotes: the word as written
 		case strings.ContainsAny(f[i], `"'|&;$*`):
 			t.Fatalf("documented line needs a shell this test does not emulate: %s", line)
 		default:
@@ -53,10 +55,10 @@ func shellWords(t *testing.T, line string) (args []string, stdinFile string) {
 }
 
 // TestEveryDocumentedCommandLineRuns runs, verbatim and in order, every claimsctl line of
-// docs/claimsctl.md, README.md and --help (the overview and every command's example) for
-// environment "staging", and of docs/moving-from-moped.md for "moped-production", against
-// moto, each source in an environment of its own, found the way an operator's shell finds it:
-// the project from ./cdk.json, --env from the line.
+// docs/claimsctl.md, docs/machine-access.md, README.md and --help (the overview and every
+// command's example) for environment "staging", and of docs/moving-from-moped.md for
+// "moped-production", against moto, each source in an environment of its own, found the way an
+// operator's shell finds it: the project from ./cdk.json, --env from the line.
 func TestEveryDocumentedCommandLineRuns(t *testing.T) {
 	var help bytes.Buffer
 	run(context.Background(), []string{"--help"}, strings.NewReader(""), &help, &help)
@@ -64,8 +66,8 @@ func TestEveryDocumentedCommandLineRuns(t *testing.T) {
 		run(context.Background(), []string{c.group, c.name, "--help"}, strings.NewReader(""), &help, &help)
 	}
 	sources := map[string]string{"--help": help.String()}
-	envOf := map[string]string{"--help": "staging", "docs/claimsctl.md": "staging", "README.md": "staging", "docs/moving-from-moped.md": "moped-production"}
-	for _, p := range []string{"docs/claimsctl.md", "README.md", "docs/moving-from-moped.md"} {
+	envOf := map[string]string{"--help": "staging", "docs/claimsctl.md": "staging", "docs/machine-access.md": "staging", "README.md": "staging", "docs/moving-from-moped.md": "moped-production"}
+	for _, p := range []string{"docs/claimsctl.md", "docs/machine-access.md", "README.md", "docs/moving-from-moped.md"} {
 		b, err := os.ReadFile(filepath.Join("..", "..", p))
 		require.NoError(t, err)
 		sources[p] = string(b)
@@ -78,7 +80,7 @@ func TestEveryDocumentedCommandLineRuns(t *testing.T) {
 	require.GreaterOrEqual(t, len(commandLines(sources["docs/moving-from-moped.md"], "moped-production")), 4)
 
 	n := 0
-	for _, src := range []string{"docs/claimsctl.md", "README.md", "docs/moving-from-moped.md", "--help"} {
+	for _, src := range []string{"docs/claimsctl.md", "docs/machine-access.md", "README.md", "docs/moving-from-moped.md", "--help"} {
 		lines := commandLines(sources[src], envOf[src])
 		if src == "--help" {
 			// The overview repeats some commands' examples: run each once.
