@@ -488,3 +488,29 @@ func TestMigrationStatusPagesThroughThePool(t *testing.T) {
 	assert.Equal(t, map[string]any{"items": 130.0, "done": 65.0, "rebind_pending": 0.0, "not_in_new_pool": 65.0, "unbound": 65.0},
 		counts(d.status(t), "items", "done", "rebind_pending", "not_in_new_pool", "unbound"))
 }
+
+// TestClaimsPutKeepsAMigratedUsersHasuraUserID: claims put on the item of a user the
+// UserMigration trigger created (custom:legacy_sub = the item's old sub) is no reused email: it
+// binds the item to their new sub and keeps the old one as their Hasura user id, as user
+// rebind does, instead of handing the item to "the current user" with a new Hasura id.
+func TestClaimsPutKeepsAMigratedUsersHasuraUserID(t *testing.T) {
+	d := deploy(t)
+	migrationPool(t, d)
+	d.mopedItem(t, "mig@example.com", "old-mig")
+	sub := d.migrated(t, "mig@example.com", "old-mig")
+	out, errOut, code := d.ctl(t, "", "claims", "put", "mig@example.com", "--roles", "viewer,editor", "--default-role", "editor", "--set", "x-hasura-user-db-id=12")
+	require.Equal(t, exitOK, code, errOut)
+	assert.NotContains(t, out, "now bound to the current user")
+	assert.Equal(t, &claims.Binding{UserID: "mig@example.com", Identity: sub, HasuraUserID: "old-mig"}, d.binding(t, "mig@example.com"))
+	id, err := d.signIn(t, "mig@example.com", claims.Identity{Sub: sub, LegacySub: "old-mig"})
+	require.NoError(t, err)
+	assert.Equal(t, "old-mig", id)
+
+	// A user whose legacy_sub is another: the email was reused, the item goes to them alone.
+	d.mopedItem(t, "evil@example.com", "old-evil")
+	evil := d.migrated(t, "evil@example.com", "someone-else")
+	out, errOut, code = d.ctl(t, "", "claims", "put", "evil@example.com", "--roles", "viewer", "--default-role", "viewer")
+	require.Equal(t, exitOK, code, errOut)
+	assert.Contains(t, out, "now bound to the current user")
+	assert.Equal(t, &claims.Binding{UserID: "evil@example.com", Identity: evil}, d.binding(t, "evil@example.com"))
+}
