@@ -418,8 +418,8 @@ func clientAdd(ctx context.Context, m *machine, out *printer, name, tier string,
 	}
 	if existing != nil {
 		if existing.DeletedDate != nil {
-			return fmt.Errorf("a client named %s was removed and its secret %s is scheduled for deletion (restorable until %s): choose another name, or wait until then; nothing was changed",
-				name, secretName, existing.DeletedDate.Add(secretRecoveryDays*24*time.Hour).UTC().Format(time.RFC3339))
+			return fmt.Errorf("a client named %s was removed and its secret %s is scheduled for deletion on %s (restorable until then): choose another name, or wait; nothing was changed",
+				name, secretName, existing.DeletedDate.UTC().Format(time.RFC3339))
 		}
 		return fmt.Errorf("a client named %s already exists (secret %s): change it with claimsctl client scopes, or remove it first; nothing was changed", name, secretName)
 	}

@@ -231,6 +231,17 @@ func TestClientAddRefusesBadInputAndWritesNothing(t *testing.T) {
 	assert.Nil(t, d.clientSecret(t, "svc"))
 	assert.Equal(t, 0, d.itemCount(t))
 
+	// A secret of the client's name that claimsctl did not make is left alone.
+	_, err := d.sm.CreateSecret(context.Background(), &secretsmanager.CreateSecretInput{Name: aws.String(d.project + "/" + d.env + "/clients/theirs"), SecretString: aws.String("x")})
+	require.NoError(t, err)
+	for _, args := range [][]string{{"client", "add", "theirs", "--tier", "internal", "--scopes", "*"}, {"client", "remove", "theirs"}} {
+		_, errOut, code = d.ctl(t, "", args...)
+		assert.Equal(t, exitFailed, code, "%q", args)
+		assert.Contains(t, errOut, "was not made by claimsctl client add (no tag hasuraauth:managed-by=claimsctl client): claimsctl leaves it alone", "%q", args)
+	}
+	assert.Nil(t, d.appClient(t, "theirs"))
+	assert.Nil(t, d.clientSecret(t, "theirs").DeletedDate)
+
 	// An environment without machineAccess says so.
 	off := deployWith(t, project, fmt.Sprintf("e%d", envSeq.Add(1)), false)
 	_, errOut, code = off.ctl(t, "", "client", "list")
