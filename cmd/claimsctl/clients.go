@@ -294,6 +294,9 @@ func (m *machine) secret(ctx context.Context, name string) (*secretsmanager.Desc
 	if tag(d.Tags, managedTag) != managedBy {
 		return nil, fmt.Errorf("secret %s exists but was not made by claimsctl client add (no tag %s=%s): claimsctl leaves it alone; choose another client name; nothing was changed", id, managedTag, managedBy)
 	}
+	if got := tag(d.Tags, clientNameTag); got != name || aws.ToString(d.Name) != id {
+		return nil, fmt.Errorf("secret %s is tagged as the secret of client %q (%s), not of %s: claimsctl leaves it alone; nothing was changed", aws.ToString(d.Name), got, clientNameTag, name)
+	}
 	return d, nil
 }
 
@@ -965,6 +968,19 @@ func clientRemove(ctx context.Context, m *machine, out *printer, name string) er
 		// The secret goes last: while it is live, an earlier remove may have stopped after the
 		// app client, leaving the record.
 		if id := tag(sec.Tags, clientIDTag); id != "" && !contains(ids, id) {
+			// A tag is only a claim: anyone who may tag secrets under the prefix could point
+			// it at the SPA's app client or another machine client. Only an app client that is
+			// gone, or is this client's, is this client's to clean up.
+			d, err := m.idp.DescribeUserPoolClient(ctx, &cip.DescribeUserPoolClientInput{UserPoolId: aws.String(m.pool), ClientId: aws.String(id)})
+			var nf *ciptypes.ResourceNotFoundException
+			switch {
+			case errors.As(err, &nf):
+			case err != nil:
+				return fmt.Errorf("describe app client %s, which secret %s names: %w; nothing was changed", id, aws.ToString(sec.ARN), err)
+			case aws.ToString(d.UserPoolClient.ClientName) != machineClientPrefix+name:
+				return fmt.Errorf("secret %s names app client %s, which is %q, not %s%s: claimsctl leaves both alone; check who tagged the secret; nothing was changed",
+					aws.ToString(sec.ARN), id, aws.ToString(d.UserPoolClient.ClientName), machineClientPrefix, name)
+			}
 			ids = append(ids, id)
 		}
 	}
