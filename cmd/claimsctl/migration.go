@@ -99,6 +99,9 @@ type poolUser struct {
 	// attribute, or status EXTERNAL_PROVIDER); empty for a native user.
 	providers []string
 	federated bool
+	// verified: Cognito verified a native user's email (email_verified), which the pre-token
+	// trigger requires of them at every sign-in.
+	verified bool
 }
 
 // poolUsers lists every user of the new pool by normalized email (ListUsers, paginated). The
@@ -120,7 +123,8 @@ func poolUsers(ctx context.Context, idp *cip.Client, pool string) (map[string][]
 			if err != nil {
 				continue // no item can name a user without a plain email
 			}
-			pu := poolUser{username: aws.ToString(u.Username), sub: attr(u.Attributes, "sub"), legacySub: attr(u.Attributes, claims.LegacySubAttr)}
+			pu := poolUser{username: aws.ToString(u.Username), sub: attr(u.Attributes, "sub"), legacySub: attr(u.Attributes, claims.LegacySubAttr),
+				verified: attr(u.Attributes, "email_verified") == "true"}
 			ids := attr(u.Attributes, "identities")
 			pu.federated = u.UserStatus == ciptypes.UserStatusTypeExternalProvider || (ids != "" && ids != "[]")
 			if pu.federated {
@@ -168,8 +172,9 @@ type decision struct {
 // decide classifies one item. The Hasura user id H is the binding's HasuraUserID, else its
 // Identity, else (Moped's items) the cognito_uuid; it is kept as is. The item's user is whoever
 // holds its email in the new pool, and gets the item only on proof that they are its owner:
-// their sub is the identity the item records; or they are a native user whom the UserMigration
-// trigger created with custom:legacy_sub = H (Cognito alone sets it); or they are federated
+// their sub is the identity the item records; or they are a native user with a verified email
+// whom the UserMigration trigger created with custom:legacy_sub = H (Cognito, or an
+// administrator, sets it; users cannot); or they are federated
 // through the configured provider with an allowed email domain (what the trigger requires of
 // them at every sign-in). A single sign-on user not in the new pool yet gets a binding without
 // identity (HasuraUserID H): the provider and domain check is the proof at their first sign-in,
@@ -243,6 +248,11 @@ func decide(ring *claims.KeyRing, item map[string]ddbtypes.AttributeValue, users
 		default:
 			ok = true
 		}
+	case !u.verified:
+		// The trigger refuses them (email_unverified) until they prove the address is theirs;
+		// neither an item naming no identity nor a custom:legacy_sub (an administrator can set
+		// one with AdminCreateUser) may hand them the item before that.
+		d.why = fmt.Sprintf("the new pool's user %s has not verified this email (email_verified is not true), and the trigger refuses them (email_unverified): verify their email or remove them, then rerun", u.sub)
 	case u.legacySub != "" && u.legacySub == h:
 		ok = true
 	case h == "" && recorded == "":
