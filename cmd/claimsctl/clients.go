@@ -343,6 +343,9 @@ func (m *machine) putRecord(ctx context.Context, ring *claims.KeyRing, c claims.
 		in.ExpressionAttributeValues = map[string]ddbtypes.AttributeValue{":old": &ddbtypes.AttributeValueMemberS{Value: old}}
 	}
 	if _, err := m.st.db.PutItem(ctx, in); err != nil {
+		if isConditionFailed(err) && m.st.attrIs(ctx, claims.ClientItemID(c.ID), claims.AttrClaims, tok) {
+			return tok, nil // this write landed; its answer was lost and the SDK's retry refused
+		}
 		if isConditionFailed(err) {
 			return "", fmt.Errorf("the record of client %s changed while this run read it", c.ID)
 		}

@@ -387,6 +387,9 @@ func userRebind(ctx context.Context, m *migrationTarget, out *printer, emails []
 				":new": &ddbtypes.AttributeValueMemberS{Value: tok}, ":old": &ddbtypes.AttributeValueMemberS{Value: d.rec.Claims},
 			},
 		})
+		if isConditionFailed(err) && st.attrIs(ctx, d.rec.UserID, claims.AttrClaims, tok) {
+			err = nil // this write landed; its answer was lost and the SDK's retry refused
+		}
 		if isConditionFailed(err) {
 			// Changed or deleted since it was read: never overwrite that; the next run decides again.
 			r.add(func(r *rebindResult) { r.changed = append(r.changed, d.id) })

@@ -2,6 +2,12 @@ package main
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -106,4 +112,77 @@ func TestUserRebindDoesNotBindAnItemToAUserWhoseEmailIsUnverified(t *testing.T) 
 	for e, c := range before {
 		assert.Equal(t, c, d.item(t, e).Claims, "%s is not rewritten", e)
 	}
+}
+
+// loseAnswers puts a proxy in front of moto's DynamoDB for the rest of the test: the first n
+// requests of operation op reach moto, but their answer is replaced by a 500, as when a
+// connection drops after DynamoDB applied the write. The SDK retries them, so a conditional
+// write meets its own landed first attempt. (Not a fake of DynamoDB: every request is moto's.)
+func loseAnswers(t *testing.T, op string, n int) *atomic.Int64 {
+	t.Helper()
+	target, err := url.Parse(moto.URL)
+	require.NoError(t, err)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	var lost atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.Header.Get("X-Amz-Target"), "."+op) && lost.Load() < int64(n) {
+			rec := httptest.NewRecorder()
+			proxy.ServeHTTP(rec, r)
+			if rec.Code == http.StatusOK {
+				lost.Add(1)
+				w.Header().Set("Content-Type", "application/x-amz-json-1.0")
+				w.WriteHeader(http.StatusInternalServerError)
+				_, _ = w.Write([]byte(`{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"injected: the answer was lost"}`))
+				return
+			}
+			for k, v := range rec.Header() {
+				w.Header()[k] = v
+			}
+			w.WriteHeader(rec.Code)
+			_, _ = w.Write(rec.Body.Bytes())
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	t.Setenv("AWS_ENDPOINT_URL_DYNAMODB", srv.URL)
+	return &lost
+}
+
+// A write whose answer is lost is retried by the SDK; the retry's condition then fails against
+// the first attempt, which landed. Each command must recognise its own write instead of
+// reporting a change by someone else (rebind: "changed meanwhile", exit 1; client commands:
+// "changed while this run read it; nothing was changed" although it was changed), or waiting
+// for its own lock until --lock-wait runs out.
+func TestALostAnswerToAConditionalWriteIsRecognisedAsThisRunsWrite(t *testing.T) {
+	d := deploy(t)
+	migrationPool(t, d)
+	d.mopedItem(t, "mig@example.com", "old-mig")
+	sub := d.migrated(t, "mig@example.com", "old-mig")
+	tr := &transcript{}
+	id := addGrid(t, d, tr)["clientId"].(string)
+
+	lost := loseAnswers(t, "UpdateItem", 1)
+	res, errOut, code := d.rebind(t, "--all")
+	require.Equal(t, int64(1), lost.Load())
+	assert.Equal(t, exitOK, code, errOut)
+	assert.Equal(t, map[string]any{"rebound": 1.0, "changed_meanwhile": 0.0}, counts(res, "rebound", "changed_meanwhile"))
+	assert.Equal(t, &claims.Binding{UserID: "mig@example.com", Identity: sub, HasuraUserID: "old-mig"}, d.binding(t, "mig@example.com"))
+
+	// PutItem: the first is the lock's, the second the record's.
+	for i, args := range [][]string{{"client", "disable", "grid", "--lock-wait", "1s"}, {"client", "enable", "grid", "--lock-wait", "1s"}} {
+		lost := loseAnswers(t, "PutItem", i+1)
+		_, errOut, code := tr.ctl(t, d, args...)
+		require.Equal(t, int64(i+1), lost.Load())
+		assert.Equal(t, exitOK, code, "%q: %s", args, errOut)
+		assert.Equal(t, i == 0, d.client(t, id).Disabled, "%q", args)
+	}
+	lost = loseAnswers(t, "PutItem", 2)
+	_, errOut, code = tr.ctl(t, d, "client", "add", "feed", "--tier", "readonly", "--scopes", "Query:*", "--lock-wait", "1s")
+	require.Equal(t, int64(2), lost.Load())
+	require.Equal(t, exitOK, code, errOut)
+	feed := d.appClient(t, "feed")
+	require.NotNil(t, feed)
+	assert.Equal(t, "feed", d.client(t, aws.ToString(feed.ClientId)).Name)
+	tr.noSecrets(t, d, "feed")
 }

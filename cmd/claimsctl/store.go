@@ -57,6 +57,19 @@ func isConditionFailed(err error) bool {
 	return errors.As(err, &cf)
 }
 
+// attrIs reports whether the item id's attribute name now holds value (a consistent read; false
+// when it cannot tell). After a conditional write fails, it tells this run's own write, whose
+// answer was lost and which the SDK retried, from another run's change: the values claimsctl
+// writes (a random lock owner, a Fernet token with a random IV) are never written twice.
+func (s *store) attrIs(ctx context.Context, id, name, value string) bool {
+	out, err := s.db.GetItem(context.WithoutCancel(ctx), &dynamodb.GetItemInput{TableName: aws.String(s.table), Key: key(id), ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return false
+	}
+	v, ok := out.Item[name].(*ddbtypes.AttributeValueMemberS)
+	return ok && v.Value == value
+}
+
 // ring reads the claims key ring, the same way the Lambda does.
 func (s *store) ring(ctx context.Context) (*claims.KeyRing, error) {
 	out, err := s.sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(s.secretID)})
@@ -110,6 +123,11 @@ func (s *store) lock(ctx context.Context, op string) (context.Context, *lease, e
 		}
 		if !isConditionFailed(err) {
 			return nil, nil, fmt.Errorf("take the key-ring lock (item %s in %s): %w; nothing was changed", lockID, s.table, err)
+		}
+		// The SDK retries a put whose answer was lost; the retry then fails against the first
+		// attempt, which landed: this run holds the lock already.
+		if s.attrIs(ctx, lockID, "owner", l.owner) {
+			break
 		}
 		if now.After(deadline) {
 			return nil, nil, fmt.Errorf("another claimsctl run holds the key-ring lock (%s); waited %s: retry when it is done (a crashed run's lock expires %s after its last renewal); nothing was changed",
