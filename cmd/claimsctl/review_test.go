@@ -7,6 +7,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -185,4 +186,57 @@ func TestALostAnswerToAConditionalWriteIsRecognisedAsThisRunsWrite(t *testing.T)
 	require.NotNil(t, feed)
 	assert.Equal(t, "feed", d.client(t, aws.ToString(feed.ClientId)).Name)
 	tr.noSecrets(t, d, "feed")
+}
+
+// Two different commands at once on one client: the lease serializes them, so the end state is
+// that of one order or the other, never a mix (a secret rotated onto a removed client, a
+// record whose scopes or flag the other run's write lost).
+func TestTwoDifferentClientCommandsAtOnce(t *testing.T) {
+	d := deploy(t)
+	tr := &transcript{}
+	both := func(a, b []string) (ca, cb int, ea, eb string) {
+		var wg sync.WaitGroup
+		wg.Add(2)
+		go func() { defer wg.Done(); _, ea, ca = d.ctl(t, "", a...) }()
+		go func() { defer wg.Done(); _, eb, cb = d.ctl(t, "", b...) }()
+		wg.Wait()
+		return
+	}
+
+	// scopes + disable: both land.
+	id := addGrid(t, d, tr)["clientId"].(string)
+	ca, cb, ea, eb := both([]string{"client", "scopes", "grid", "--scopes", "Query:Person"}, []string{"client", "disable", "grid"})
+	require.Equal(t, exitOK, ca, ea)
+	require.Equal(t, exitOK, cb, eb)
+	c := d.client(t, id)
+	assert.True(t, c.Disabled)
+	assert.Equal(t, []string{"Query:Person"}, c.Scopes)
+	assert.Equal(t, []string{"hasura/Query:Person"}, d.appClient(t, "grid").AllowedOAuthScopes)
+
+	// rotate-secret + remove: whichever runs second sees the other's result; nothing is left.
+	ca, cb, ea, eb = both([]string{"client", "rotate-secret", "grid"}, []string{"client", "remove", "grid"})
+	require.Equal(t, exitOK, cb, eb)
+	if ca != exitOK {
+		assert.Equal(t, exitFailed, ca)
+		assert.Contains(t, ea, "no machine client grid")
+	}
+	assert.Nil(t, d.appClient(t, "grid"))
+	assert.Nil(t, d.client(t, id))
+	assert.NotNil(t, d.clientSecret(t, "grid").DeletedDate)
+
+	// add + remove of a new name: either remove finds nothing (and add made it whole) or it
+	// removes the whole client.
+	ca, cb, ea, eb = both([]string{"client", "add", "feed", "--tier", "readonly", "--scopes", "Query:*"}, []string{"client", "remove", "feed"})
+	require.Equal(t, exitOK, ca, ea)
+	if app := d.appClient(t, "feed"); app != nil {
+		assert.Equal(t, exitFailed, cb, eb)
+		assert.Contains(t, eb, "nothing to remove")
+		assert.NotNil(t, d.client(t, aws.ToString(app.ClientId)))
+		assert.Nil(t, d.clientSecret(t, "feed").DeletedDate)
+		assert.Equal(t, 1, d.itemCount(t), "feed's record only: no orphan, the lock released")
+	} else {
+		assert.Equal(t, exitOK, cb, eb)
+		assert.NotNil(t, d.clientSecret(t, "feed").DeletedDate)
+		assert.Equal(t, 0, d.itemCount(t), "no orphan record, the lock released")
+	}
 }
