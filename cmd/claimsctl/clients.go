@@ -45,8 +45,9 @@ const (
 	clientIDTag   = "hasuraauth:client-id"
 )
 
-// secretRecoveryDays is how long a removed client's secret can be restored (Secrets Manager's
-// minimum): long enough to undo a mistaken remove, short enough to free the name soon.
+// secretRecoveryDays is how long a removed client's secret is kept (Secrets Manager's minimum),
+// as a record of what the client held; restoring it gives no working secret (its app client is
+// gone), so client add of the same name deletes it for good instead of waiting.
 const secretRecoveryDays = 7
 
 // Cognito's bounds for an access token's validity.
@@ -422,11 +423,7 @@ func clientAdd(ctx context.Context, m *machine, out *printer, name, tier string,
 	if err != nil {
 		return err
 	}
-	if existing != nil {
-		if existing.DeletedDate != nil {
-			return fmt.Errorf("a client named %s was removed and its secret %s is scheduled for deletion on %s (restorable until then): choose another name, or wait; nothing was changed",
-				name, secretName, existing.DeletedDate.UTC().Format(time.RFC3339))
-		}
+	if existing != nil && existing.DeletedDate == nil {
 		return fmt.Errorf("a client named %s already exists (secret %s): change it with claimsctl client scopes, or remove it first; nothing was changed", name, secretName)
 	}
 	apps, err := m.appClients(ctx)
@@ -436,6 +433,30 @@ func clientAdd(ctx context.Context, m *machine, out *printer, name, tier string,
 	if ids := apps[name]; len(ids) > 0 {
 		return fmt.Errorf("an app client named %s%s already exists in %s (%s) without a secret: an earlier add was interrupted; run claimsctl client remove %s, then add again; nothing was changed",
 			machineClientPrefix, name, m.pool, strings.Join(ids, ", "), name)
+	}
+	purged := false
+	if existing != nil {
+		// A removed client's secret, scheduled for deletion: restoring it would give nobody a
+		// working secret (remove deleted its app client first), so it only holds the name.
+		// Delete it for good, unless the app client it names still exists.
+		if id := tag(existing.Tags, clientIDTag); id != "" {
+			_, err := m.idp.DescribeUserPoolClient(ctx, &cip.DescribeUserPoolClientInput{UserPoolId: aws.String(m.pool), ClientId: aws.String(id)})
+			var nf *ciptypes.ResourceNotFoundException
+			if err == nil {
+				err = fmt.Errorf("app client %s, which secret %s (scheduled for deletion) names, still exists: run claimsctl client remove %s", id, secretName, name)
+			}
+			if !errors.As(err, &nf) {
+				return fmt.Errorf("%w; nothing was changed", err)
+			}
+		}
+		err := fault("client-add:purge-secret")
+		if err == nil {
+			_, err = m.sm.DeleteSecret(ctx, &secretsmanager.DeleteSecretInput{SecretId: existing.ARN, ForceDeleteWithoutRecovery: aws.Bool(true)})
+		}
+		if err != nil {
+			return fmt.Errorf("delete the secret %s of the removed client %s for good: %w; nothing was changed", secretName, name, err)
+		}
+		purged = true
 	}
 
 	err = fault("client-add:create-client")
@@ -511,20 +532,23 @@ func clientAdd(ctx context.Context, m *machine, out *printer, name, tier string,
 	if err != nil {
 		return undo(err)
 	}
-	err = fault("client-add:create-secret")
 	var sec *secretsmanager.CreateSecretOutput
-	if err == nil {
-		secretTried = true
-		sec, err = m.sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{
-			Name:         aws.String(secretName),
-			Description:  aws.String(fmt.Sprintf("Client id and secret of the machine client %s (app client %s): trade them for an access token at tokenEndpoint", name, id)),
-			SecretString: aws.String(value.String()),
-			Tags: []smtypes.Tag{
-				{Key: aws.String(managedTag), Value: aws.String(managedBy)},
-				{Key: aws.String(clientNameTag), Value: aws.String(name)},
-				{Key: aws.String(clientIDTag), Value: aws.String(id)},
-			},
-		})
+	for attempt := 0; ; attempt++ {
+		err = fault("client-add:create-secret")
+		if err == nil {
+			secretTried = true
+			sec, err = m.sm.CreateSecret(ctx, createSecretInput(secretName, name, id, value))
+		}
+		// Secrets Manager deletes a secret for good in the background: until it has, creating
+		// one of the same name is refused (InvalidRequestException). AWS asks for a retry.
+		var ir *smtypes.InvalidRequestException
+		if !purged || !errors.As(err, &ir) || attempt == 7 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Duration(1<<attempt) * 100 * time.Millisecond):
+		}
 	}
 	if err == nil {
 		err = fault("client-add:secret-created") // as if the answer were lost
@@ -537,6 +561,21 @@ func clientAdd(ctx context.Context, m *machine, out *printer, name, tier string,
 		"created machine client %s\nclient id:      %s\nsecret ARN:     %s\ntoken endpoint: %s\ntier %s (role %s), scopes %s, tokens valid %s",
 		name, id, arn, m.tokenEndpoint, tier, m.tiers[tier], strings.Join(scopes, ","), fmtValidity(validity))
 	return nil
+}
+
+// createSecretInput is the client's secret as add creates it: named for the environment and
+// client, tagged as claimsctl's, holding all a service needs to get a token.
+func createSecretInput(secretName, name, id string, value secretValue) *secretsmanager.CreateSecretInput {
+	return &secretsmanager.CreateSecretInput{
+		Name:         aws.String(secretName),
+		Description:  aws.String(fmt.Sprintf("Client id and secret of the machine client %s (app client %s): trade them for an access token at tokenEndpoint", name, id)),
+		SecretString: aws.String(value.String()),
+		Tags: []smtypes.Tag{
+			{Key: aws.String(managedTag), Value: aws.String(managedBy)},
+			{Key: aws.String(clientNameTag), Value: aws.String(name)},
+			{Key: aws.String(clientIDTag), Value: aws.String(id)},
+		},
+	}
 }
 
 // clientInfo is one row of client list.
@@ -1019,7 +1058,7 @@ func clientRemove(ctx context.Context, m *machine, out *printer, name string) er
 	}
 	gone := "its secret was already scheduled for deletion"
 	if liveSecret {
-		gone = fmt.Sprintf("its secret is deleted in %d days (restorable until then)", secretRecoveryDays)
+		gone = fmt.Sprintf("its secret is deleted in %d days (client add %s deletes it at once)", secretRecoveryDays, name)
 	}
 	out.result(map[string]any{"name": name, "clientIds": ids, "secretDeletion": liveSecret},
 		"removed client %s (%s): it can no longer get a token; %s", name, strings.Join(ids, ", "), gone)

@@ -240,3 +240,60 @@ func TestTwoDifferentClientCommandsAtOnce(t *testing.T) {
 		assert.Equal(t, 0, d.itemCount(t), "no orphan record, the lock released")
 	}
 }
+
+// remove then add of the same name. The removed client's secret, scheduled for deletion, names
+// an app client that is gone, so restoring it could never give anyone a working secret; yet it
+// held the name for 7 days ("choose another name, or wait"). add now deletes it for good and
+// goes on, retrying the create while Secrets Manager finishes the deletion in the background.
+func TestClientRemoveThenAddOfTheSameName(t *testing.T) {
+	d := deploy(t)
+	tr := &transcript{}
+	oldID := addGrid(t, d, tr)["clientId"].(string)
+	oldSecret := d.stored(t, "grid", "AWSCURRENT")
+	_, errOut, code := tr.ctl(t, d, "client", "remove", "grid")
+	require.Equal(t, exitOK, code, errOut)
+	require.NotNil(t, d.clientSecret(t, "grid").DeletedDate)
+
+	// A failure before the purge changes nothing; the removed secret stays scheduled.
+	faultAt(t, "client-add:purge-secret")
+	_, errOut, code = tr.ctl(t, d, "client", "add", "grid", "--tier", "internal", "--scopes", "*")
+	assert.Equal(t, exitFailed, code)
+	assert.Contains(t, errOut, "delete the secret "+d.project+"/"+d.env+"/clients/grid of the removed client grid for good: injected: connection reset at client-add:purge-secret; nothing was changed")
+	assert.Nil(t, d.appClient(t, "grid"))
+	assert.NotNil(t, d.clientSecret(t, "grid").DeletedDate)
+	assert.Equal(t, 0, d.itemCount(t))
+
+	// Secrets Manager still finishing the deletion: the create is refused once, then retried.
+	refusals := 0
+	faultHook = func(p string) error {
+		if p == "client-add:create-secret" && refusals == 0 {
+			refusals++
+			return &smtypes.InvalidRequestException{Message: aws.String("You can't create this secret because a secret with this name is already scheduled for deletion.")}
+		}
+		return nil
+	}
+	res := addGrid(t, d, tr)
+	assert.Equal(t, 1, refusals)
+	id := res["clientId"].(string)
+	assert.NotEqual(t, oldID, id)
+	sec := d.clientSecret(t, "grid")
+	assert.Nil(t, sec.DeletedDate)
+	assert.Equal(t, id, tag(sec.Tags, clientIDTag))
+	cur := d.stored(t, "grid", "AWSCURRENT")
+	assert.Equal(t, id, cur.ClientID)
+	assert.True(t, d.works(t, cur))
+	assert.False(t, d.works(t, oldSecret), "the removed client's secret works nowhere")
+	assert.NotNil(t, d.client(t, id))
+	tr.noSecrets(t, d, "grid")
+
+	// A scheduled secret whose app client still exists is not purged.
+	spa, err := d.idp.CreateUserPoolClient(context.Background(), &cip.CreateUserPoolClientInput{UserPoolId: aws.String(d.pool), ClientName: aws.String("spa")})
+	require.NoError(t, err)
+	d.taggedSecret(t, "feed", "feed", aws.ToString(spa.UserPoolClient.ClientId))
+	_, err = d.sm.DeleteSecret(context.Background(), &secretsmanager.DeleteSecretInput{SecretId: aws.String(d.project + "/" + d.env + "/clients/feed"), RecoveryWindowInDays: aws.Int64(7)})
+	require.NoError(t, err)
+	_, errOut, code = tr.ctl(t, d, "client", "add", "feed", "--tier", "internal", "--scopes", "*")
+	assert.Equal(t, exitFailed, code)
+	assert.Contains(t, errOut, "still exists: run claimsctl client remove feed; nothing was changed")
+	assert.NotNil(t, d.clientSecret(t, "feed").DeletedDate)
+}
