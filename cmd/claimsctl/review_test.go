@@ -297,3 +297,22 @@ func TestClientRemoveThenAddOfTheSameName(t *testing.T) {
 	assert.Contains(t, errOut, "still exists: run claimsctl client remove feed; nothing was changed")
 	assert.NotNil(t, d.clientSecret(t, "feed").DeletedDate)
 }
+
+// Two users of the new pool whose emails differ only in letter case (Cognito keeps the case a
+// migrated user's email had in the old pool) both claim one item: neither gets it.
+func TestUserRebindRefusesAnItemTwoUsersClaimByEmailCase(t *testing.T) {
+	d := deploy(t)
+	migrationPool(t, d)
+	withSSO(t, d)
+	d.mopedItem(t, "bob@example.com", "old-bob")
+	d.migrated(t, "Bob@Example.com", "old-bob")
+	d.migrated(t, "bob@example.com", "old-bob")
+	before := d.item(t, "bob@example.com").Claims
+	res, errOut, code := d.rebind(t, "--all")
+	assert.Equal(t, exitFailed, code, errOut)
+	assert.Equal(t, []any{"bob@example.com: 2 users of the new pool have this email; remove the wrong one, then rerun"}, res["refused"])
+	assert.Equal(t, before, d.item(t, "bob@example.com").Claims)
+	res, _, code = d.rebind(t, "BOB@example.COM")
+	assert.Equal(t, exitFailed, code)
+	assert.Equal(t, []any{"bob@example.com: 2 users of the new pool have this email; remove the wrong one, then rerun"}, res["refused"], "a named EMAIL is normalized")
+}
