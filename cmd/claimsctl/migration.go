@@ -330,15 +330,17 @@ func (r *rebindResult) add(f func(r *rebindResult)) {
 // any failure does the rest.
 func userRebind(ctx context.Context, m *migrationTarget, out *printer, emails []string) error {
 	st := m.st
-	users, err := poolUsers(ctx, m.idp, m.pool)
-	if err != nil {
-		return err
-	}
 	ctx, l, err := st.lock(ctx, "user rebind")
 	if err != nil {
 		return err
 	}
 	defer l.release()
+	// Listed under the lease, not before waiting for it: a pool read while another run held the
+	// lease could be minutes old, and an item rebound to a sub deleted meanwhile.
+	users, err := poolUsers(ctx, m.idp, m.pool)
+	if err != nil {
+		return err
+	}
 	if err := fault(faultReadRing); err != nil {
 		return fmt.Errorf("read claims key secret %s: %w; nothing was changed", st.secretID, err)
 	}

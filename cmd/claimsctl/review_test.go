@@ -316,3 +316,28 @@ func TestUserRebindRefusesAnItemTwoUsersClaimByEmailCase(t *testing.T) {
 	assert.Equal(t, exitFailed, code)
 	assert.Equal(t, []any{"bob@example.com: 2 users of the new pool have this email; remove the wrong one, then rerun"}, res["refused"], "a named EMAIL is normalized")
 }
+
+// user rebind decides from the new pool's users as they are when it holds the key-ring lease:
+// it used to list them before waiting for the lease (up to --lock-wait behind another run), so
+// a user deleted and re-created meanwhile was rebound to their old, deleted sub.
+func TestUserRebindListsThePoolWhileItHoldsTheLease(t *testing.T) {
+	d := deploy(t)
+	migrationPool(t, d)
+	d.mopedItem(t, "mig@example.com", "old-mig")
+	d.migrated(t, "mig@example.com", "old-mig")
+	listed := 0
+	faultHook = func(p string) error {
+		if p != faultListUsers {
+			return nil
+		}
+		listed++
+		got, err := d.db.GetItem(context.Background(), getInput(d.table, lockID))
+		require.NoError(t, err)
+		assert.NotEmpty(t, got.Item, "the pool is listed under the lease")
+		return nil
+	}
+	t.Cleanup(func() { faultHook = nil })
+	_, errOut, code := d.rebind(t, "--all")
+	require.Equal(t, exitOK, code, errOut)
+	assert.Equal(t, 1, listed)
+}
