@@ -49,13 +49,14 @@ func (s ssoConfig) allows(email string) bool {
 // ssoFromCDKJSON reads environments.<env>.cognito.sso from path leniently: the deployed
 // trigger has the same values (synth validated them), and claimsctl needs only these two. No
 // file, environment or sso section means no single sign-on.
-func ssoFromCDKJSON(path, envName string) (ssoConfig, error) {
+func ssoFromCDKJSON(path, project, envName string) (ssoConfig, error) {
 	b, err := os.ReadFile(path)
 	if err != nil || envName == "" {
 		return ssoConfig{}, nil
 	}
 	var f struct {
 		Context struct {
+			Project      string `json:"project"`
 			Environments map[string]struct {
 				Cognito struct {
 					SSO *struct {
@@ -68,6 +69,11 @@ func ssoFromCDKJSON(path, envName string) (ssoConfig, error) {
 	}
 	if err := json.Unmarshal(b, &f); err != nil {
 		return ssoConfig{}, usagef("%s: %v (claimsctl reads environments.%s.cognito.sso from it)", path, err, envName)
+	}
+	// Another project's file (claimsctl run with --project from the wrong directory) would lend
+	// this deployment its single sign-on: items of its domains bound by email.
+	if project != "" && f.Context.Project != "" && f.Context.Project != project {
+		return ssoConfig{}, usagef("./%s is project %q, not %s (--project): its cognito.sso is not this deployment's; run claimsctl from %s's directory; nothing was changed", path, f.Context.Project, project, project)
 	}
 	e, ok := f.Context.Environments[envName]
 	if !ok || e.Cognito.SSO == nil || e.Cognito.SSO.ProviderName == "" {
@@ -299,7 +305,7 @@ func (x *env) migrationTarget(ctx context.Context, o *options) (*migrationTarget
 	if err != nil {
 		return nil, err
 	}
-	sso, err := ssoFromCDKJSON("cdk.json", x.g.env)
+	sso, err := ssoFromCDKJSON("cdk.json", x.g.project, x.g.env)
 	if err != nil {
 		return nil, err
 	}

@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -340,4 +343,27 @@ func TestUserRebindListsThePoolWhileItHoldsTheLease(t *testing.T) {
 	_, errOut, code := d.rebind(t, "--all")
 	require.Equal(t, exitOK, code, errOut)
 	assert.Equal(t, 1, listed)
+}
+
+// user rebind and migration-status take single sign-on from ./cdk.json. Run with --project from
+// another project's directory, they used that project's cognito.sso for this deployment: items
+// of its domains were bound by email, dropping the identity check their old sub gave.
+func TestMigrationCommandsRefuseAnotherProjectsCDKJSON(t *testing.T) {
+	d := deploy(t)
+	migrationPool(t, d)
+	dir := t.TempDir()
+	cfg := map[string]any{"context": map[string]any{"project": "other", "environments": map[string]any{
+		d.env: map[string]any{"cognito": map[string]any{"sso": map[string]any{"providerName": ssoProvider, "allowedEmailDomains": []string{"example.com"}}}},
+	}}}
+	b, _ := json.Marshal(cfg)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "cdk.json"), b, 0o600))
+	t.Chdir(dir)
+	d.mopedItem(t, "ann@example.com", "old-ann")
+	before := d.item(t, "ann@example.com").Claims
+	for _, args := range [][]string{{"user", "rebind", "--all"}, {"user", "migration-status"}} {
+		_, errOut, code := d.ctl(t, "", args...)
+		assert.Equal(t, exitUsage, code, "%q: %s", args, errOut)
+		assert.Contains(t, errOut, `./cdk.json is project "other", not `+d.project+` (--project): its cognito.sso is not this deployment's; run claimsctl from `+d.project+`'s directory; nothing was changed`, "%q", args)
+	}
+	assert.Equal(t, before, d.item(t, "ann@example.com").Claims)
 }
