@@ -379,3 +379,23 @@ func TestASecretRotationKeepsBothSecretsUntilTheOldOneIsRetired(t *testing.T) {
 	var bad *ciptypes.InvalidParameterException
 	assert.True(t, errors.As(err, &bad), "the only secret cannot be deleted: %v", err)
 }
+
+func TestTheResourceServerDeclaresTheMachineScopesAndOnlyThoseCanBeAllowed(t *testing.T) {
+	ctx := context.Background()
+	out, err := env.Cognito().DescribeResourceServer(ctx, &cip.DescribeResourceServerInput{UserPoolId: aws.String(env.PoolID), Identifier: aws.String(claims.MachineResourceServer)})
+	require.NoError(t, err)
+	var names []any
+	for _, s := range out.ResourceServer.Scopes {
+		names = append(names, aws.ToString(s.ScopeName))
+	}
+	assert.Equal(t, machineAccess["scopes"], names, "the synthesized resource server's scopes, as configured")
+
+	_, err = env.Cognito().CreateUserPoolClient(ctx, &cip.CreateUserPoolClientInput{
+		UserPoolId: aws.String(env.PoolID), ClientName: aws.String("undeclared"), GenerateSecret: true,
+		AllowedOAuthFlows: []ciptypes.OAuthFlowType{ciptypes.OAuthFlowTypeClientCredentials}, AllowedOAuthFlowsUserPoolClient: true,
+		AllowedOAuthScopes: []string{"hasura/Query:Person", "hasura/Mutation:Person:Delete"},
+	})
+	var missing *ciptypes.ScopeDoesNotExistException
+	require.True(t, errors.As(err, &missing), "as Cognito: a scope no resource server declares: %v", err)
+	assert.Contains(t, err.Error(), "hasura/Mutation:Person:Delete")
+}

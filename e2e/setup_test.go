@@ -14,6 +14,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	cip "github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider"
+	ciptypes "github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider/types"
+
 	"github.com/hasura-auth-cdk/hasuraauth/internal/localauth"
 	"github.com/hasura-auth-cdk/hasuraauth/internal/synth"
 )
@@ -28,6 +32,8 @@ var (
 	machineSecret    jwtSecret
 	machineRawSecret jwtSecret
 	machineTiers     string
+	// resourceServer is the machine environment's AWS::Cognito::UserPoolResourceServer properties.
+	resourceServer map[string]any
 )
 
 // jwtSecret is Hasura's JWT configuration (the fields this app sets).
@@ -80,6 +86,9 @@ func TestMain(m *testing.M) {
 			return 1, err
 		}
 		if machineRawSecret, machineSecret, err = resolveSecret(joins[machineEnv]); err != nil {
+			return 1, err
+		}
+		if err := createResourceServer(); err != nil {
 			return 1, err
 		}
 		return m.Run(), nil
@@ -170,6 +179,14 @@ func synthesize(root, tmp string) (map[string]any, error) {
 			machineTiers = t
 		}
 	}
+	for _, r := range identity.Resources {
+		if r.Type == "AWS::Cognito::UserPoolResourceServer" {
+			resourceServer = r.Properties
+		}
+	}
+	if resourceServer == nil {
+		return nil, fmt.Errorf("hasura-auth-%s-identity has no resource server", machineEnv)
+	}
 	if machineTiers == "" {
 		return nil, fmt.Errorf("no function of hasura-auth-%s-identity has MACHINE_TIERS", machineEnv)
 	}
@@ -193,6 +210,36 @@ func parseTemplate(templates map[string][]byte, stack string) (template, error) 
 		return t, fmt.Errorf("%s: %w", stack, err)
 	}
 	return t, nil
+}
+
+// createResourceServer makes the machine environment's resource server in the pool as
+// CloudFormation would, from the synthesized template's properties.
+func createResourceServer() error {
+	in := &cip.CreateResourceServerInput{UserPoolId: aws.String(env.PoolID)}
+	in.Identifier, _ = resourceServerString("Identifier")
+	in.Name, _ = resourceServerString("Name")
+	scopes, _ := resourceServer["Scopes"].([]any)
+	for _, sc := range scopes {
+		m, _ := sc.(map[string]any)
+		name, _ := m["ScopeName"].(string)
+		desc, _ := m["ScopeDescription"].(string)
+		in.Scopes = append(in.Scopes, ciptypes.ResourceServerScopeType{ScopeName: aws.String(name), ScopeDescription: aws.String(desc)})
+	}
+	if in.Identifier == nil || in.Name == nil || len(in.Scopes) == 0 {
+		return fmt.Errorf("the synthesized resource server lacks an identifier, a name or scopes: %v", resourceServer)
+	}
+	if _, err := env.Cognito().CreateResourceServer(context.Background(), in); err != nil {
+		return fmt.Errorf("create the resource server: %w", err)
+	}
+	return nil
+}
+
+func resourceServerString(k string) (*string, bool) {
+	v, ok := resourceServer[k].(string)
+	if !ok {
+		return nil, false
+	}
+	return aws.String(v), true
 }
 
 // resolveSecret fills the deploy-time tokens (the pool and client IDs the identity stack outputs)

@@ -55,8 +55,9 @@ type Env struct {
 	cognito   *exec.Cmd
 	logs      io.Writer
 
-	// APIURL is cognito-local's API behind the ClientSecrets stand-in, TokenURL the token
-	// endpoint stand-in (client-credentials grant): see tokenendpoint.go.
+	// APIURL is cognito-local's API behind the stand-ins for the calls it lacks (resource
+	// servers, second client secrets), TokenURL the token endpoint stand-in (client-credentials
+	// grant): see tokenendpoint.go.
 	APIURL   string
 	TokenURL string
 	Secrets  *ClientSecrets
@@ -280,8 +281,7 @@ func (e *Env) startCognito(ctx context.Context, moduleRoot string) error {
 	return nil
 }
 
-// Cognito returns a Cognito IdP client for cognito-local (through the ClientSecrets stand-in
-// once it runs).
+// Cognito returns a Cognito IdP client for cognito-local (through the stand-ins once they run).
 func (e *Env) Cognito() *cip.Client {
 	url := e.CognitoURL
 	if e.APIURL != "" {

@@ -431,7 +431,8 @@ func randomID() string {
 }
 
 // startStandIns serves, on one free 127.0.0.1 port, the token endpoint stand-in at /oauth2/token
-// and, for everything else, cognito-local's API behind the ClientSecrets stand-in.
+// and, for everything else, cognito-local's API behind the ResourceServers and ClientSecrets
+// stand-ins.
 func (e *Env) startStandIns(moduleRoot string) error {
 	key, kid, err := LoadCognitoLocalKey(moduleRoot)
 	if err != nil {
@@ -455,7 +456,7 @@ func (e *Env) startStandIns(moduleRoot string) error {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/oauth2/token", tokens)
-	mux.Handle("/", e.Secrets)
+	mux.Handle("/", NewResourceServers(e.Secrets, direct))
 	e.standIns = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = e.standIns.Serve(l) }()
 	e.APIURL = "http://" + l.Addr().String()
