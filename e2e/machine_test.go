@@ -27,55 +27,54 @@ import (
 	"github.com/hasura-auth-cdk/hasuraauth/internal/claims"
 )
 
-// machineClient is a machine client as its operator hands it to a service.
+// machineClient is a machine client as its operator hands it to a service: claimsctl client add's
+// answer, and the id and secret a service reads from the Secrets Manager secret it names.
 type machineClient struct {
-	ID, Secret, Name string
-	Validity         time.Duration
+	ID, Secret, Name, SecretArn string
+	Validity                    time.Duration
 }
 
 var clientSeq atomic.Int64
 
-// addClient makes a machine client as `claimsctl client add` does: a confidential app client
-// with only the client-credentials grant, its scopes as hasura/<scope> and its access-token
-// validity, and its record client#<id> sealed with the claims key ring. (claimsctl client is on
-// another branch; until it lands these are the same SDK calls and claims functions.)
+// machineCtl runs claimsctl against the machine environment of the local chain.
+func machineCtl(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	return ctl(t, "", append(args, "--identity-stack", machineIdentityStack)...)
+}
+
+// addClient makes a machine client with claimsctl client add, as an operator would, and reads
+// its credentials from the secret it prints, as the service would.
 func addClient(t *testing.T, tier string, validity time.Duration, scopes ...string) machineClient {
 	t.Helper()
-	ctx := context.Background()
 	name := fmt.Sprintf("service-%d", clientSeq.Add(1))
-	var allowed []string
-	for _, s := range scopes {
-		allowed = append(allowed, claims.MachineResourceServer+"/"+s)
+	out, err := machineCtl(t, "client", "add", name, "--tier", tier, "--scopes", strings.Join(scopes, ","), "--validity", validity.String(), "--json")
+	require.NoError(t, err, out)
+	var added struct {
+		Name, ClientID, SecretArn, TokenEndpoint, Tier, Validity string
+		Scopes                                                   []string
 	}
-	out, err := env.Cognito().CreateUserPoolClient(ctx, &cip.CreateUserPoolClientInput{
-		UserPoolId: aws.String(env.PoolID), ClientName: aws.String(name), GenerateSecret: true,
-		AllowedOAuthFlows:               []ciptypes.OAuthFlowType{ciptypes.OAuthFlowTypeClientCredentials},
-		AllowedOAuthFlowsUserPoolClient: true,
-		AllowedOAuthScopes:              allowed,
-		AccessTokenValidity:             aws.Int32(int32(validity / time.Minute)),
-		TokenValidityUnits:              &ciptypes.TokenValidityUnitsType{AccessToken: ciptypes.TimeUnitsTypeMinutes},
-	})
-	require.NoError(t, err)
-	c := machineClient{ID: aws.ToString(out.UserPoolClient.ClientId), Secret: aws.ToString(out.UserPoolClient.ClientSecret), Name: name, Validity: validity}
-	require.NotEmpty(t, c.Secret, "cognito-local stores a generated client secret")
-	putClientRecord(t, claims.Client{ID: c.ID, Name: name, Tier: tier})
+	require.NoError(t, json.Unmarshal([]byte(out), &added), out)
+	assert.Equal(t, env.TokenURL, added.TokenEndpoint, "the stack's TokenEndpoint output")
+	assert.ElementsMatch(t, scopes, added.Scopes)
+	c := machineClient{ID: added.ClientID, Name: name, SecretArn: added.SecretArn, Validity: validity}
+	c.Secret = clientSecret(t, c, "AWSCURRENT")
 	return c
 }
 
-// putClientRecord writes a client's record as claimsctl does (add, disable, enable).
-func putClientRecord(t *testing.T, c claims.Client) {
+// clientSecret reads the client secret a service would use: the version at stage of the secret
+// claimsctl keeps, which also names the client and the token endpoint.
+func clientSecret(t *testing.T, c machineClient, stage string) string {
 	t.Helper()
-	ctx := context.Background()
-	sec, err := secretsmanager.NewFromConfig(env.Moto.Config()).GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(env.SecretArn)})
-	require.NoError(t, err)
-	ring, err := claims.ParseKeyRing(aws.ToString(sec.SecretString))
-	require.NoError(t, err)
-	sealed, err := claims.SealClient(ring, c)
-	require.NoError(t, err)
-	_, err = dynamodb.NewFromConfig(env.Moto.Config()).PutItem(ctx, &dynamodb.PutItemInput{
-		TableName: aws.String(env.Table), Item: claims.Record{UserID: claims.ClientItemID(c.ID), Claims: sealed}.Item(),
+	out, err := secretsmanager.NewFromConfig(env.Moto.Config()).GetSecretValue(context.Background(), &secretsmanager.GetSecretValueInput{
+		SecretId: aws.String(c.SecretArn), VersionStage: aws.String(stage),
 	})
 	require.NoError(t, err)
+	var v struct{ ClientID, ClientSecret, TokenEndpoint string }
+	require.NoError(t, json.Unmarshal([]byte(aws.ToString(out.SecretString)), &v))
+	require.Equal(t, c.ID, v.ClientID)
+	require.Equal(t, env.TokenURL, v.TokenEndpoint)
+	require.NotEmpty(t, v.ClientSecret)
+	return v.ClientSecret
 }
 
 // tokenReply is what the token endpoint answered.
@@ -174,7 +173,7 @@ func TestAMachineClientGetsATokenHasuraAccepts(t *testing.T) {
 	assert.Equal(t, c.ID, body["sub"])
 	assert.Equal(t, env.Issuer(), body["iss"])
 	assert.NotContains(t, body, "aud", "Cognito's access tokens have no audience")
-	assert.Equal(t, "hasura/Query:Person hasura/Mutation:Person:Create", body["scope"])
+	assert.ElementsMatch(t, []string{"hasura/Query:Person", "hasura/Mutation:Person:Create"}, strings.Fields(body["scope"].(string)), "space-separated")
 	iat, exp := int64(body["iat"].(float64)), int64(body["exp"].(float64))
 	assert.Equal(t, int64(45*60), exp-iat, "exp is the client's validity after issue")
 	assert.InDelta(t, start.Unix(), iat, 5)
@@ -223,6 +222,16 @@ func TestAMachineClientGetsATokenHasuraAccepts(t *testing.T) {
 	assert.Equal(t, `{"Query:Person"}`, got["x-hasura-scopes"])
 	_, body = payload(t, r.AccessToken)
 	assert.Equal(t, "hasura/Query:Person", body["scope"])
+
+	// claimsctl client scopes narrows the client for its next token.
+	out, err := machineCtl(t, "client", "scopes", c.Name, "--scopes", "Mutation:*")
+	require.NoError(t, err, out)
+	r = requestToken(t, c.ID, c.Secret, "", true)
+	require.Equal(t, http.StatusOK, r.Status, "%+v", r)
+	got, err = verifyAsHasura(t, machineSecret, r.AccessToken)
+	require.NoError(t, err)
+	assert.Equal(t, `{"Mutation:Person:Create","Mutation:Work:Create"}`, got["x-hasura-scopes"], "the glob expanded against the declared scopes")
+	assert.Equal(t, "invalid_scope", requestToken(t, c.ID, c.Secret, "hasura/Query:Person", true).Error, "a scope it no longer has")
 }
 
 func TestTheTokenEndpointRefusesAsCognitoDoes(t *testing.T) {
@@ -290,22 +299,24 @@ func TestDisabledAndRemovedClientsGetNoToken(t *testing.T) {
 		assert.Empty(t, r.AccessToken)
 		assert.Equal(t, before+1, env.Invocations(), "%s: the trigger refused it", what)
 	}
-	putClientRecord(t, claims.Client{ID: c.ID, Name: c.Name, Tier: "internal", Disabled: true})
+	out, err := machineCtl(t, "client", "disable", c.Name)
+	require.NoError(t, err, out)
 	refused(t, "disabled")
-	putClientRecord(t, claims.Client{ID: c.ID, Name: c.Name, Tier: "internal"})
+	out, err = machineCtl(t, "client", "enable", c.Name)
+	require.NoError(t, err, out)
 	require.Equal(t, http.StatusOK, requestToken(t, c.ID, c.Secret, "", true).Status, "enabled again")
 
 	// The record gone (a removal interrupted after its first step): the trigger knows no such client.
-	_, err := dynamodb.NewFromConfig(env.Moto.Config()).DeleteItem(context.Background(), &dynamodb.DeleteItemInput{
+	_, err = dynamodb.NewFromConfig(env.Moto.Config()).DeleteItem(context.Background(), &dynamodb.DeleteItemInput{
 		TableName: aws.String(env.Table),
 		Key:       map[string]types.AttributeValue{claims.AttrUserID: &types.AttributeValueMemberS{Value: claims.ClientItemID(c.ID)}},
 	})
 	require.NoError(t, err)
 	refused(t, "record removed")
 
-	// The app client gone too: Cognito refuses the credentials before any trigger.
-	_, err = env.Cognito().DeleteUserPoolClient(context.Background(), &cip.DeleteUserPoolClientInput{UserPoolId: aws.String(env.PoolID), ClientId: aws.String(c.ID)})
-	require.NoError(t, err)
+	// claimsctl client remove: the app client gone, Cognito refuses the credentials before any trigger.
+	out, err = machineCtl(t, "client", "remove", c.Name)
+	require.NoError(t, err, out)
 	before := env.Invocations()
 	r := requestToken(t, c.ID, c.Secret, "", true)
 	assert.Equal(t, http.StatusBadRequest, r.Status)
@@ -314,6 +325,37 @@ func TestDisabledAndRemovedClientsGetNoToken(t *testing.T) {
 }
 
 func TestASecretRotationKeepsBothSecretsUntilTheOldOneIsRetired(t *testing.T) {
+	c := addClient(t, "internal", 30*time.Minute, "Query:Person")
+	works := func(secret string, basic bool) tokenReply {
+		t.Helper()
+		r := requestToken(t, c.ID, secret, "", basic)
+		if r.Status == http.StatusOK {
+			_, err := verifyAsHasura(t, machineSecret, r.AccessToken)
+			require.NoError(t, err)
+		}
+		return r
+	}
+
+	out, err := machineCtl(t, "client", "rotate-secret", c.Name)
+	require.NoError(t, err, out)
+	assert.NotContains(t, out, c.Secret, "no secret printed")
+	newSecret := clientSecret(t, c, "AWSCURRENT")
+	require.NotEqual(t, c.Secret, newSecret)
+	assert.Equal(t, c.Secret, clientSecret(t, c, "AWSPREVIOUS"), "the old secret stays readable while consumers switch")
+	assert.NotContains(t, out, newSecret)
+	for name, secret := range map[string]string{"old": c.Secret, "new": newSecret} {
+		assert.Equal(t, http.StatusOK, works(secret, true).Status, "during the rotation the %s secret works", name)
+	}
+
+	out, err = machineCtl(t, "client", "retire-secret", c.Name)
+	require.NoError(t, err, out)
+	r := works(c.Secret, true)
+	assert.Equal(t, http.StatusBadRequest, r.Status)
+	assert.Equal(t, "invalid_client", r.Error, "the retired secret no longer works")
+	assert.Equal(t, http.StatusOK, works(newSecret, false).Status, "the new one does")
+}
+
+func TestTheClientSecretStandInHoldsTwoSecretsAsCognitoDoes(t *testing.T) {
 	ctx := context.Background()
 	idp := env.Cognito()
 	c := addClient(t, "internal", 30*time.Minute, "Query:Person")
@@ -330,7 +372,7 @@ func TestASecretRotationKeepsBothSecretsUntilTheOldOneIsRetired(t *testing.T) {
 	old := ids()
 	require.Len(t, old, 1, "the secret made with the client")
 
-	// Two rotations at once on a client with one secret: Cognito holds two, so one wins.
+	// Two adds at once on a client with one secret: Cognito holds two, so one wins.
 	var wg sync.WaitGroup
 	results := make([]*cip.AddUserPoolClientSecretOutput, 2)
 	errs := make([]error, 2)
@@ -357,24 +399,15 @@ func TestASecretRotationKeepsBothSecretsUntilTheOldOneIsRetired(t *testing.T) {
 	require.NotNil(t, added)
 	newSecret := aws.ToString(added.ClientSecretDescriptor.ClientSecretValue)
 	require.NotEmpty(t, newSecret)
-	require.NotEqual(t, c.Secret, newSecret)
 	assert.ElementsMatch(t, append(old, aws.ToString(added.ClientSecretDescriptor.ClientSecretId)), ids())
-
-	for name, secret := range map[string]string{"old": c.Secret, "new": newSecret} {
-		r := requestToken(t, c.ID, secret, "", true)
-		require.Equal(t, http.StatusOK, r.Status, "during the rotation the %s secret works: %+v", name, r)
-		_, err := verifyAsHasura(t, machineSecret, r.AccessToken)
-		require.NoError(t, err)
+	for _, secret := range []string{c.Secret, newSecret} {
+		assert.Equal(t, http.StatusOK, requestToken(t, c.ID, secret, "", true).Status)
 	}
 
 	_, err := idp.DeleteUserPoolClientSecret(ctx, &cip.DeleteUserPoolClientSecretInput{UserPoolId: aws.String(env.PoolID), ClientId: aws.String(c.ID), ClientSecretId: aws.String(old[0])})
 	require.NoError(t, err)
-	r := requestToken(t, c.ID, c.Secret, "", true)
-	assert.Equal(t, http.StatusBadRequest, r.Status)
-	assert.Equal(t, "invalid_client", r.Error, "the retired secret no longer works")
-	r = requestToken(t, c.ID, newSecret, "", false)
-	require.Equal(t, http.StatusOK, r.Status, "the new one does: %+v", r)
-
+	assert.Equal(t, "invalid_client", requestToken(t, c.ID, c.Secret, "", true).Error)
+	assert.Equal(t, http.StatusOK, requestToken(t, c.ID, newSecret, "", true).Status)
 	_, err = idp.DeleteUserPoolClientSecret(ctx, &cip.DeleteUserPoolClientSecretInput{UserPoolId: aws.String(env.PoolID), ClientId: aws.String(c.ID), ClientSecretId: aws.String(ids()[0])})
 	var bad *ciptypes.InvalidParameterException
 	assert.True(t, errors.As(err, &bad), "the only secret cannot be deleted: %v", err)

@@ -15,11 +15,13 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	cip "github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider"
 	ciptypes "github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider/types"
 
 	"github.com/hasura-auth-cdk/hasuraauth/internal/localauth"
 	"github.com/hasura-auth-cdk/hasuraauth/internal/synth"
+	"github.com/hasura-auth-cdk/hasuraauth/stacks/names"
 )
 
 var (
@@ -32,8 +34,10 @@ var (
 	machineSecret    jwtSecret
 	machineRawSecret jwtSecret
 	machineTiers     string
-	// resourceServer is the machine environment's AWS::Cognito::UserPoolResourceServer properties.
+	// resourceServer is the machine environment's AWS::Cognito::UserPoolResourceServer properties,
+	// machineOutputs its identity stack's outputs.
 	resourceServer map[string]any
+	machineOutputs map[string]struct{ Value any }
 )
 
 // jwtSecret is Hasura's JWT configuration (the fields this app sets).
@@ -89,6 +93,9 @@ func TestMain(m *testing.M) {
 			return 1, err
 		}
 		if err := createResourceServer(); err != nil {
+			return 1, err
+		}
+		if err := deployMachineOutputs(); err != nil {
 			return 1, err
 		}
 		return m.Run(), nil
@@ -184,6 +191,7 @@ func synthesize(root, tmp string) (map[string]any, error) {
 			resourceServer = r.Properties
 		}
 	}
+	machineOutputs = identity.Outputs
 	if resourceServer == nil {
 		return nil, fmt.Errorf("hasura-auth-%s-identity has no resource server", machineEnv)
 	}
@@ -198,6 +206,7 @@ type template struct {
 		Type       string
 		Properties map[string]any
 	}
+	Outputs map[string]struct{ Value any }
 }
 
 func parseTemplate(templates map[string][]byte, stack string) (template, error) {
@@ -240,6 +249,46 @@ func resourceServerString(k string) (*string, bool) {
 		return nil, false
 	}
 	return aws.String(v), true
+}
+
+// machineIdentityStack is the machine environment's identity stack, as claimsctl finds it.
+const machineIdentityStack = "hasura-auth-" + machineEnv + "-identity"
+
+// deployMachineOutputs stands the machine environment's identity stack up in moto's
+// CloudFormation with the synthesized outputs claimsctl client reads: every literal one as
+// synthesized (resource server, tiers, default validity, secret prefix), the pool's ID the
+// emulator's, and the token endpoint the stand-in's (as the JWT secret's URLs point at
+// cognito-local). moto cannot create the stack's Cognito resources, so its one resource is a
+// placeholder, as in claimsctl's own tests.
+func deployMachineOutputs() error {
+	outs := map[string]any{}
+	for name, o := range machineOutputs {
+		if v, ok := o.Value.(string); ok {
+			outs[name] = map[string]any{"Value": v}
+		}
+	}
+	for name, v := range map[string]string{names.OutUserPoolID: env.PoolID, names.OutTokenEndpoint: env.TokenURL} {
+		if _, ok := machineOutputs[name]; !ok {
+			return fmt.Errorf("%s has no output %s", machineIdentityStack, name)
+		}
+		outs[name] = map[string]any{"Value": v}
+	}
+	for _, name := range []string{names.OutMachineResourceServer, names.OutMachineTiers, names.OutMachineDefaultValidity, names.OutMachineClientSecretPrefix} {
+		if outs[name] == nil {
+			return fmt.Errorf("%s has no literal output %s", machineIdentityStack, name)
+		}
+	}
+	tmpl, _ := json.Marshal(map[string]any{
+		"Resources": map[string]any{"Handle": map[string]any{"Type": "AWS::CloudFormation::WaitConditionHandle"}},
+		"Outputs":   outs,
+	})
+	_, err := cloudformation.NewFromConfig(env.Moto.Config()).CreateStack(context.Background(), &cloudformation.CreateStackInput{
+		StackName: aws.String(machineIdentityStack), TemplateBody: aws.String(string(tmpl)),
+	})
+	if err != nil {
+		return fmt.Errorf("create %s in moto: %w", machineIdentityStack, err)
+	}
+	return nil
 }
 
 // resolveSecret fills the deploy-time tokens (the pool and client IDs the identity stack outputs)
