@@ -60,7 +60,7 @@ type Env struct {
 	// grant): see tokenendpoint.go.
 	APIURL   string
 	TokenURL string
-	Secrets  *ClientSecrets
+	secrets  *emulator.ClientSecrets
 	standIns *http.Server
 }
 
@@ -328,6 +328,9 @@ func (e *Env) Stop() {
 	}
 	if e.standIns != nil {
 		_ = e.standIns.Close()
+	}
+	if e.secrets != nil {
+		e.secrets.Close()
 	}
 	if e.invoke != nil {
 		_ = e.invoke.Close()

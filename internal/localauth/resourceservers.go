@@ -140,6 +140,17 @@ func (s *ResourceServers) poolExists(ctx context.Context, pool string) string {
 	return ""
 }
 
+// cognitoTarget is the X-Amz-Target prefix of the Cognito IdP API.
+const cognitoTarget = "AWSCognitoIdentityProviderService."
+
+// awsError writes an error the way the AWS JSON 1.1 protocol does, which the SDK parses.
+func awsError(w http.ResponseWriter, status int, errType, msg string) {
+	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+	w.Header().Set("X-Amzn-ErrorType", errType)
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]string{"__type": errType, "message": msg})
+}
+
 func writeJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
 	_ = json.NewEncoder(w).Encode(v)

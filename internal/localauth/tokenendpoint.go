@@ -18,6 +18,8 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -41,7 +43,7 @@ import (
 //     the body (client_secret_post), checked against the app client as cognito-local stores it
 //     (DescribeUserPoolClient: ClientSecret, AllowedOAuthFlows, AllowedOAuthFlowsUserPoolClient,
 //     AllowedOAuthScopes, AccessTokenValidity and TokenValidityUnits are all stored), with a
-//     second active secret from the ClientSecrets stand-in (cognito-local holds one);
+//     second active secret from the emulator kit's ClientSecrets stand-in (cognito-local holds one);
 //   - the requested scopes against the client's allowed ones (none requested: all of them);
 //   - the PreTokenGeneration trigger, called through the same local Lambda Invoke API
 //     cognito-local calls, with a version 3 TokenGeneration_ClientCredentials event; its
@@ -53,8 +55,8 @@ import (
 //
 // Errors are Cognito's: HTTP 400 with a JSON body {"error": "..."}.
 type TokenEndpoint struct {
-	Cognito   *cip.Client    // the emulator's API
-	Secrets   *ClientSecrets // second secrets; nil: only the emulator's stored one
+	Cognito   *cip.Client   // the emulator's API
+	Secrets   SecretChecker // the client's active secrets; nil: only the emulator's stored one
 	PoolID    string
 	Issuer    string // the pool's issuer as cognito-local signs it: <cognito-local URL>/<pool id>
 	InvokeURL string // the local Lambda Invoke API
@@ -64,6 +66,12 @@ type TokenEndpoint struct {
 	KeyID     string
 	Now       func() time.Time
 	HTTP      *http.Client
+}
+
+// SecretChecker says whether secret is one of an app client's active secrets
+// (emulator.ClientSecrets).
+type SecretChecker interface {
+	Valid(ctx context.Context, pool, client, secret string) bool
 }
 
 // Token endpoint error codes, as Cognito documents them for /oauth2/token.
@@ -190,7 +198,7 @@ func (t *TokenEndpoint) token(r *http.Request) (*TokenResponse, *tokenError) {
 		return nil, &tokenError{code: "server_error", description: "describe the app client: " + err.Error(), status: http.StatusInternalServerError}
 	}
 	client := described.UserPoolClient
-	if !t.secretMatches(client, secret) {
+	if !t.secretMatches(ctx, client, secret) {
 		return nil, refuseToken(errInvalidClient, "")
 	}
 	if !aws.ToBool(client.AllowedOAuthFlowsUserPoolClient) || !slices.Contains(client.AllowedOAuthFlows, ciptypes.OAuthFlowTypeClientCredentials) {
@@ -248,19 +256,13 @@ func clientAuth(r *http.Request) (id, secret string, _ *tokenError) {
 	return id, secret, nil
 }
 
-// secretMatches compares in constant time with each of the client's active secrets.
-func (t *TokenEndpoint) secretMatches(client *ciptypes.UserPoolClientType, secret string) bool {
-	valid := []string{aws.ToString(client.ClientSecret)}
+// secretMatches checks the secret against the client's active secrets, in constant time.
+func (t *TokenEndpoint) secretMatches(ctx context.Context, client *ciptypes.UserPoolClientType, secret string) bool {
 	if t.Secrets != nil {
-		valid = t.Secrets.Valid(client)
+		return t.Secrets.Valid(ctx, t.PoolID, aws.ToString(client.ClientId), secret)
 	}
-	ok := false
-	for _, v := range valid {
-		if v != "" && subtle.ConstantTimeCompare([]byte(v), []byte(secret)) == 1 {
-			ok = true
-		}
-	}
-	return ok
+	stored := aws.ToString(client.ClientSecret)
+	return stored != "" && subtle.ConstantTimeCompare([]byte(stored), []byte(secret)) == 1
 }
 
 // grantScopes returns the scopes the token is granted, in the client's order: the requested ones
@@ -431,8 +433,8 @@ func randomID() string {
 }
 
 // startStandIns serves, on one free 127.0.0.1 port, the token endpoint stand-in at /oauth2/token
-// and, for everything else, cognito-local's API behind the ResourceServers and ClientSecrets
-// stand-ins.
+// and, for everything else, cognito-local's API behind the ResourceServers stand-in and the
+// emulator kit's ClientSecrets stand-in.
 func (e *Env) startStandIns(moduleRoot string) error {
 	key, kid, err := LoadCognitoLocalKey(moduleRoot)
 	if err != nil {
@@ -442,11 +444,15 @@ func (e *Env) startStandIns(moduleRoot string) error {
 		Region: emulator.Region, Credentials: credentials.NewStaticCredentialsProvider("local", "local", ""),
 		BaseEndpoint: aws.String(e.CognitoURL),
 	})
-	if e.Secrets, err = NewClientSecrets(e.CognitoURL, direct); err != nil {
+	if e.secrets, err = emulator.StartClientSecretsFor(e.CognitoURL, direct); err != nil {
+		return err
+	}
+	secretsURL, err := url.Parse(e.secrets.URL)
+	if err != nil {
 		return err
 	}
 	tokens := &TokenEndpoint{
-		Cognito: direct, Secrets: e.Secrets, PoolID: e.PoolID, Issuer: e.Issuer(),
+		Cognito: direct, Secrets: e.secrets, PoolID: e.PoolID, Issuer: e.Issuer(),
 		InvokeURL: e.InvokeURL, Function: FunctionName, Region: emulator.Region,
 		Key: key, KeyID: kid, Now: time.Now, HTTP: &http.Client{Timeout: 10 * time.Second},
 	}
@@ -456,7 +462,7 @@ func (e *Env) startStandIns(moduleRoot string) error {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/oauth2/token", tokens)
-	mux.Handle("/", NewResourceServers(e.Secrets, direct))
+	mux.Handle("/", NewResourceServers(httputil.NewSingleHostReverseProxy(secretsURL), direct))
 	e.standIns = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = e.standIns.Serve(l) }()
 	e.APIURL = "http://" + l.Addr().String()

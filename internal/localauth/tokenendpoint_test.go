@@ -182,17 +182,3 @@ func TestTheEndpointAnswersOnlyAFormPOSTOfTheClientCredentialsGrant(t *testing.T
 		assert.Equal(t, "no-store", w.Header().Get("Cache-Control"))
 	}
 }
-
-func TestGeneratedSecretsLookLikeCognitos(t *testing.T) {
-	seen := map[string]bool{}
-	for range 50 {
-		s := newSecret()
-		assert.Regexp(t, `^[a-z0-9]{51}$`, s)
-		assert.False(t, seen[s])
-		seen[s] = true
-	}
-	at := time.UnixMilli(1700000000000)
-	first := clientSecret{id: secretIDFor("c1", at, nil)}
-	assert.Equal(t, "c1--1700000000000", first.id)
-	assert.Equal(t, "c1--1700000000001", secretIDFor("c1", at, []clientSecret{first}), "unique when two are made in the same millisecond")
-}
