@@ -8,6 +8,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -431,4 +434,32 @@ func TestTheResourceServerDeclaresTheMachineScopesAndOnlyThoseCanBeAllowed(t *te
 	var missing *ciptypes.ScopeDoesNotExistException
 	require.True(t, errors.As(err, &missing), "as Cognito: a scope no resource server declares: %v", err)
 	assert.Contains(t, err.Error(), "hasura/Mutation:Person:Delete")
+}
+
+// TestTheDocumentedCurlGetsAToken runs docs/machine-access.md's curl command verbatim with a
+// client made by claimsctl, as a service's operator would try it.
+func TestTheDocumentedCurlGetsAToken(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "docs", "machine-access.md"))
+	require.NoError(t, err)
+	var command string
+	for _, block := range strings.Split(string(doc), "```sh\n")[1:] {
+		block, _, _ = strings.Cut(block, "```")
+		if strings.Contains(block, "curl ") && strings.Contains(block, "grant_type=client_credentials") {
+			command = block
+		}
+	}
+	require.NotEmpty(t, command, "docs/machine-access.md has a curl command for the token endpoint")
+
+	c := addClient(t, "internal", time.Hour, "Query:Person", "Mutation:Person:Create")
+	cmd := exec.Command("bash", "-euo", "pipefail", "-c", command)
+	cmd.Env = append(os.Environ(), "CLIENT_ID="+c.ID, "CLIENT_SECRET="+c.Secret, "TOKEN_ENDPOINT="+env.TokenURL)
+	out, err := cmd.Output()
+	require.NoError(t, err, "%s", out)
+	var r tokenReply
+	require.NoError(t, json.Unmarshal(out, &r), "%s", out)
+	assert.Equal(t, "Bearer", r.TokenType)
+	assert.Equal(t, int64(3600), r.ExpiresIn, "as the documented answer shows")
+	got, err := verifyAsHasura(t, machineSecret, r.AccessToken)
+	require.NoError(t, err)
+	assert.Equal(t, `{"Mutation:Person:Create","Query:Person"}`, got["x-hasura-scopes"])
 }
