@@ -61,6 +61,7 @@ func addClient(t *testing.T, tier string, validity time.Duration, scopes ...stri
 	assert.ElementsMatch(t, scopes, added.Scopes)
 	c := machineClient{ID: added.ClientID, Name: name, SecretArn: added.SecretArn, Validity: validity}
 	c.Secret = clientSecret(t, c, "AWSCURRENT")
+	assert.NotContains(t, out, c.Secret, "claimsctl never prints the secret")
 	return c
 }
 
