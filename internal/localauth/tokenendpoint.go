@@ -34,9 +34,10 @@ import (
 	"github.com/hasura-auth-cdk/hasuraauth/internal/emulator"
 )
 
-// TokenEndpoint is the one stand-in in the local chain: the client-credentials grant of Cognito's
-// /oauth2/token, which neither cognito-local 5.3.0 (authorization-code and refresh grants only)
-// nor moto 5.2.1 (no token endpoint) implements. It is as small as it can be while doing what
+// TokenEndpoint is the local chain's one stand-in for an endpoint (the others stand in for API
+// calls cognito-local lacks: ResourceServers, emulator.ClientSecrets): the client-credentials
+// grant of Cognito's /oauth2/token, which neither cognito-local 5.3.0 (authorization-code and
+// refresh grants only) nor moto 5.2.1 (no token endpoint) implements. It is as small as it can be while doing what
 // Cognito does for that grant:
 //
 //   - client authentication by HTTP Basic (client_secret_basic) or client_id and client_secret in
