@@ -435,6 +435,31 @@ func TestTheResourceServerDeclaresTheMachineScopesAndOnlyThoseCanBeAllowed(t *te
 	var missing *ciptypes.ScopeDoesNotExistException
 	require.True(t, errors.As(err, &missing), "as Cognito: a scope no resource server declares: %v", err)
 	assert.Contains(t, err.Error(), "hasura/Mutation:Person:Delete")
+
+	// Two creations of one identifier at once: one resource server, the other refused.
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = env.Cognito().CreateResourceServer(ctx, &cip.CreateResourceServerInput{
+				UserPoolId: aws.String(env.PoolID), Identifier: aws.String("reports"), Name: aws.String(fmt.Sprintf("reports-%d", i)),
+				Scopes: []ciptypes.ResourceServerScopeType{{ScopeName: aws.String("Query:Report"), ScopeDescription: aws.String("read reports")}},
+			})
+		}()
+	}
+	wg.Wait()
+	var bad *ciptypes.InvalidParameterException
+	require.True(t, (errs[0] == nil) != (errs[1] == nil), "exactly one succeeds: %v", errs)
+	for _, err := range errs {
+		if err != nil {
+			assert.True(t, errors.As(err, &bad), "%v", err)
+		}
+	}
+	_, err = env.Cognito().DescribeResourceServer(ctx, &cip.DescribeResourceServerInput{UserPoolId: aws.String(env.PoolID), Identifier: aws.String("nothing")})
+	var nf *ciptypes.ResourceNotFoundException
+	assert.True(t, errors.As(err, &nf), "%v", err)
 }
 
 // TestTheDocumentedCurlGetsAToken runs docs/machine-access.md's curl command verbatim with a
