@@ -481,6 +481,7 @@ func clientAdd(ctx context.Context, m *machine, out *printer, name, tier string,
 		return fmt.Errorf("create app client %s%s in %s: %w; nothing was changed", machineClientPrefix, name, m.pool, err)
 	}
 	id := aws.ToString(created.UserPoolClient.ClientId)
+	made := []string{id} // the app clients undo deletes
 	value := secretValue{ClientID: id, ClientSecret: aws.ToString(created.UserPoolClient.ClientSecret), TokenEndpoint: m.tokenEndpoint}
 	recordWritten, secretTried := false, false
 	undo := func(cause error) error {
@@ -502,8 +503,10 @@ func clientAdd(ctx context.Context, m *machine, out *printer, name, tier string,
 				left = append(left, err.Error())
 			}
 		}
-		if err := m.deleteAppClient(ctx, id); err != nil {
-			left = append(left, err.Error())
+		for _, app := range made {
+			if err := m.deleteAppClient(ctx, app); err != nil {
+				left = append(left, err.Error())
+			}
 		}
 		if len(left) > 0 {
 			return partialf("adding client %s failed (%v) and undoing it failed too: %s; run claimsctl client remove %s", name, cause, strings.Join(left, "; "), name)
@@ -511,6 +514,23 @@ func clientAdd(ctx context.Context, m *machine, out *printer, name, tier string,
 		return fmt.Errorf("add client %s: %w; the new app client was removed again, nothing was changed", name, cause)
 	}
 
+	// The SDK retries a create whose answer was lost, and each attempt that landed is an app
+	// client of this name. There was none before, and the lease keeps other runs out: every
+	// other one is this run's, known to nobody. Delete them, or every later command on the
+	// client would refuse to choose between them.
+	apps, err = m.appClients(ctx)
+	for _, other := range apps[name] {
+		if err != nil {
+			break
+		}
+		if other != id {
+			made = append(made, other)
+			err = m.deleteAppClient(ctx, other)
+		}
+	}
+	if err != nil {
+		return undo(err)
+	}
 	err = fault("client-add:list-secrets")
 	if err == nil {
 		var secs []ciptypes.ClientSecretDescriptorType

@@ -124,7 +124,14 @@ func TestUserRebindDoesNotBindAnItemToAUserWhoseEmailIsUnverified(t *testing.T) 
 // write meets its own landed first attempt. (Not a fake of DynamoDB: every request is moto's.)
 func loseAnswers(t *testing.T, op string, n int) *atomic.Int64 {
 	t.Helper()
-	target, err := url.Parse(moto.URL)
+	return loseAnswersOf(t, "AWS_ENDPOINT_URL_DYNAMODB", moto.URL, op, n)
+}
+
+// loseAnswersOf is loseAnswers for any service: the proxy goes in front of upstream and the
+// SDK finds it through the service's endpoint variable.
+func loseAnswersOf(t *testing.T, endpointVar, upstream, op string, n int) *atomic.Int64 {
+	t.Helper()
+	target, err := url.Parse(upstream)
 	require.NoError(t, err)
 	proxy := httputil.NewSingleHostReverseProxy(target)
 	var lost atomic.Int64
@@ -136,7 +143,7 @@ func loseAnswers(t *testing.T, op string, n int) *atomic.Int64 {
 				lost.Add(1)
 				w.Header().Set("Content-Type", "application/x-amz-json-1.0")
 				w.WriteHeader(http.StatusInternalServerError)
-				_, _ = w.Write([]byte(`{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"injected: the answer was lost"}`))
+				_, _ = w.Write([]byte(`{"__type":"InternalServerError","message":"injected: the answer was lost"}`))
 				return
 			}
 			for k, v := range rec.Header() {
@@ -149,7 +156,7 @@ func loseAnswers(t *testing.T, op string, n int) *atomic.Int64 {
 		proxy.ServeHTTP(w, r)
 	}))
 	t.Cleanup(srv.Close)
-	t.Setenv("AWS_ENDPOINT_URL_DYNAMODB", srv.URL)
+	t.Setenv(endpointVar, srv.URL)
 	return &lost
 }
 
@@ -366,4 +373,22 @@ func TestMigrationCommandsRefuseAnotherProjectsCDKJSON(t *testing.T) {
 		assert.Contains(t, errOut, `./cdk.json is project "other", not `+d.project+` (--project): its cognito.sso is not this deployment's; run claimsctl from `+d.project+`'s directory; nothing was changed`, "%q", args)
 	}
 	assert.Equal(t, before, d.item(t, "ann@example.com").Claims)
+}
+
+// CreateUserPoolClient's answer lost: the SDK's retry made a second app client of the name, so
+// add succeeded, yet every later command on the client failed ("2 app clients are named
+// machine-grid ... remove the extra ones in the Cognito console"), and client list showed the
+// extra one as an error row.
+func TestClientAddLeavesNoSecondAppClientWhenTheCreatesAnswerIsLost(t *testing.T) {
+	d := deploy(t)
+	tr := &transcript{}
+	lost := loseAnswersOf(t, "AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER", clientSecrets.URL, "CreateUserPoolClient", 1)
+	id := addGrid(t, d, tr)["clientId"].(string)
+	require.Equal(t, int64(1), lost.Load())
+	app := d.appClient(t, "grid") // fails on more than one
+	require.NotNil(t, app)
+	assert.Equal(t, id, aws.ToString(app.ClientId))
+	_, errOut, code := tr.ctl(t, d, "client", "scopes", "grid", "--scopes", "Query:Person")
+	assert.Equal(t, exitOK, code, errOut)
+	tr.noSecrets(t, d, "grid")
 }
