@@ -371,6 +371,17 @@ func (m *machine) deleteAppClient(ctx context.Context, id string) error {
 	return nil
 }
 
+// deleteClientSecret deletes one Cognito secret of app client id. Not found counts as deleted:
+// the SDK retries a delete whose answer was lost, and the retry finds it gone.
+func (m *machine) deleteClientSecret(ctx context.Context, id, secretID string) error {
+	_, err := m.idp.DeleteUserPoolClientSecret(ctx, &cip.DeleteUserPoolClientSecretInput{UserPoolId: aws.String(m.pool), ClientId: aws.String(id), ClientSecretId: aws.String(secretID)})
+	var nf *ciptypes.ResourceNotFoundException
+	if errors.As(err, &nf) {
+		return nil
+	}
+	return err
+}
+
 // clientSecrets lists the app client's Cognito secrets (ids and dates; Cognito never lists values).
 func (m *machine) clientSecrets(ctx context.Context, id string) ([]ciptypes.ClientSecretDescriptorType, error) {
 	var all []ciptypes.ClientSecretDescriptorType
@@ -844,7 +855,7 @@ func clientRotateSecret(ctx context.Context, m *machine, out *printer, name stri
 			// Added by a rotation interrupted before it stored the value: nobody has it.
 			err := fault("client-rotate:delete-unrecorded")
 			if err == nil {
-				_, err = m.idp.DeleteUserPoolClientSecret(ctx, &cip.DeleteUserPoolClientSecretInput{UserPoolId: aws.String(m.pool), ClientId: aws.String(t.id), ClientSecretId: s.ClientSecretId})
+				err = m.deleteClientSecret(ctx, t.id, sid)
 			}
 			if err != nil {
 				return fmt.Errorf("delete client secret %s of %s, which an interrupted rotation added and never stored: %w; rerun claimsctl client rotate-secret %s", sid, t.id, err, name)
@@ -858,7 +869,21 @@ func clientRotateSecret(ctx context.Context, m *machine, out *printer, name stri
 		added, err = m.idp.AddUserPoolClientSecret(ctx, &cip.AddUserPoolClientSecretInput{UserPoolId: aws.String(m.pool), ClientId: aws.String(t.id)})
 	}
 	if err != nil {
-		return fmt.Errorf("add a client secret to app client %s: %w; nothing was changed", t.id, err)
+		cause := fmt.Errorf("add a client secret to app client %s: %w", t.id, err)
+		// An add whose answer was lost landed: the SDK's retry then finds two secrets (Cognito's
+		// limit). Nobody has the landed one's value, so delete it.
+		now, lerr := m.clientSecrets(context.WithoutCancel(ctx), t.id)
+		if lerr != nil {
+			return fmt.Errorf("%w; if it landed, rerun claimsctl client rotate-secret %s, which deletes it first", cause, name)
+		}
+		for _, s := range now {
+			if sid := aws.ToString(s.ClientSecretId); sid != t.current.ClientSecretID {
+				if derr := m.deleteClientSecret(context.WithoutCancel(ctx), t.id, sid); derr != nil {
+					return fmt.Errorf("%w, and it landed as %s, which could not be deleted (%v): rerun claimsctl client rotate-secret %s, which deletes it first", cause, sid, derr, name)
+				}
+			}
+		}
+		return fmt.Errorf("%w; nothing was changed", cause)
 	}
 	next := t.current
 	next.ClientSecret = aws.ToString(added.ClientSecretDescriptor.ClientSecretValue)
@@ -884,7 +909,7 @@ func clientRotateSecret(ctx context.Context, m *machine, out *printer, name stri
 	}
 	if err != nil {
 		cause := fmt.Errorf("store the new client secret in %s: %w", t.arn, err)
-		if _, derr := m.idp.DeleteUserPoolClientSecret(context.WithoutCancel(ctx), &cip.DeleteUserPoolClientSecretInput{UserPoolId: aws.String(m.pool), ClientId: aws.String(t.id), ClientSecretId: aws.String(next.ClientSecretID)}); derr != nil {
+		if derr := m.deleteClientSecret(context.WithoutCancel(ctx), t.id, next.ClientSecretID); derr != nil {
 			return partialf("%v, and deleting the new Cognito secret failed too (%v): the old secret still works and nobody has the new one; rerun claimsctl client rotate-secret %s", cause, derr, name)
 		}
 		return fmt.Errorf("%w; the new Cognito secret was deleted again, nothing was changed", cause)
@@ -922,7 +947,7 @@ func clientRetireSecret(ctx context.Context, m *machine, out *printer, name stri
 		}
 		err := fault("client-retire:delete-secret")
 		if err == nil {
-			_, err = m.idp.DeleteUserPoolClientSecret(ctx, &cip.DeleteUserPoolClientSecretInput{UserPoolId: aws.String(m.pool), ClientId: aws.String(t.id), ClientSecretId: s.ClientSecretId})
+			err = m.deleteClientSecret(ctx, t.id, aws.ToString(s.ClientSecretId))
 		}
 		if err != nil {
 			return fmt.Errorf("delete the old client secret %s of %s: %w; it still works; rerun claimsctl client retire-secret %s", aws.ToString(s.ClientSecretId), t.id, err, name)

@@ -392,3 +392,37 @@ func TestClientAddLeavesNoSecondAppClientWhenTheCreatesAnswerIsLost(t *testing.T
 	assert.Equal(t, exitOK, code, errOut)
 	tr.noSecrets(t, d, "grid")
 }
+
+// Cognito's secret calls with their answer lost. rotate-secret: the retried add hits Cognito's
+// limit of two and the command said "nothing was changed" while a secret nobody has stayed
+// active. retire-secret: the retried delete finds the secret gone and the command said "it
+// still works" (exit 1) about a secret that no longer did.
+func TestClientSecretCallsWhoseAnswerIsLost(t *testing.T) {
+	d := deploy(t)
+	tr := &transcript{}
+	id := addGrid(t, d, tr)["clientId"].(string)
+	cur := d.stored(t, "grid", "AWSCURRENT")
+
+	lost := loseAnswersOf(t, "AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER", clientSecrets.URL, "AddUserPoolClientSecret", 1)
+	_, errOut, code := tr.ctl(t, d, "client", "rotate-secret", "grid")
+	require.Equal(t, int64(1), lost.Load())
+	assert.Equal(t, exitFailed, code)
+	assert.Contains(t, errOut, "LimitExceededException")
+	assert.Contains(t, errOut, "; nothing was changed")
+	assert.Equal(t, []string{cur.ClientSecretID}, d.cognitoSecrets(t, id), "the landed secret nobody has is deleted")
+	assert.Equal(t, cur, d.stored(t, "grid", "AWSCURRENT"))
+
+	_, errOut, code = tr.ctl(t, d, "client", "rotate-secret", "grid")
+	require.Equal(t, exitOK, code, errOut)
+	next := d.stored(t, "grid", "AWSCURRENT")
+	lost = loseAnswersOf(t, "AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER", clientSecrets.URL, "DeleteUserPoolClientSecret", 1)
+	out, errOut, code := tr.ctl(t, d, "client", "retire-secret", "grid")
+	require.Equal(t, int64(1), lost.Load())
+	assert.Equal(t, exitOK, code, errOut)
+	assert.Contains(t, out, "retired 1 old secret(s) of client grid")
+	assert.Equal(t, []string{next.ClientSecretID}, d.cognitoSecrets(t, id))
+	assert.Nil(t, d.stored(t, "grid", "AWSPREVIOUS"))
+	assert.False(t, d.works(t, cur))
+	assert.True(t, d.works(t, next))
+	tr.noSecrets(t, d, "grid")
+}
