@@ -114,7 +114,7 @@ var commands = []*command{
 			return userEnable(ctx, t, x.out)
 		}},
 	{group: "user", name: "remove", args: "EMAIL", synopsis: "EMAIL",
-		help:    "Delete the user's claims, then the Cognito user (which ends their sessions). Refused when neither exists.",
+		help:    "Delete the user's claims, sign the user out everywhere (their refresh tokens stop working), then delete the Cognito user. Refused when neither exists; rerunnable.",
 		example: "claimsctl --env staging user remove alice@example.com",
 		run: func(ctx context.Context, x *env, o *options, pos []string) error {
 			t, err := x.resolve(ctx, pos, true)
