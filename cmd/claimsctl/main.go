@@ -51,7 +51,8 @@ Global flags (accepted anywhere on the line, before or after the command):
   --region REGION       AWS region (default: the SDK's, e.g. AWS_REGION)
   --profile NAME        AWS shared-config profile
   --json                machine-readable output
-  --lock-wait DURATION  how long to wait for another run's key-ring lock (default 2m)
+  --lock-wait DURATION  how long to wait for another run's key-ring lock (default 2m; 0 = do not wait);
+                        while waiting, stderr says who holds it and since when
   --identity-stack, --hasura-stack NAME            stack names to read outputs from
   --user-pool, --table, --key-secret ID            override the identity stack's outputs
   --api-key-parameter, --cluster, --service NAME   override the API key parameter and Hasura service
