@@ -86,7 +86,7 @@ func BenchmarkClaimsAt10000Items(b *testing.B) {
 		m := samples[len(samples)/2]
 		return m.rate, m.busy
 	}
-	verify := func(s *store) error { return claimsVerify(ctx, s, out) }
+	verify := func(s *store) error { return claimsVerify(ctx, s, out, false) }
 	rotate := func(s *store) error { return keyRotate(ctx, s, out, false, true) }
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {

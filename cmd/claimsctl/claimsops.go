@@ -170,12 +170,12 @@ func census(ctx context.Context, st *store, ring *claims.KeyRing, what string, k
 	return all, err
 }
 
-func claimsList(ctx context.Context, st *store, out *printer) error {
+func claimsList(ctx context.Context, st *store, out *printer, resume bool) error {
 	ring, err := st.ring(ctx)
 	if err != nil {
 		return err
 	}
-	all, err := census(ctx, st, ring, "claims list", true)
+	all, err := resumableCensus(ctx, st, ring, "claims list", true, resume)
 	if err != nil {
 		return err
 	}
@@ -193,12 +193,12 @@ func claimsList(ctx context.Context, st *store, out *printer) error {
 	return nil
 }
 
-func claimsVerify(ctx context.Context, st *store, out *printer) error {
+func claimsVerify(ctx context.Context, st *store, out *printer, resume bool) error {
 	ring, err := st.ring(ctx)
 	if err != nil {
 		return err
 	}
-	all, err := census(ctx, st, ring, "claims verify", false)
+	all, err := resumableCensus(ctx, st, ring, "claims verify", false, resume)
 	if err != nil {
 		return err
 	}

@@ -216,7 +216,7 @@ func (x *env) store(ctx context.Context, workers int) (*store, error) {
 	if workers < 1 {
 		workers = 1
 	}
-	return &store{table: table, secretID: secret, db: x.db, sm: x.sm, lockWait: x.g.lockWait, workers: workers, progress: x.progress, stderr: x.stderr}, nil
+	return &store{table: table, secretID: secret, db: x.db, sm: x.sm, lockWait: x.g.lockWait, workers: workers, progress: x.progress, stderr: x.stderr, region: x.region}, nil
 }
 
 // target is what every command about one user starts from: the normalized email, the user

@@ -16,8 +16,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"sort"
 	"strings"
+	"syscall"
 )
 
 // Exit codes (documented in --help and docs/claimsctl.md).
@@ -69,7 +71,12 @@ Secrets: no command prints a key or the event API key.
 }
 
 func main() {
-	os.Exit(run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	// Ctrl-C or SIGTERM cancels the run's context, so that a command stops between AWS calls
+	// and says what state it left (claims list and verify record their progress for --resume);
+	// a second Ctrl-C kills the process at once.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() { <-ctx.Done(); stop() }()
+	os.Exit(run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
 // usageError is a mistake on the command line; nothing was changed.

@@ -31,7 +31,18 @@ import (
 // Every command runs in-process, through the real SDK clients, against moto's server.
 var moto *emulator.Moto
 
-func TestMain(m *testing.M) { os.Exit(emulator.RunWithMoto(m, &moto)) }
+func TestMain(m *testing.M) {
+	// claims list and verify keep their resume state in the user's cache directory: a
+	// directory of this run's own, not the developer's.
+	cache, err := os.MkdirTemp("", "claimsctl-cache-")
+	if err != nil {
+		panic(err)
+	}
+	os.Setenv("XDG_CACHE_HOME", cache)
+	code := emulator.RunWithMoto(m, &moto)
+	os.RemoveAll(cache)
+	os.Exit(code)
+}
 
 const project = "ctltest"
 

@@ -47,6 +47,7 @@ type store struct {
 	workers         int
 	progress        io.Writer
 	stderr          io.Writer // lock waiting messages; nil: none
+	region          string    // names the resume state of claims list and verify
 }
 
 func key(e string) map[string]ddbtypes.AttributeValue {
@@ -398,18 +399,48 @@ func (s *store) clearRotation(ctx context.Context) error {
 // each calls fn for every claims item (not claimsctl's own), from s.workers parallel scan
 // segments; fn must be safe for concurrent use. A progress line goes to a terminal.
 func (s *store) each(ctx context.Context, what string, fn func(ctx context.Context, item map[string]ddbtypes.AttributeValue) error) error {
+	return s.scan(ctx, what, nil, func(ctx context.Context, _ int, item map[string]ddbtypes.AttributeValue) error { return fn(ctx, item) })
+}
+
+// scanResume lets a scan start each segment where an earlier run stopped, and learn where each
+// segment is after every page.
+type scanResume struct {
+	segments int                                                                    // TotalSegments to use (the recorded run's)
+	start    func(seg int) (startKey map[string]ddbtypes.AttributeValue, done bool) // where segment seg starts
+	page     func(seg int, last map[string]ddbtypes.AttributeValue) error           // after every item of a page went through fn; last nil: segment done
+	done     int64                                                                  // items counted before this run, for the progress line
+}
+
+// scan is each with the segment of every item, and optionally resumable (r).
+func (s *store) scan(ctx context.Context, what string, r *scanResume, fn func(ctx context.Context, seg int, item map[string]ddbtypes.AttributeValue) error) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
+	segments := s.workers
+	if r != nil {
+		segments = r.segments
+	}
 	p := s.startProgress(ctx, what)
 	defer p.finish()
+	if r != nil {
+		p.done.Add(r.done)
+	}
 	var wg sync.WaitGroup
-	for seg := 0; seg < s.workers; seg++ {
+	for seg := 0; seg < segments; seg++ {
+		var startKey map[string]ddbtypes.AttributeValue
+		if r != nil {
+			var done bool
+			if startKey, done = r.start(seg); done {
+				continue
+			}
+		}
 		wg.Add(1)
 		go func(seg int) {
 			defer wg.Done()
-			in := &dynamodb.ScanInput{TableName: aws.String(s.table), ConsistentRead: aws.Bool(true), Limit: aws.Int32(pageSize)}
-			if s.workers > 1 {
-				in.Segment, in.TotalSegments = aws.Int32(int32(seg)), aws.Int32(int32(s.workers))
+			// The page size bounds progress granularity and what a resume repeats; the scan reads
+			// only the attributes an item's checks use.
+			in := &dynamodb.ScanInput{TableName: aws.String(s.table), ConsistentRead: aws.Bool(true), Limit: aws.Int32(pageSize), ExclusiveStartKey: startKey}
+			if segments > 1 {
+				in.Segment, in.TotalSegments = aws.Int32(int32(seg)), aws.Int32(int32(segments))
 			}
 			pages := dynamodb.NewScanPaginator(s.db, in)
 			for pages.HasMorePages() {
@@ -422,11 +453,17 @@ func (s *store) each(ctx context.Context, what string, fn func(ctx context.Conte
 					if id, ok := it[claims.AttrUserID].(*ddbtypes.AttributeValueMemberS); ok && strings.HasPrefix(id.Value, reservedPrefix) {
 						continue
 					}
-					if err := fn(ctx, it); err != nil {
+					if err := fn(ctx, seg, it); err != nil {
 						cancel(err)
 						return
 					}
 					p.done.Add(1)
+				}
+				if r != nil {
+					if err := r.page(seg, page.LastEvaluatedKey); err != nil {
+						cancel(err)
+						return
+					}
 				}
 			}
 		}(seg)
