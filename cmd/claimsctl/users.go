@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	cip "github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider"
@@ -57,7 +58,9 @@ func userAdd(ctx context.Context, t *target, out *printer, c claims.Claims, temp
 		return fmt.Errorf("create Cognito user %s in %s: %w; nothing was changed", t.email, t.pool, err)
 	}
 	sub := attr(created.User.Attributes, "sub")
-	token, err := claims.SealFor(ring, c, claims.Binding{UserID: t.email, Identity: sub})
+	// At least the floor a removed earlier user of this email left behind.
+	gen := claims.NextGen(0, ring.Floor(t.email), time.Now().UnixMilli())
+	token, err := claims.SealFor(ring, c, claims.Binding{UserID: t.email, Identity: sub, Gen: gen})
 	if err == nil {
 		err = fault("user-add:user-created")
 	}
@@ -153,7 +156,12 @@ func userEnable(ctx context.Context, t *target, out *printer) error {
 // a rerun signs out and deletes whatever is left.
 func userRemove(ctx context.Context, t *target, out *printer) error {
 	st := t.st
-	err := fault("user-remove:get-user")
+	ctx, l, err := st.lock(ctx, "user remove")
+	if err != nil {
+		return err
+	}
+	defer l.release()
+	err = fault("user-remove:get-user")
 	if err == nil {
 		_, err = t.idp.AdminGetUser(ctx, &cip.AdminGetUserInput{UserPoolId: aws.String(t.pool), Username: aws.String(t.email)})
 	}
@@ -174,12 +182,15 @@ func userRemove(ctx context.Context, t *target, out *printer) error {
 		return fmt.Errorf("no Cognito user %s in %s and no claims in %s: nothing to remove", t.email, t.pool, st.table)
 	}
 	if hasClaims {
+		if err := tombstone(ctx, st, l, t.email, got.Item, "claimsctl user remove "+t.email); err != nil {
+			return err
+		}
 		err := fault("user-remove:delete-claims")
 		if err == nil {
 			_, err = st.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(st.table), Key: key(t.email)})
 		}
 		if err != nil {
-			return fmt.Errorf("delete claims of %s from %s: %w; nothing was changed", t.email, st.table, err)
+			return partialf("revoked the claims of %s (a floor in the key secret) but could not delete them from %s (%v): they can no longer get a token; rerun claimsctl user remove %s", t.email, st.table, err, t.email)
 		}
 	}
 	if userExists {
