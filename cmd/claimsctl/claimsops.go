@@ -249,9 +249,8 @@ func inspect(ring *claims.KeyRing, item map[string]ddbtypes.AttributeValue) item
 		return s
 	}
 	var b *claims.Binding
-	s.claims, b, s.err = claims.Decode(ring, rec)
+	s.claims, b, s.primary, s.err = claims.Inspect(ring, rec)
 	s.bound = b != nil
-	s.primary = s.err == nil && ring.DecryptsWithPrimary(rec.Claims)
 	return s
 }
 

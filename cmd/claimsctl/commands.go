@@ -269,8 +269,8 @@ func storeFor(ctx context.Context, x *env, o *options, pos []string) (*store, er
 	if err := positional(pos); err != nil {
 		return nil, err
 	}
-	if o.workers < 1 || o.workers > 256 {
-		return nil, usagef("--workers %d: want 1 to 256", o.workers)
+	if o.workers < 1 || o.workers > maxWorkers {
+		return nil, usagef("--workers %d: want 1 to %d", o.workers, maxWorkers)
 	}
 	return x.store(ctx, o.workers)
 }

@@ -127,8 +127,9 @@ func moveAll(ctx context.Context, st *store, ring *claims.KeyRing) (*moveResult,
 		rec, err := claims.RecordFromItem(item)
 		var stored claims.Claims
 		var b *claims.Binding
+		primary := false
 		if err == nil {
-			stored, b, err = claims.Decode(ring, rec)
+			stored, b, primary, err = claims.Inspect(ring, rec)
 		}
 		if err != nil {
 			id := rec.UserID
@@ -140,7 +141,7 @@ func moveAll(ctx context.Context, st *store, ring *claims.KeyRing) (*moveResult,
 			m.mu.Unlock()
 			return nil
 		}
-		if b != nil && ring.DecryptsWithPrimary(rec.Claims) {
+		if b != nil && primary {
 			return nil
 		}
 		bind := b

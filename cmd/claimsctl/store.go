@@ -38,6 +38,14 @@ var leaseTTL = 30 * time.Second
 // pageSize bounds each scan page: progress on a large table, and paging exercised by tests.
 const pageSize = 100
 
+// scanProjection is every attribute claims.RecordFromItem reads: a scan carries nothing else
+// (names through placeholders, so that no attribute name can collide with a reserved word).
+const scanProjection = "#u, #c, #i, #d, #w"
+
+var scanProjectionNames = map[string]string{
+	"#u": claims.AttrUserID, "#c": claims.AttrClaims, "#i": claims.AttrCognitoUUID, "#d": claims.AttrDatabaseID, "#w": claims.AttrWorkgroupID,
+}
+
 // store is the claims table and its key secret.
 type store struct {
 	table, secretID string
@@ -438,7 +446,8 @@ func (s *store) scan(ctx context.Context, what string, r *scanResume, fn func(ct
 			defer wg.Done()
 			// The page size bounds progress granularity and what a resume repeats; the scan reads
 			// only the attributes an item's checks use.
-			in := &dynamodb.ScanInput{TableName: aws.String(s.table), ConsistentRead: aws.Bool(true), Limit: aws.Int32(pageSize), ExclusiveStartKey: startKey}
+			in := &dynamodb.ScanInput{TableName: aws.String(s.table), ConsistentRead: aws.Bool(true), Limit: aws.Int32(pageSize), ExclusiveStartKey: startKey,
+				ProjectionExpression: aws.String(scanProjection), ExpressionAttributeNames: scanProjectionNames}
 			if segments > 1 {
 				in.Segment, in.TotalSegments = aws.Int32(int32(seg)), aws.Int32(int32(segments))
 			}

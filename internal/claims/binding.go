@@ -109,31 +109,43 @@ func Open(plain []byte) (Claims, *Binding, error) {
 // A blob whose generation is below the user's floor (or an unbound blob, when the user has a
 // floor) is refused with ErrSuperseded.
 func Decode(ring *KeyRing, rec Record) (Claims, *Binding, error) {
-	c, b, err := DecodeAnyGeneration(ring, rec)
+	c, b, _, err := Inspect(ring, rec)
+	return c, b, err
+}
+
+// Inspect is Decode that also reports whether the ring's primary key decrypted the blob, from
+// the same single decryption (claimsctl's verify and rotate ask both of every item).
+func Inspect(ring *KeyRing, rec Record) (Claims, *Binding, bool, error) {
+	c, b, primary, err := decode(ring, rec)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, false, err
 	}
 	if f := ring.Floor(rec.UserID); f > 0 && (b == nil || b.Gen < f) {
-		return nil, nil, ErrSuperseded
+		return nil, nil, false, ErrSuperseded
 	}
-	return c, b, nil
+	return c, b, primary, nil
 }
 
 // DecodeAnyGeneration is Decode without the floor check: claimsctl reads an item with it to
 // learn the binding and generation it replaces, whatever blob the item holds now.
 func DecodeAnyGeneration(ring *KeyRing, rec Record) (Claims, *Binding, error) {
-	plain, err := ring.Decrypt(rec.Claims)
+	c, b, _, err := decode(ring, rec)
+	return c, b, err
+}
+
+func decode(ring *KeyRing, rec Record) (Claims, *Binding, bool, error) {
+	plain, primary, err := ring.decrypt(rec.Claims)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, false, err
 	}
 	c, b, err := Open(plain)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, false, err
 	}
 	if b != nil && b.UserID != rec.UserID {
-		return nil, nil, ErrBoundElsewhere
+		return nil, nil, false, ErrBoundElsewhere
 	}
-	return c, b, nil
+	return c, b, primary, nil
 }
 
 // BindingFor is the binding an unbound item gets when claimsctl re-encrypts it: its user_id,

@@ -128,6 +128,20 @@ func (r *KeyRing) Decrypt(token string) ([]byte, error) {
 	return msg, nil
 }
 
+// decrypt is Decrypt that also says whether the primary key decrypted the token (tried first),
+// so that a caller auditing the table decrypts each item once, not once more with the primary.
+func (r *KeyRing) decrypt(token string) ([]byte, bool, error) {
+	if msg := fernet.VerifyAndDecrypt([]byte(token), 0, r.keys[:1]); msg != nil {
+		return msg, true, nil
+	}
+	if len(r.keys) > 1 {
+		if msg := fernet.VerifyAndDecrypt([]byte(token), 0, r.keys[1:]); msg != nil {
+			return msg, false, nil
+		}
+	}
+	return nil, false, ErrDecrypt
+}
+
 // DecryptsWithPrimary reports whether the newest key alone decrypts token (used by rotation).
 func (r *KeyRing) DecryptsWithPrimary(token string) bool {
 	return fernet.VerifyAndDecrypt([]byte(token), 0, r.keys[:1]) != nil
