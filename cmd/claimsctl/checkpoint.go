@@ -49,6 +49,7 @@ type savedStatus struct {
 	ID      string          `json:"id"`
 	Bound   bool            `json:"bound,omitempty"`
 	Primary bool            `json:"primary,omitempty"`
+	Client  bool            `json:"client,omitempty"`
 	Err     string          `json:"err,omitempty"`
 	Claims  json.RawMessage `json:"claims,omitempty"` // claims list only
 }
@@ -198,7 +199,7 @@ func (cp *checkpoint) statuses() ([]itemStatus, error) {
 	var err error
 	for _, sg := range cp.Segments {
 		for _, it := range sg.Items {
-			st := itemStatus{id: it.ID, bound: it.Bound, primary: it.Primary}
+			st := itemStatus{id: it.ID, bound: it.Bound, primary: it.Primary, client: it.Client}
 			if it.Err != "" {
 				st.err = errors.New(it.Err)
 			}
@@ -224,11 +225,11 @@ func resumableCensus(ctx context.Context, st *store, ring *claims.KeyRing, what 
 	pending := make([][]savedStatus, len(cp.Segments))
 	err = st.scan(ctx, what, cp.resume(pending), func(_ context.Context, seg int, item map[string]ddbtypes.AttributeValue) error {
 		s := inspect(ring, item)
-		sv := savedStatus{ID: s.id, Bound: s.bound, Primary: s.primary}
+		sv := savedStatus{ID: s.id, Bound: s.bound, Primary: s.primary, Client: s.client}
 		if s.err != nil {
 			sv.Err = s.err.Error()
 		}
-		if keepClaims && s.err == nil {
+		if keepClaims && s.err == nil && s.claims != nil {
 			sv.Claims = json.RawMessage(s.claims.JSON())
 		}
 		pending[seg] = append(pending[seg], sv)
