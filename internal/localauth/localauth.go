@@ -53,6 +53,7 @@ type Env struct {
 	bootstrap *exec.Cmd
 	invoke    *http.Server
 	cognito   *exec.Cmd
+	signOut   *signOutStandIn // claimsctl's Cognito endpoint: cognito-local plus AdminUserGlobalSignOut
 	logs      io.Writer
 }
 
@@ -231,6 +232,9 @@ func (e *Env) startCognito(ctx context.Context, moduleRoot string) error {
 	}
 	e.cognito = cmd
 	e.CognitoURL = fmt.Sprintf("http://127.0.0.1:%d", port)
+	if e.signOut, err = startSignOutStandIn(e.CognitoURL); err != nil {
+		return err
+	}
 
 	idp := e.Cognito()
 	deadline := time.Now().Add(30 * time.Second)
@@ -279,9 +283,9 @@ func (e *Env) Invocations() int64 { return e.invocations.Load() }
 func (e *Env) Issuer() string { return e.CognitoURL + "/" + e.PoolID }
 
 // ClaimsctlEnv is the environment under which claimsctl (or any SDK) talks to this chain:
-// Cognito at cognito-local, everything else at moto.
+// Cognito at cognito-local (through the sign-out stand-in), everything else at moto.
 func (e *Env) ClaimsctlEnv() []string {
-	return append(e.Moto.Env(), "AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER="+e.CognitoURL)
+	return append(e.Moto.Env(), "AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER="+e.signOut.url)
 }
 
 // ClaimsctlFlags name the resources for claimsctl, so that it reads no stack.
@@ -301,6 +305,9 @@ func (e *Env) SignInCommand(email, password string) string {
 
 // Stop ends every process and server Start began, and removes its files.
 func (e *Env) Stop() {
+	if e.signOut != nil {
+		e.signOut.close()
+	}
 	if e.cognito != nil && e.cognito.Process != nil {
 		_ = syscall.Kill(-e.cognito.Process.Pid, syscall.SIGTERM)
 		_ = e.cognito.Wait()
