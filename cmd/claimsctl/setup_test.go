@@ -232,7 +232,26 @@ func (d *deployment) tokenClaims(t *testing.T, email string) (claims.Claims, err
 }
 
 // binding returns the binding sealed into a user's item (nil: unbound).
+// binding returns the binding sealed into a user's item (nil: unbound), without its
+// generation, which rises with every write (generation returns it; replay_test.go asserts it).
 func (d *deployment) binding(t *testing.T, email string) *claims.Binding {
+	t.Helper()
+	b := d.sealedBinding(t, email)
+	if b != nil {
+		b.Gen = 0
+	}
+	return b
+}
+
+// generation is the generation sealed into a user's item.
+func (d *deployment) generation(t *testing.T, email string) uint64 {
+	t.Helper()
+	b := d.sealedBinding(t, email)
+	require.NotNil(t, b)
+	return b.Gen
+}
+
+func (d *deployment) sealedBinding(t *testing.T, email string) *claims.Binding {
 	t.Helper()
 	got, err := d.db.GetItem(context.Background(), &dynamodb.GetItemInput{TableName: aws.String(d.table), Key: key(email), ConsistentRead: aws.Bool(true)})
 	require.NoError(t, err)
