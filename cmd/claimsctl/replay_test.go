@@ -158,3 +158,25 @@ func TestANarrowingInterruptedAfterTheFloorFailsClosedAndARerunFinishes(t *testi
 	assert.Equal(t, []string{"viewer"}, roles(t, d, "cy@example.com"))
 	assert.NotContains(t, errOut, "INCOMPLETE")
 }
+
+// TestUserRebindAfterANarrowingSealsAboveTheFloor: user rebind rewrites an item whose user has
+// a floor; the rebound blob carries a generation at least the floor, so the trigger accepts it.
+func TestUserRebindAfterANarrowingSealsAboveTheFloor(t *testing.T) {
+	d := deploy(t)
+	migrationPool(t, d)
+	d.mopedItem(t, "mig@example.com", "old-mig")
+	out, errOut, code := d.ctl(t, "", "claims", "put", "mig@example.com", "--roles", "viewer", "--default-role", "viewer")
+	require.Equal(t, exitOK, code, errOut)
+	assert.Contains(t, out, "their older claims are revoked", "replacing an unbound Moped blob raises the floor: putting it back is refused")
+	floor := d.ring(t).Floor("mig@example.com")
+	require.Positive(t, floor)
+
+	sub := d.migrated(t, "mig@example.com", "old-mig")
+	_, errOut, code = d.rebind(t, "mig@example.com")
+	require.Equal(t, exitOK, code, errOut)
+	assert.Equal(t, &claims.Binding{UserID: "mig@example.com", Identity: sub, HasuraUserID: "old-mig"}, d.binding(t, "mig@example.com"))
+	assert.Greater(t, d.generation(t, "mig@example.com"), floor)
+	c, err := d.tokenClaims(t, "mig@example.com")
+	require.NoError(t, err)
+	assert.Equal(t, "old-mig", c[claims.UserID])
+}
