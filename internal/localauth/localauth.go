@@ -53,14 +53,25 @@ type Env struct {
 	bootstrap *exec.Cmd
 	invoke    *http.Server
 	cognito   *exec.Cmd
-	signOut   *signOutStandIn // claimsctl's Cognito endpoint: cognito-local plus AdminUserGlobalSignOut
+	signOut   *signOutStandIn // AdminUserGlobalSignOut, first on the API path (APIURL)
 	logs      io.Writer
+
+	// APIURL is cognito-local's API behind the stand-ins for the calls it lacks (resource
+	// servers, second client secrets), TokenURL the token endpoint stand-in (client-credentials
+	// grant): see tokenendpoint.go.
+	APIURL   string
+	TokenURL string
+	secrets  *emulator.ClientSecrets
+	standIns *http.Server
 }
 
 // Options configure Start.
 type Options struct {
 	ModuleRoot string    // where go.mod and node_modules are
 	Logs       io.Writer // emulator and Lambda output; nil discards it
+	// MachineTiers is the Lambda's MACHINE_TIERS (machineAccess.tiers as the stack renders it);
+	// empty: machine access off, every client-credentials token refused.
+	MachineTiers string
 }
 
 // Start brings the chain up. On error, whatever was started is stopped again.
@@ -83,7 +94,7 @@ func Start(ctx context.Context, o Options) (_ *Env, err error) {
 	if err = e.claimsStore(ctx); err != nil {
 		return nil, err
 	}
-	if err = e.startLambda(o.ModuleRoot); err != nil {
+	if err = e.startLambda(o.ModuleRoot, o.MachineTiers); err != nil {
 		return nil, err
 	}
 	if err = e.startInvokeAPI(); err != nil {
@@ -92,6 +103,15 @@ func Start(ctx context.Context, o Options) (_ *Env, err error) {
 	if err = e.startCognito(ctx, o.ModuleRoot); err != nil {
 		return nil, err
 	}
+	if err = e.startStandIns(o.ModuleRoot); err != nil {
+		return nil, err
+	}
+	// The sign-out stand-in goes first on the API path (signout.go); the token endpoint keeps
+	// its own address.
+	if e.signOut, err = startSignOutStandIn(e.APIURL); err != nil {
+		return nil, err
+	}
+	e.APIURL = e.signOut.url
 	return e, nil
 }
 
@@ -121,7 +141,7 @@ func (e *Env) claimsStore(ctx context.Context) error {
 
 // startLambda builds lambda/pretoken as it is deployed (for this machine's architecture) and
 // runs it under the local Runtime API with the contract's environment.
-func (e *Env) startLambda(moduleRoot string) error {
+func (e *Env) startLambda(moduleRoot, machineTiers string) error {
 	bin := filepath.Join(e.dir, "bootstrap")
 	if err := gobuild.LambdaForHost(moduleRoot, "lambda/pretoken", bin); err != nil {
 		return err
@@ -135,6 +155,9 @@ func (e *Env) startLambda(moduleRoot string) error {
 	cmd.Env = append(os.Environ(), e.Moto.Env()...)
 	cmd.Env = append(cmd.Env, "AWS_LAMBDA_RUNTIME_API="+rt.Addr(), "AWS_LAMBDA_FUNCTION_NAME="+FunctionName,
 		"CLAIMS_TABLE_NAME="+e.Table, "CLAIMS_KEY_SECRET_ID="+e.SecretArn, "CLAIMS_KEY_CACHE_TTL=5m")
+	if machineTiers != "" {
+		cmd.Env = append(cmd.Env, "MACHINE_TIERS="+machineTiers)
+	}
 	cmd.Stdout, cmd.Stderr = e.logs, e.logs
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start bootstrap: %w", err)
@@ -232,9 +255,6 @@ func (e *Env) startCognito(ctx context.Context, moduleRoot string) error {
 	}
 	e.cognito = cmd
 	e.CognitoURL = fmt.Sprintf("http://127.0.0.1:%d", port)
-	if e.signOut, err = startSignOutStandIn(e.CognitoURL); err != nil {
-		return err
-	}
 
 	idp := e.Cognito()
 	deadline := time.Now().Add(30 * time.Second)
@@ -268,11 +288,15 @@ func (e *Env) startCognito(ctx context.Context, moduleRoot string) error {
 	return nil
 }
 
-// Cognito returns a Cognito IdP client for cognito-local.
+// Cognito returns a Cognito IdP client for cognito-local (through the stand-ins once they run).
 func (e *Env) Cognito() *cip.Client {
+	url := e.CognitoURL
+	if e.APIURL != "" {
+		url = e.APIURL
+	}
 	return cip.NewFromConfig(aws.Config{
 		Region: emulator.Region, Credentials: credentials.NewStaticCredentialsProvider("local", "local", ""),
-		BaseEndpoint: aws.String(e.CognitoURL),
+		BaseEndpoint: aws.String(url),
 	})
 }
 
@@ -283,9 +307,9 @@ func (e *Env) Invocations() int64 { return e.invocations.Load() }
 func (e *Env) Issuer() string { return e.CognitoURL + "/" + e.PoolID }
 
 // ClaimsctlEnv is the environment under which claimsctl (or any SDK) talks to this chain:
-// Cognito at cognito-local (through the sign-out stand-in), everything else at moto.
+// Cognito at cognito-local (through the stand-ins, sign-out's included), everything else at moto.
 func (e *Env) ClaimsctlEnv() []string {
-	return append(e.Moto.Env(), "AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER="+e.signOut.url)
+	return append(e.Moto.Env(), "AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER="+e.APIURL)
 }
 
 // ClaimsctlFlags name the resources for claimsctl, so that it reads no stack.
@@ -311,6 +335,12 @@ func (e *Env) Stop() {
 	if e.cognito != nil && e.cognito.Process != nil {
 		_ = syscall.Kill(-e.cognito.Process.Pid, syscall.SIGTERM)
 		_ = e.cognito.Wait()
+	}
+	if e.standIns != nil {
+		_ = e.standIns.Close()
+	}
+	if e.secrets != nil {
+		e.secrets.Close()
 	}
 	if e.invoke != nil {
 		_ = e.invoke.Close()

@@ -14,12 +14,12 @@ import (
 
 // signOutStandIn is the smallest stand-in for the one Cognito call claimsctl makes that
 // cognito-local 5.3.0 does not implement: AdminUserGlobalSignOut (user disable and user remove
-// sign the user out). It is a proxy in front of cognito-local, for claimsctl only, that answers
-// that call by asking cognito-local for the same user (AdminGetUser takes the same UserPoolId
+// sign the user out). It is a proxy in front of the API path (the other stand-ins, then
+// cognito-local; APIURL is its address) that answers that call by asking for the same user (AdminGetUser takes the same UserPoolId
 // and Username): a missing user gets cognito-local's own UserNotFoundException, an existing one
 // an empty success. It revokes nothing: cognito-local keeps honouring the user's refresh tokens
 // until the user is deleted or disabled. moto implements the call for real, and claimsctl's own
-// tests check the revocation there. Every other request goes to cognito-local unchanged.
+// tests check the revocation there. Every other request goes on unchanged.
 type signOutStandIn struct {
 	url string
 	srv *http.Server
@@ -27,10 +27,10 @@ type signOutStandIn struct {
 
 const signOutTarget = "AWSCognitoIdentityProviderService.AdminUserGlobalSignOut"
 
-func startSignOutStandIn(cognitoURL string) (*signOutStandIn, error) {
-	target, err := url.Parse(cognitoURL)
+func startSignOutStandIn(apiURL string) (*signOutStandIn, error) {
+	target, err := url.Parse(apiURL)
 	if err != nil {
-		return nil, fmt.Errorf("cognito-local URL %q: %w", cognitoURL, err)
+		return nil, fmt.Errorf("cognito-local API URL %q: %w", apiURL, err)
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
