@@ -52,7 +52,7 @@ func TestMain(m *testing.M) {
 			return 1, fmt.Errorf("build claimsctl: %w\n%s", err, out)
 		}
 		var logs strings.Builder
-		env, err = localauth.Start(context.Background(), localauth.Options{ModuleRoot: root, Logs: &logs})
+		env, err = localauth.Start(context.Background(), localauth.Options{ModuleRoot: root, Logs: &logs, Migration: true})
 		if err != nil {
 			return 1, fmt.Errorf("start the local auth chain: %w\n%s", err, logs.String())
 		}

@@ -48,6 +48,9 @@ type Env struct {
 	SecretArn   string
 	invocations atomic.Int64
 
+	// Migration is the old pool and the UserMigration trigger (nil without Options.Migration).
+	Migration *Migration
+
 	dir       string
 	runtime   *emulator.RuntimeAPI
 	bootstrap *exec.Cmd
@@ -60,6 +63,9 @@ type Env struct {
 type Options struct {
 	ModuleRoot string    // where go.mod and node_modules are
 	Logs       io.Writer // emulator and Lambda output; nil discards it
+	// Migration adds an old pool whose users the new pool's UserMigration trigger takes over
+	// (migration.go).
+	Migration bool
 }
 
 // Start brings the chain up. On error, whatever was started is stopped again.
@@ -88,8 +94,16 @@ func Start(ctx context.Context, o Options) (_ *Env, err error) {
 	if err = e.startInvokeAPI(); err != nil {
 		return nil, err
 	}
+	if o.Migration {
+		e.Migration = &Migration{}
+	}
 	if err = e.startCognito(ctx, o.ModuleRoot); err != nil {
 		return nil, err
+	}
+	if e.Migration != nil {
+		if err = e.startMigration(ctx, o.ModuleRoot); err != nil {
+			return nil, err
+		}
 	}
 	return e, nil
 }
@@ -151,12 +165,15 @@ func (e *Env) startInvokeAPI() error {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /2015-03-31/functions/{name}/invocations", func(w http.ResponseWriter, r *http.Request) {
+		event, _ := io.ReadAll(r.Body)
+		if e.Migration != nil && e.Migration.serve(w, r.Context(), r.PathValue("name"), event) {
+			return
+		}
 		if r.PathValue("name") != FunctionName {
 			w.Header().Set("X-Amzn-ErrorType", "ResourceNotFoundException")
 			http.Error(w, `{"Type":"User","message":"Function not found"}`, http.StatusNotFound)
 			return
 		}
-		event, _ := io.ReadAll(r.Body)
 		e.invocations.Add(1)
 		out, err := e.runtime.Invoke(r.Context(), normalizeEvent(event), 5*time.Second)
 		var fe *emulator.FunctionError
@@ -203,12 +220,16 @@ func (e *Env) startCognito(ctx context.Context, moduleRoot string) error {
 	if _, err := os.Stat(script); err != nil {
 		return fmt.Errorf("cognito-local is not installed (%s): run npm ci (make deps)", script)
 	}
+	triggers := map[string]string{"PreTokenGeneration": FunctionName}
+	if e.Migration != nil {
+		triggers["UserMigration"] = MigrationFunctionName
+	}
 	conf := map[string]any{
 		"LambdaClient": map[string]any{
 			"endpoint": e.InvokeURL, "region": emulator.Region,
 			"credentials": map[string]string{"accessKeyId": "local", "secretAccessKey": "local"},
 		},
-		"TriggerFunctions": map[string]string{"PreTokenGeneration": FunctionName},
+		"TriggerFunctions": triggers,
 	}
 	if err := os.MkdirAll(filepath.Join(e.dir, ".cognito"), 0o755); err != nil {
 		return err
@@ -307,6 +328,9 @@ func (e *Env) Stop() {
 	}
 	if e.invoke != nil {
 		_ = e.invoke.Close()
+	}
+	if e.Migration != nil {
+		e.Migration.stop()
 	}
 	if e.bootstrap != nil && e.bootstrap.Process != nil {
 		_ = e.bootstrap.Process.Kill()
