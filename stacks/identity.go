@@ -1,6 +1,9 @@
 package stacks
 
 import (
+	"sort"
+	"strings"
+
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscognito"
 	"github.com/aws/constructs-go/constructs/v10"
@@ -77,6 +80,15 @@ func NewIdentityStack(scope constructs.Construct, id string, p *IdentityStackPro
 	if s.Directory.ResourceServer != nil {
 		output(stack, names.OutMachineResourceServer, jsii.String(config.MachineResourceServer), "Resource server declaring the machine scopes (granted scopes read <identifier>/<scope>)")
 		output(stack, names.OutTokenEndpoint, jsii.String(*s.Directory.Domain.BaseUrl(nil)+"/oauth2/token"), "OAuth token endpoint where machine clients get access tokens (client-credentials grant)")
+		m := c.Env.MachineAccess
+		tiers := make([]string, 0, len(m.Tiers))
+		for t, role := range m.Tiers {
+			tiers = append(tiers, t+"="+role)
+		}
+		sort.Strings(tiers)
+		output(stack, names.OutMachineTiers, jsii.String(strings.Join(tiers, ",")), "Machine client tiers and their Hasura roles (tier=role), for claimsctl client add")
+		output(stack, names.OutMachineDefaultValidity, jsii.String(m.DefaultValidity.String()), "Access token validity of a new machine client unless claimsctl client add --validity says otherwise")
+		output(stack, names.OutMachineClientSecretPrefix, jsii.String(c.secretName("clients/")), "Name prefix of the Secrets Manager secrets claimsctl keeps machine client secrets in")
 	}
 	return s
 }

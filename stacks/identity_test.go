@@ -320,6 +320,11 @@ func TestMachineAccessDeclaresTheScopesAndRunsTheTriggerWithV3(t *testing.T) {
 	assert.Equal(t, compact(map[string]any{"Fn::Join": []any{"", []any{"https://", map[string]any{"Ref": domainID}, ".auth.eu-west-1.amazoncognito.com/oauth2/token"}}}),
 		compact(tp.Outputs["TokenEndpoint"].Value))
 	assert.NotEmpty(t, tp.Outputs["TokenEndpoint"].Description)
+	// What claimsctl client add reads: the tiers in the trigger's own form, the default validity
+	// and where client secrets go (under the environment's secret prefix).
+	assert.Equal(t, vars["MACHINE_TIERS"], tp.Outputs["MachineTiers"].Value)
+	assert.Equal(t, "1h", tp.Outputs["MachineDefaultValidity"].Value)
+	assert.Equal(t, "hasura-auth/sso/clients/", tp.Outputs["MachineClientSecretPrefix"].Value)
 
 	// Without machineAccess: no resource server, no machine outputs.
 	for _, env := range []string{"staging", "production", "legacy"} {
@@ -327,6 +332,8 @@ func TestMachineAccessDeclaresTheScopesAndRunsTheTriggerWithV3(t *testing.T) {
 		assert.Empty(t, other.ofType("AWS::Cognito::UserPoolResourceServer"), env)
 		assert.NotContains(t, other.Outputs, "TokenEndpoint", env)
 		assert.NotContains(t, other.Outputs, "MachineResourceServer", env)
+		assert.NotContains(t, other.Outputs, "MachineTiers", env)
+		assert.NotContains(t, other.Outputs, "MachineClientSecretPrefix", env)
 	}
 }
 

@@ -132,6 +132,7 @@ type itemStatus struct {
 	bound   bool
 	err     error
 	primary bool // decrypts with the primary key alone
+	client  bool // a machine client's record (client#<id>), checked as the trigger checks it
 }
 
 func inspect(ring *claims.KeyRing, item map[string]ddbtypes.AttributeValue) itemStatus {
@@ -142,6 +143,13 @@ func inspect(ring *claims.KeyRing, item map[string]ddbtypes.AttributeValue) item
 	rec, err := claims.RecordFromItem(item)
 	if err != nil {
 		s.err = err
+		return s
+	}
+	if claims.IsClientItem(rec.UserID) {
+		// Sealed to its item and client ID by construction: always bound.
+		s.client, s.bound = true, true
+		_, s.err = claims.OpenClient(ring, rec)
+		s.primary = s.err == nil && ring.DecryptsWithPrimary(rec.Claims)
 		return s
 	}
 	var b *claims.Binding
@@ -181,6 +189,9 @@ func claimsList(ctx context.Context, st *store, out *printer) error {
 	}
 	rows := make([][]string, 0, len(all))
 	for _, s := range all {
+		if s.client {
+			continue // machine clients' records: claimsctl client list shows them
+		}
 		binding := map[bool]string{true: "bound", false: "unbound"}[s.bound]
 		if s.err != nil {
 			rows = append(rows, []string{s.id, "", "", "", "ERROR: " + s.err.Error()})
@@ -203,7 +214,11 @@ func claimsVerify(ctx context.Context, st *store, out *printer) error {
 		return err
 	}
 	var failed, unbound []string
+	clients := 0
 	for _, s := range all {
+		if s.client {
+			clients++
+		}
 		switch {
 		case s.err != nil:
 			failed = append(failed, s.id)
@@ -215,8 +230,8 @@ func claimsVerify(ctx context.Context, st *store, out *printer) error {
 	if len(unbound) > 0 {
 		hint = " (unbound items sign in only where claims.allowUnbound is true; claimsctl key rotate binds them)"
 	}
-	out.result(map[string]any{"items": len(all), "failed": len(failed), "failed_user_ids": failed, "unbound": len(unbound)},
-		"%d items, %d failed%s; %d unbound%s", len(all), len(failed), list(failed), len(unbound), hint)
+	out.result(map[string]any{"items": len(all), "failed": len(failed), "failed_user_ids": failed, "unbound": len(unbound), "clients": clients},
+		"%d items, %d failed%s; %d unbound%s; %d machine client records among them", len(all), len(failed), list(failed), len(unbound), hint, clients)
 	if len(failed) > 0 {
 		return fmt.Errorf("%d of %d items fail to decrypt or validate: %s", len(failed), len(all), strings.Join(failed, ", "))
 	}

@@ -36,6 +36,7 @@ type options struct {
 	retire, resume           bool
 	stdin, primary           bool
 	workers                  int
+	tier, scopes, validity   string
 }
 
 type multiFlag []string
@@ -52,6 +53,27 @@ func claimsFlags(fs *flag.FlagSet, o *options) {
 
 func tempPasswordFlag(fs *flag.FlagSet, o *options) {
 	fs.BoolVar(&o.tempPasswordStdin, "temporary-password-stdin", false, "read a temporary password from stdin and send no invitation email (default: Cognito emails an invitation with a generated temporary password)")
+}
+
+func clientAddFlags(fs *flag.FlagSet, o *options) {
+	fs.StringVar(&o.tier, "tier", "", "the client's tier (machineAccess.tiers), which selects its Hasura role")
+	scopesFlag(fs, o)
+	fs.StringVar(&o.validity, "validity", "", "access token validity, whole minutes from 5m to 24h (default: machineAccess.defaultValidity)")
+}
+
+func scopesFlag(fs *flag.FlagSet, o *options) {
+	fs.StringVar(&o.scopes, "scopes", "", "allowed scopes, comma-separated; '*' matches any characters (Mutation:*:Create, Query:*, *), expanded against the environment's scopes")
+}
+
+// clientCommand is the opening of every client command but add and list: NAME, then the
+// environment's machine access.
+func clientCommand(ctx context.Context, x *env, pos []string) (*machine, string, error) {
+	name, err := clientNameArg(pos)
+	if err != nil {
+		return nil, "", err
+	}
+	m, err := x.machine(ctx)
+	return m, name, err
 }
 
 // defaultWorkers keeps a scan well inside a table's on-demand limits while hiding most of the
@@ -231,6 +253,117 @@ var commands = []*command{
 				return err
 			}
 			return keyImport(ctx, st, x.out, k, o.primary)
+		}},
+	{group: "client", name: "add", args: "NAME", synopsis: "NAME --tier T --scopes a,b [--validity 24h]",
+		help: "Create a machine client: a confidential Cognito app client with only the client-credentials grant and the expanded scopes, its record in the claims table, and a Secrets Manager secret holding its id and secret. " +
+			"Prints the client id, the secret's ARN and the token endpoint, never the secret. Undone if a later step fails.",
+		example: "claimsctl --env staging client add grid-ingest --tier internal --scopes Query:Person,Mutation:Person:Create --validity 24h",
+		flags:   []func(*flag.FlagSet, *options){clientAddFlags},
+		run: func(ctx context.Context, x *env, o *options, pos []string) error {
+			m, name, err := clientCommand(ctx, x, pos)
+			if err != nil {
+				return err
+			}
+			if err := m.checkTier(o.tier); err != nil {
+				return err
+			}
+			validity, err := m.parseValidity(o.validity)
+			if err != nil {
+				return err
+			}
+			declared, err := m.declaredScopes(ctx)
+			if err != nil {
+				return err
+			}
+			scopes, err := expandScopes(o.scopes, declared)
+			if err != nil {
+				return err
+			}
+			return clientAdd(ctx, m, x.out, name, o.tier, scopes, validity)
+		}},
+	{group: "client", name: "list",
+		help:    "List the machine clients: name, client id, tier, scopes, token validity, number of active secrets (2 during a rotation) and status.",
+		example: "claimsctl --env staging client list",
+		run: func(ctx context.Context, x *env, o *options, pos []string) error {
+			if err := positional(pos); err != nil {
+				return err
+			}
+			m, err := x.machine(ctx)
+			if err != nil {
+				return err
+			}
+			return clientList(ctx, m, x.out)
+		}},
+	{group: "client", name: "scopes", args: "NAME", synopsis: "NAME --scopes a,b",
+		help:    "Replace a client's scopes (globs expanded again): its record first, then its app client. Effective for its next token.",
+		example: "claimsctl --env staging client scopes grid-ingest --scopes Query:Person",
+		flags:   []func(*flag.FlagSet, *options){scopesFlag},
+		run: func(ctx context.Context, x *env, o *options, pos []string) error {
+			m, name, err := clientCommand(ctx, x, pos)
+			if err != nil {
+				return err
+			}
+			declared, err := m.declaredScopes(ctx)
+			if err != nil {
+				return err
+			}
+			scopes, err := expandScopes(o.scopes, declared)
+			if err != nil {
+				return err
+			}
+			return clientScopes(ctx, m, x.out, name, scopes)
+		}},
+	{group: "client", name: "rotate-secret", args: "NAME", synopsis: "NAME",
+		help: "Add a second Cognito secret to the client and store it in its Secrets Manager secret as AWSCURRENT, keeping the old one as AWSPREVIOUS: both work until claimsctl client retire-secret. " +
+			"Refused while a rotation is open.",
+		example: "claimsctl --env staging client rotate-secret grid-ingest",
+		run: func(ctx context.Context, x *env, o *options, pos []string) error {
+			m, name, err := clientCommand(ctx, x, pos)
+			if err != nil {
+				return err
+			}
+			return clientRotateSecret(ctx, m, x.out, name)
+		}},
+	{group: "client", name: "retire-secret", args: "NAME", synopsis: "NAME",
+		help:    "End a rotation: delete the client's Cognito secrets other than the one its Secrets Manager secret holds as AWSCURRENT, then drop AWSPREVIOUS.",
+		example: "claimsctl --env staging client retire-secret grid-ingest",
+		run: func(ctx context.Context, x *env, o *options, pos []string) error {
+			m, name, err := clientCommand(ctx, x, pos)
+			if err != nil {
+				return err
+			}
+			return clientRetireSecret(ctx, m, x.out, name)
+		}},
+	{group: "client", name: "disable", args: "NAME", synopsis: "NAME",
+		help:    "Refuse the client's next tokens (client_disabled) by setting its record's disabled flag. Tokens already issued stay valid until they expire.",
+		example: "claimsctl --env staging client disable grid-ingest",
+		run: func(ctx context.Context, x *env, o *options, pos []string) error {
+			m, name, err := clientCommand(ctx, x, pos)
+			if err != nil {
+				return err
+			}
+			return clientSetDisabled(ctx, m, x.out, name, true)
+		}},
+	{group: "client", name: "enable", args: "NAME", synopsis: "NAME",
+		help:    "Let a disabled client get tokens again.",
+		example: "claimsctl --env staging client enable grid-ingest",
+		run: func(ctx context.Context, x *env, o *options, pos []string) error {
+			m, name, err := clientCommand(ctx, x, pos)
+			if err != nil {
+				return err
+			}
+			return clientSetDisabled(ctx, m, x.out, name, false)
+		}},
+	{group: "client", name: "remove", args: "NAME", synopsis: "NAME",
+		help: "Remove a machine client: its record (its next token is refused), its app client, and its secret (scheduled for deletion, restorable for 7 days). " +
+			"Also finishes what an interrupted add or remove left.",
+		example: "claimsctl --env staging client remove grid-ingest",
+		run: func(ctx context.Context, x *env, o *options, pos []string) error {
+			m, name, err := clientCommand(ctx, x, pos)
+			if err != nil {
+				return err
+			}
+			return clientRemove(ctx, m, x.out, name)
 		}},
 	{group: "apikey", name: "rotate",
 		help: "Rotate the event API key with an overlap: copy the current value to <parameter>-previous, write a new random value, then force a new deployment of the Hasura service. " +

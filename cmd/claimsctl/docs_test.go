@@ -42,6 +42,8 @@ func shellWords(t *testing.T, line string) (args []string, stdinFile string) {
 			require.Less(t, i+1, len(f), "redirect without a file: %s", line)
 			stdinFile = f[i+1]
 			i++
+		case len(f[i]) >= 2 && f[i][0] == '\'' && f[i][len(f[i])-1] == '\'' && !strings.Contains(f[i][1:len(f[i])-1], "'"):
+			args = append(args, f[i][1:len(f[i])-1]) // single quotes: the word as written
 		case strings.ContainsAny(f[i], `"'|&;$*`):
 			t.Fatalf("documented line needs a shell this test does not emulate: %s", line)
 		default:
@@ -53,7 +55,7 @@ func shellWords(t *testing.T, line string) (args []string, stdinFile string) {
 }
 
 // TestEveryDocumentedCommandLineRuns runs, verbatim and in order, every claimsctl line of
-// docs/claimsctl.md, README.md and --help (the overview and every command's example) against
+// docs/claimsctl.md, docs/machine-access.md, README.md and --help (the overview and every command's example) against
 // moto, each source in an environment "staging" of its own, found the way an operator's shell
 // finds it: the project from ./cdk.json, --env from the line.
 func TestEveryDocumentedCommandLineRuns(t *testing.T) {
@@ -63,7 +65,7 @@ func TestEveryDocumentedCommandLineRuns(t *testing.T) {
 		run(context.Background(), []string{c.group, c.name, "--help"}, strings.NewReader(""), &help, &help)
 	}
 	sources := map[string]string{"--help": help.String()}
-	for _, p := range []string{"docs/claimsctl.md", "README.md"} {
+	for _, p := range []string{"docs/claimsctl.md", "docs/machine-access.md", "README.md"} {
 		b, err := os.ReadFile(filepath.Join("..", "..", p))
 		require.NoError(t, err)
 		sources[p] = string(b)
@@ -75,7 +77,7 @@ func TestEveryDocumentedCommandLineRuns(t *testing.T) {
 	require.GreaterOrEqual(t, len(commandLines(sources["docs/claimsctl.md"])), 10)
 
 	n := 0
-	for _, src := range []string{"docs/claimsctl.md", "README.md", "--help"} {
+	for _, src := range []string{"docs/claimsctl.md", "docs/machine-access.md", "README.md", "--help"} {
 		lines := commandLines(sources[src])
 		if src == "--help" {
 			// The overview repeats some commands' examples: run each once.

@@ -32,6 +32,7 @@ type globals struct {
 	identityStack, hasuraStack    string
 	userPool, table, keySecret    string
 	apiKeyParam, cluster, service string
+	tokenEndpoint                 string
 	json                          bool
 	lockWait                      time.Duration
 }
@@ -41,7 +42,7 @@ type globals struct {
 var globalTakesValue = map[string]bool{
 	"env": true, "project": true, "region": true, "profile": true, "identity-stack": true, "hasura-stack": true,
 	"user-pool": true, "table": true, "key-secret": true, "api-key-parameter": true, "cluster": true, "service": true,
-	"lock-wait": true,
+	"lock-wait": true, "token-endpoint": true,
 }
 
 func isGlobal(name string) bool { return globalTakesValue[name] || name == "json" }
@@ -60,6 +61,7 @@ func (g *globals) register(fs *flag.FlagSet) {
 	str(&g.apiKeyParam, "api-key-parameter", "event API key parameter name")
 	str(&g.cluster, "cluster", "ECS cluster name")
 	str(&g.service, "service", "Hasura ECS service name")
+	str(&g.tokenEndpoint, "token-endpoint", "token endpoint URL claimsctl client add prints and stores")
 	fs.DurationVar(&g.lockWait, "lock-wait", 2*time.Minute, "how long to wait for another run's key-ring lock")
 	fs.BoolVar(&g.json, "json", false, "machine-readable output")
 }
@@ -250,6 +252,11 @@ func (x *env) resolve(ctx context.Context, pos []string, needPool bool) (*target
 func emailArg(pos []string) (string, error) {
 	if err := positional(pos, "EMAIL"); err != nil {
 		return "", err
+	}
+	if claims.IsClientItem(strings.ToLower(strings.TrimSpace(pos[0]))) {
+		// Their items share the table with machine clients' records: refuse even a valid email
+		// that would read as one.
+		return "", usagef("%q starts with %s, the key of machine clients' records: use claimsctl client ... for machine clients; nothing was changed", pos[0], claims.ClientPrefix)
 	}
 	e, err := claims.NormalizeEmail(pos[0])
 	if err != nil {

@@ -125,6 +125,9 @@ func moveAll(ctx context.Context, st *store, ring *claims.KeyRing) (*moveResult,
 	err := st.each(ctx, "key rotate", func(ctx context.Context, item map[string]ddbtypes.AttributeValue) error {
 		m.total.Add(1)
 		rec, err := claims.RecordFromItem(item)
+		if err == nil && claims.IsClientItem(rec.UserID) {
+			return m.moveClient(ctx, st, ring, rec)
+		}
 		var stored claims.Claims
 		var b *claims.Binding
 		if err == nil {
@@ -175,6 +178,42 @@ func moveAll(ctx context.Context, st *store, ring *claims.KeyRing) (*moveResult,
 		return fault(stepReencrypted)
 	})
 	return m, err
+}
+
+// moveClient re-encrypts a machine client's record with the primary key, sealed again to its
+// item and client ID (a user's binding does not apply to it).
+func (m *moveResult) moveClient(ctx context.Context, st *store, ring *claims.KeyRing, rec claims.Record) error {
+	c, err := claims.OpenClient(ring, rec)
+	if err != nil {
+		m.mu.Lock()
+		m.broken = append(m.broken, rec.UserID)
+		m.mu.Unlock()
+		return nil
+	}
+	if ring.DecryptsWithPrimary(rec.Claims) {
+		return nil
+	}
+	tok, err := claims.SealClient(ring, c)
+	if err != nil {
+		return fmt.Errorf("seal %s: %w", rec.UserID, err)
+	}
+	_, err = st.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(st.table), Key: key(rec.UserID),
+		UpdateExpression:         aws.String("SET #c = :new"),
+		ConditionExpression:      aws.String("#c = :old"),
+		ExpressionAttributeNames: map[string]string{"#c": claims.AttrClaims},
+		ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{
+			":new": &ddbtypes.AttributeValueMemberS{Value: tok}, ":old": &ddbtypes.AttributeValueMemberS{Value: rec.Claims},
+		},
+	})
+	if isConditionFailed(err) {
+		return nil // rewritten meanwhile (under the lock, only by a delete): nothing to move
+	}
+	if err != nil {
+		return fmt.Errorf("re-encrypt %s: %w", rec.UserID, err)
+	}
+	m.moved.Add(1)
+	return fault(stepReencrypted)
 }
 
 // retireOld drops every key but the primary, after verifying from the table itself (not from

@@ -30,7 +30,7 @@ const (
 
 func usageText() string {
 	var b strings.Builder
-	b.WriteString(`claimsctl: manage users, Hasura claims and keys of a deployed environment.
+	b.WriteString(`claimsctl: manage users, machine clients, Hasura claims and keys of a deployed environment.
 
 Usage:
   claimsctl [global flags] <command> <subcommand> [arguments] [flags]
@@ -55,6 +55,7 @@ Global flags (accepted anywhere on the line, before or after the command):
   --identity-stack, --hasura-stack NAME            stack names to read outputs from
   --user-pool, --table, --key-secret ID            override the identity stack's outputs
   --api-key-parameter, --cluster, --service NAME   override the API key parameter and Hasura service
+  --token-endpoint URL  override the identity stack's TokenEndpoint output (client add)
 
 Exit codes:
   0  done
@@ -62,7 +63,7 @@ Exit codes:
   2  bad command, flag or input; nothing was changed
   3  could not finish and could not undo; the message says what state is left and what to run
 
-Secrets: no command prints a key or the event API key.
+Secrets: no command prints a key, the event API key or a client secret.
 `)
 	return b.String()
 }

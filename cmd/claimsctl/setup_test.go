@@ -28,10 +28,32 @@ import (
 	"github.com/hasura-auth-cdk/hasuraauth/stacks/names"
 )
 
-// Every command runs in-process, through the real SDK clients, against moto's server.
-var moto *emulator.Moto
+// Every command runs in-process, through the real SDK clients, against moto's server; Cognito's
+// client-secret calls, which moto lacks, go to the stand-in in front of it.
+var (
+	moto          *emulator.Moto
+	clientSecrets *emulator.ClientSecrets
+)
 
-func TestMain(m *testing.M) { os.Exit(emulator.RunWithMoto(m, &moto)) }
+func TestMain(m *testing.M) { os.Exit(emulator.RunWithMoto(withClientSecrets{m}, &moto)) }
+
+type withClientSecrets struct{ m *testing.M }
+
+func (w withClientSecrets) Run() int {
+	cs, err := emulator.StartClientSecrets(moto)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer cs.Close()
+	clientSecrets = cs
+	// The SDK's service-specific endpoint setting: only Cognito goes through the stand-in.
+	os.Setenv("AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER", cs.URL)
+	return w.m.Run()
+}
+
+// machineScopes are the scopes every test environment's resource server declares.
+var machineScopes = []string{"Query:Person", "Query:Work", "Mutation:Person:Create", "Mutation:Work:Create", "Mutation:Person:Delete"}
 
 const project = "ctltest"
 
@@ -41,8 +63,11 @@ var envSeq atomic.Int64
 // and the resources they name.
 type deployment struct {
 	project, env, pool, table, secretArn, param, cluster, service string
+	tokenEndpoint                                                 string
 
 	idp *cip.Client
+	// cs reaches Cognito through the client-secrets stand-in (ListUserPoolClientSecrets).
+	cs  *cip.Client
 	db  *dynamodb.Client
 	sm  *secretsmanager.Client
 	ps  *ssm.Client
@@ -54,8 +79,14 @@ func deploy(t *testing.T) *deployment {
 	return deployAs(t, project, fmt.Sprintf("e%d", envSeq.Add(1)))
 }
 
-// deployAs creates the environment env of project (names must be unique within the package's moto).
+// deployAs creates the environment env of project (names must be unique within the package's moto),
+// with machineAccess.
 func deployAs(t *testing.T, project, env string) *deployment {
+	t.Helper()
+	return deployWith(t, project, env, true)
+}
+
+func deployWith(t *testing.T, project, env string, machines bool) *deployment {
 	t.Helper()
 	ctx := context.Background()
 	cfg := moto.Config()
@@ -64,6 +95,9 @@ func deployAs(t *testing.T, project, env string) *deployment {
 		idp: cip.NewFromConfig(cfg), db: dynamodb.NewFromConfig(cfg), sm: secretsmanager.NewFromConfig(cfg),
 		ps: ssm.NewFromConfig(cfg), ecs: ecs.NewFromConfig(cfg),
 	}
+	csCfg := cfg.Copy()
+	csCfg.BaseEndpoint = aws.String(clientSecrets.URL)
+	d.cs = cip.NewFromConfig(csCfg)
 	pool, err := d.idp.CreateUserPool(ctx, &cip.CreateUserPoolInput{
 		PoolName: aws.String(d.env + "-users"), UsernameAttributes: []ciptypes.UsernameAttributeType{ciptypes.UsernameAttributeTypeEmail},
 	})
@@ -94,10 +128,26 @@ func deployAs(t *testing.T, project, env string) *deployment {
 	_, err = d.ecs.CreateService(ctx, &ecs.CreateServiceInput{Cluster: aws.String(d.cluster), ServiceName: aws.String(d.service), TaskDefinition: td.TaskDefinition.TaskDefinitionArn, DesiredCount: aws.Int32(1)})
 	require.NoError(t, err)
 
-	d.stack(t, names.IdentityStack(project, d.env), map[string]string{
+	outs := map[string]string{
 		names.OutUserPoolID: d.pool, names.OutClaimsTableName: d.table, names.OutClaimsKeySecretArn: d.secretArn,
 		names.OutEventAPIKeyParameterName: d.param,
-	})
+	}
+	if machines {
+		// As the identity stack declares them (stacks tests assert the outputs' form).
+		var scopes []ciptypes.ResourceServerScopeType
+		for _, s := range machineScopes {
+			scopes = append(scopes, ciptypes.ResourceServerScopeType{ScopeName: aws.String(s), ScopeDescription: aws.String(s)})
+		}
+		_, err := d.idp.CreateResourceServer(ctx, &cip.CreateResourceServerInput{UserPoolId: aws.String(d.pool), Identifier: aws.String(claims.MachineResourceServer), Name: aws.String(project + "-" + env + "-machines"), Scopes: scopes})
+		require.NoError(t, err)
+		d.tokenEndpoint = "https://" + project + "-" + env + ".auth." + emulator.Region + ".amazoncognito.com/oauth2/token"
+		outs[names.OutMachineResourceServer] = claims.MachineResourceServer
+		outs[names.OutTokenEndpoint] = d.tokenEndpoint
+		outs[names.OutMachineTiers] = "internal=internal,readonly=readonly,syndication=syndication"
+		outs[names.OutMachineDefaultValidity] = "1h"
+		outs[names.OutMachineClientSecretPrefix] = project + "/" + env + "/clients/"
+	}
+	d.stack(t, names.IdentityStack(project, d.env), outs)
 	d.stack(t, names.HasuraStack(project, d.env), map[string]string{names.OutClusterName: d.cluster, names.OutHasuraServiceName: d.service})
 	return d
 }

@@ -416,6 +416,24 @@ func TestMachineClaimsCarryTheTierRoleAndTheScopesAsAPostgresArray(t *testing.T)
 	_, err = ForClient(Client{ID: "abc", Name: "n", Tier: "internal", Disabled: true}, "service", scopes)
 	assert.ErrorIs(t, err, ErrClientDisabled)
 
+	// A record that lists its scopes narrows what Cognito granted to those (claimsctl client
+	// scopes writes the record before the app client).
+	c, err = ForClient(Client{ID: "abc", Name: "n", Tier: "internal", Scopes: []string{"Query:Person", "Query:Work"}}, "service", scopes)
+	require.NoError(t, err)
+	assert.Equal(t, `{"Query:Person"}`, c[ScopesClaim])
+	c, err = ForClient(Client{ID: "abc", Name: "n", Tier: "internal", Scopes: []string{"Query:Work"}}, "service", scopes)
+	require.NoError(t, err)
+	assert.Equal(t, `{}`, c[ScopesClaim])
+	k, _ := GenerateKey()
+	ring, _ := NewKeyRing(k)
+	tok, err := SealClient(ring, Client{ID: "abc", Name: "n", Tier: "internal", Scopes: []string{"Query:Person"}})
+	require.NoError(t, err)
+	back, err := OpenClient(ring, Record{UserID: ClientItemID("abc"), Claims: tok})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"Query:Person"}, back.Scopes, "the scopes survive the seal")
+	_, err = SealClient(ring, Client{ID: "abc", Name: "n", Tier: "internal", Scopes: []string{"bad scope"}})
+	assert.ErrorIs(t, err, ErrInvalid)
+
 	for _, in := range [][]string{{}, {"Query:Person"}, {"a\"b", "c\\d", "{e}", "f,g"}} {
 		lit := ScopesLiteral(in)
 		back, err := ParseScopesLiteral(lit)

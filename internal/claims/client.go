@@ -40,6 +40,8 @@ var (
 	// it is shown (it is a session variable and a Cognito client name).
 	clientNameRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9 _.:@+=-]{0,127}$`)
 	tierRe       = regexp.MustCompile(`^[a-z][a-z0-9-]{0,31}$`)
+	// Cognito's scope names: printable ASCII without spaces, quotes or backslashes.
+	scopeRe = regexp.MustCompile(`^[\x21\x23-\x2E\x30-\x5B\x5D-\x7E]{1,256}$`)
 )
 
 // ClientItemID is the user_id of the record of the app client clientID.
@@ -58,6 +60,12 @@ type Client struct {
 	Tier string `json:"tier"`
 	// Disabled refuses every token until claimsctl client enable.
 	Disabled bool `json:"disabled,omitempty"`
+	// Scopes are the scope names claimsctl allowed the app client (its AllowedOAuthScopes without
+	// the resource server prefix). When set, a token carries only granted scopes that are also
+	// here: the record, written first by claimsctl client scopes, narrows at once even while the
+	// app client still allows more (and a scope added to the app client outside claimsctl never
+	// reaches Hasura).
+	Scopes []string `json:"scopes,omitempty"`
 }
 
 // Validate checks the fields; errors wrap ErrInvalid and never quote values.
@@ -69,6 +77,11 @@ func (c Client) Validate() error {
 		return invalid("client name must be 1-128 letters, digits, spaces or _ . : @ + = -, starting with a letter or digit")
 	case !tierRe.MatchString(c.Tier):
 		return invalid("client tier must be 1-32 lower-case letters, digits or hyphens")
+	}
+	for _, s := range c.Scopes {
+		if !scopeRe.MatchString(s) {
+			return invalid("client scopes must be Cognito scope names")
+		}
 	}
 	return nil
 }
@@ -194,13 +207,27 @@ func ParseScopesLiteral(lit string) ([]string, error) {
 }
 
 // ForClient returns the claims of a machine token: the tier's role as the default and only
-// allowed role, the client's id and name, and the granted scopes.
+// allowed role, the client's id and name, and the granted scopes (those the record lists, when
+// it lists any).
 func ForClient(c Client, role string, scopes []string) (Claims, error) {
 	if c.Disabled {
 		return nil, ErrClientDisabled
 	}
 	if !roleRe.MatchString(role) {
 		return nil, invalid("the tier's role is not a role name")
+	}
+	if c.Scopes != nil {
+		allowed := map[string]bool{}
+		for _, s := range c.Scopes {
+			allowed[s] = true
+		}
+		kept := []string{}
+		for _, s := range scopes {
+			if allowed[s] {
+				kept = append(kept, s)
+			}
+		}
+		scopes = kept
 	}
 	return Claims{
 		DefaultRole:     role,

@@ -108,6 +108,13 @@ func TestMachineTokenCarriesTheTierRoleTheClientAndTheGrantedScopes(t *testing.T
 	require.NoError(t, err)
 	assert.Equal(t, "{}", accessClaims(t, out)["x-hasura-scopes"])
 
+	// A record that lists its scopes (claimsctl client add and scopes write them) narrows what
+	// Cognito granted: an app client widened outside claimsctl gives Hasura nothing more.
+	f.putClient(t, claims.Client{ID: "9narrow", Name: "narrow", Tier: "readonly", Scopes: []string{"Query:Person"}})
+	out, err, _ = invoke(t, h, clientEvent("9narrow", "hasura/Query:Person", "hasura/Mutation:Person:Create"))
+	require.NoError(t, err)
+	assert.Equal(t, `{"Query:Person"}`, accessClaims(t, out)["x-hasura-scopes"])
+
 	// People sign in exactly as before on a handler with machine access.
 	f.put(t, item{email: "alice@example.com", claimsJSON: editorClaims, uuid: uuid})
 	out, err, _ = invoke(t, h, event("3", "TokenGeneration_Authentication", nativeUser("alice@example.com", sub)))

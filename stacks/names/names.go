@@ -17,6 +17,12 @@ const (
 	// Only in environments with machineAccess.
 	OutMachineResourceServer = "MachineResourceServer"
 	OutTokenEndpoint         = "TokenEndpoint"
+	// The tiers as tier=role pairs, sorted, comma-separated (the trigger's MACHINE_TIERS), the
+	// default token validity (a Go duration), and the Secrets Manager name prefix of the machine
+	// clients' secrets: what claimsctl client add checks and uses.
+	OutMachineTiers              = "MachineTiers"
+	OutMachineDefaultValidity    = "MachineDefaultValidity"
+	OutMachineClientSecretPrefix = "MachineClientSecretPrefix"
 )
 
 // IdentityStack is the stateful stack of an environment.
