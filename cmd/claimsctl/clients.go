@@ -418,8 +418,8 @@ func clientAdd(ctx context.Context, m *machine, out *printer, name, tier string,
 	}
 	if existing != nil {
 		if existing.DeletedDate != nil {
-			return fmt.Errorf("a client named %s was removed and its secret %s is scheduled for deletion (restorable until %s): choose another name, or wait until then; nothing was changed",
-				name, secretName, existing.DeletedDate.Add(secretRecoveryDays*24*time.Hour).UTC().Format(time.RFC3339))
+			return fmt.Errorf("a client named %s was removed and its secret %s is scheduled for deletion on %s (restorable until then): choose another name, or wait; nothing was changed",
+				name, secretName, existing.DeletedDate.UTC().Format(time.RFC3339))
 		}
 		return fmt.Errorf("a client named %s already exists (secret %s): change it with claimsctl client scopes, or remove it first; nothing was changed", name, secretName)
 	}
@@ -519,6 +519,9 @@ func clientAdd(ctx context.Context, m *machine, out *printer, name, tier string,
 				{Key: aws.String(clientIDTag), Value: aws.String(id)},
 			},
 		})
+	}
+	if err == nil {
+		err = fault("client-add:secret-created") // as if the answer were lost
 	}
 	if err != nil {
 		return undo(fmt.Errorf("store the client secret in %s: %w", secretName, err))
@@ -662,6 +665,17 @@ func clientScopes(ctx context.Context, m *machine, out *printer, name string, sc
 		in := updateInput(d.UserPoolClient)
 		in.AllowedOAuthScopes = m.qualified(scopes)
 		_, err = m.idp.UpdateUserPoolClient(ctx, in)
+		if err == nil {
+			err = fault("client-scopes:client-updated") // as if the answer were lost
+		}
+	}
+	if err != nil {
+		// The update may have landed with its answer lost: then restoring the record would
+		// leave the two disagreeing. Look before undoing.
+		now, derr := m.idp.DescribeUserPoolClient(context.WithoutCancel(ctx), &cip.DescribeUserPoolClientInput{UserPoolId: aws.String(m.pool), ClientId: aws.String(id)})
+		if derr == nil && sameSet(now.UserPoolClient.AllowedOAuthScopes, m.qualified(scopes)) {
+			err = nil
+		}
 	}
 	if err != nil {
 		cause := fmt.Errorf("update the scopes of app client %s: %w", id, err)
@@ -787,6 +801,21 @@ func clientRotateSecret(ctx context.Context, m *machine, out *printer, name stri
 	err = fault("client-rotate:put-secret")
 	if err == nil {
 		_, err = m.sm.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{SecretId: aws.String(t.arn), SecretString: aws.String(next.String())})
+		if err == nil {
+			err = fault("client-rotate:secret-stored") // as if the answer were lost
+		}
+	}
+	if err != nil {
+		cause := fmt.Errorf("store the new client secret in %s: %w", t.arn, err)
+		// The write may have landed with its answer lost: deleting the Cognito secret would
+		// then break every consumer that reads AWSCURRENT. Look before undoing.
+		now, ok, rerr := m.storedSecret(context.WithoutCancel(ctx), t.arn, "AWSCURRENT")
+		switch {
+		case rerr != nil:
+			return partialf("%v, and reading the secret back failed too (%v): the old secret still works; rerun claimsctl client rotate-secret %s (it finishes or cleans up)", cause, rerr, name)
+		case ok && now.ClientSecretID == next.ClientSecretID:
+			err = nil // stored after all
+		}
 	}
 	if err != nil {
 		cause := fmt.Errorf("store the new client secret in %s: %w", t.arn, err)
@@ -976,6 +1005,13 @@ func clientRemove(ctx context.Context, m *machine, out *printer, name string) er
 	out.result(map[string]any{"name": name, "clientIds": ids, "secretDeletion": liveSecret},
 		"removed client %s (%s): it can no longer get a token; %s", name, strings.Join(ids, ", "), gone)
 	return nil
+}
+
+func sameSet(a, b []string) bool {
+	a, b = append([]string{}, a...), append([]string{}, b...)
+	sort.Strings(a)
+	sort.Strings(b)
+	return strings.Join(a, "\n") == strings.Join(b, "\n")
 }
 
 func contains(list []string, s string) bool {
