@@ -43,20 +43,30 @@ func claimsPut(ctx context.Context, t *target, out *printer, c claims.Claims) er
 			}
 		}
 	}
-	sub := ""
+	sub, legacySub := "", ""
 	if t.pool != "" {
 		u, err := t.idp.AdminGetUser(ctx, &cip.AdminGetUserInput{UserPoolId: aws.String(t.pool), Username: aws.String(t.email)})
 		switch {
 		case err == nil:
-			sub = attr(u.UserAttributes, "sub")
+			sub, legacySub = attr(u.UserAttributes, "sub"), attr(u.UserAttributes, claims.LegacySubAttr)
 		case !cognitoNotFound(err):
 			return fmt.Errorf("look up %s in %s: %w; nothing was changed", t.email, t.pool, err)
 		}
 	}
 	rebound := false
 	if sub != "" && bind.Identity != sub {
-		rebound = bind.Identity != ""
-		bind = claims.Binding{UserID: t.email, Identity: sub}
+		hasuraID := bind.HasuraUserID
+		if hasuraID == "" {
+			hasuraID = bind.Identity
+		}
+		if legacySub != "" && legacySub == hasuraID {
+			// Moved from the old pool (only Cognito sets custom:legacy_sub): the same person, who
+			// keeps their Hasura user id, as user rebind binds them.
+			bind = claims.Binding{UserID: t.email, Identity: sub, HasuraUserID: hasuraID}
+		} else {
+			rebound = bind.Identity != ""
+			bind = claims.Binding{UserID: t.email, Identity: sub}
+		}
 	}
 	token, err := claims.SealFor(ring, c, bind)
 	if err != nil {

@@ -35,6 +35,7 @@ type options struct {
 	tempPasswordStdin        bool
 	retire, resume           bool
 	stdin, primary           bool
+	all                      bool
 	workers                  int
 	tier, scopes, validity   string
 }
@@ -87,6 +88,10 @@ func workersFlag(fs *flag.FlagSet, o *options) {
 func rotateFlags(fs *flag.FlagSet, o *options) {
 	fs.BoolVar(&o.retire, "retire", false, "remove the old keys after verifying every item decrypts with the new key")
 	fs.BoolVar(&o.resume, "resume", false, "finish an interrupted rotation, moving to the key it recorded, instead of drawing a new key")
+}
+
+func rebindFlags(fs *flag.FlagSet, o *options) {
+	fs.BoolVar(&o.all, "all", false, "every user item of the table (instead of the EMAILs named)")
 }
 
 func importFlags(fs *flag.FlagSet, o *options) {
@@ -144,6 +149,43 @@ var commands = []*command{
 				return err
 			}
 			return userRemove(ctx, t, x.out)
+		}},
+	{group: "user", name: "rebind", args: "[EMAIL ...]", synopsis: "[EMAIL ...] [--all]",
+		help: "Bind each item whose user has moved to the new pool (cognito.migrateFrom) to their new sub, keeping their Hasura user id (the old pool's sub). " +
+			"A single sign-on user not in the new pool yet is bound by email, so their first sign-in through the provider works; an item whose email is held by a user who cannot be its owner is refused, not rewritten (exit 1). Single sign-on settings come from ./cdk.json (cognito.sso). Rerun it until user migration-status says done.",
+		example: "claimsctl --env staging user rebind --all",
+		flags:   []func(*flag.FlagSet, *options){rebindFlags, workersFlag},
+		run: func(ctx context.Context, x *env, o *options, pos []string) error {
+			if o.all == (len(pos) > 0) {
+				return usagef("name the users (EMAIL ...) or pass --all, not both")
+			}
+			var emails []string
+			for _, p := range pos {
+				e, err := claims.NormalizeEmail(p)
+				if err != nil {
+					return usagef("%v", err)
+				}
+				emails = append(emails, e)
+			}
+			m, err := x.migrationTarget(ctx, o)
+			if err != nil {
+				return err
+			}
+			return userRebind(ctx, m, x.out, emails)
+		}},
+	{group: "user", name: "migration-status", synopsis: "[--workers N]",
+		help:    "Count the user items bound to the new pool's identity, waiting for user rebind, not in the new pool yet, and still unbound (Moped's), and say whether the old pool can be retired. Reads only.",
+		example: "claimsctl --env staging user migration-status --json",
+		flags:   []func(*flag.FlagSet, *options){workersFlag},
+		run: func(ctx context.Context, x *env, o *options, pos []string) error {
+			if err := positional(pos); err != nil {
+				return err
+			}
+			m, err := x.migrationTarget(ctx, o)
+			if err != nil {
+				return err
+			}
+			return migrationStatus(ctx, m, x.out)
 		}},
 	{group: "claims", name: "put", args: "EMAIL", synopsis: "EMAIL --roles a,b --default-role a",
 		help:    "Write one user's claims, validated exactly as the pre-token Lambda validates them and sealed to the user's item (and Cognito identity, when the user exists).",

@@ -15,13 +15,13 @@ import (
 	"github.com/hasura-auth-cdk/hasuraauth/internal/claims"
 )
 
-// commandLines returns every claimsctl command line for the staging environment in text, as a
-// reader would copy it: an optional bin/ prefix, a trailing comment removed.
-func commandLines(text string) []string {
+// commandLines returns every claimsctl command line for environment env in text, as a reader
+// would copy it: an optional bin/ prefix, a trailing comment removed.
+func commandLines(text, env string) []string {
 	var out []string
 	for _, l := range strings.Split(text, "\n") {
 		l = strings.TrimPrefix(strings.TrimSpace(l), "bin/")
-		if !strings.HasPrefix(l, "claimsctl ") || !strings.Contains(l, "--env staging") {
+		if !strings.HasPrefix(l, "claimsctl ") || !strings.Contains(l, "--env "+env) {
 			continue
 		}
 		if i := strings.Index(l, " #"); i >= 0 {
@@ -55,9 +55,10 @@ func shellWords(t *testing.T, line string) (args []string, stdinFile string) {
 }
 
 // TestEveryDocumentedCommandLineRuns runs, verbatim and in order, every claimsctl line of
-// docs/claimsctl.md, docs/machine-access.md, README.md and --help (the overview and every command's example) against
-// moto, each source in an environment "staging" of its own, found the way an operator's shell
-// finds it: the project from ./cdk.json, --env from the line.
+// docs/claimsctl.md, docs/machine-access.md, README.md and --help (the overview and every
+// command's example) for environment "staging", and of docs/moving-from-moped.md for
+// "moped-production", against moto, each source in an environment of its own, found the way an
+// operator's shell finds it: the project from ./cdk.json, --env from the line.
 func TestEveryDocumentedCommandLineRuns(t *testing.T) {
 	var help bytes.Buffer
 	run(context.Background(), []string{"--help"}, strings.NewReader(""), &help, &help)
@@ -65,20 +66,22 @@ func TestEveryDocumentedCommandLineRuns(t *testing.T) {
 		run(context.Background(), []string{c.group, c.name, "--help"}, strings.NewReader(""), &help, &help)
 	}
 	sources := map[string]string{"--help": help.String()}
-	for _, p := range []string{"docs/claimsctl.md", "docs/machine-access.md", "README.md"} {
+	envOf := map[string]string{"--help": "staging", "docs/claimsctl.md": "staging", "docs/machine-access.md": "staging", "README.md": "staging", "docs/moving-from-moped.md": "moped-production"}
+	for _, p := range []string{"docs/claimsctl.md", "docs/machine-access.md", "README.md", "docs/moving-from-moped.md"} {
 		b, err := os.ReadFile(filepath.Join("..", "..", p))
 		require.NoError(t, err)
 		sources[p] = string(b)
 	}
-	helpLines := commandLines(sources["--help"])
+	helpLines := commandLines(sources["--help"], "staging")
 	for _, c := range commands {
 		assert.Contains(t, helpLines, c.example, "%s %s has an example that runs", c.group, c.name)
 	}
-	require.GreaterOrEqual(t, len(commandLines(sources["docs/claimsctl.md"])), 10)
+	require.GreaterOrEqual(t, len(commandLines(sources["docs/claimsctl.md"], "staging")), 10)
+	require.GreaterOrEqual(t, len(commandLines(sources["docs/moving-from-moped.md"], "moped-production")), 4)
 
 	n := 0
-	for _, src := range []string{"docs/claimsctl.md", "docs/machine-access.md", "README.md", "--help"} {
-		lines := commandLines(sources[src])
+	for _, src := range []string{"docs/claimsctl.md", "docs/machine-access.md", "README.md", "docs/moving-from-moped.md", "--help"} {
+		lines := commandLines(sources[src], envOf[src])
 		if src == "--help" {
 			// The overview repeats some commands' examples: run each once.
 			seen := map[string]bool{}
@@ -94,7 +97,7 @@ func TestEveryDocumentedCommandLineRuns(t *testing.T) {
 		t.Run(src, func(t *testing.T) {
 			n++
 			proj := fmt.Sprintf("docs%d", n)
-			deployAs(t, proj, "staging")
+			deployAs(t, proj, envOf[src])
 			dir := t.TempDir()
 			require.NoError(t, os.WriteFile(filepath.Join(dir, "cdk.json"), []byte(`{"context":{"project":"`+proj+`"}}`), 0o600))
 			k, _ := claims.GenerateKey()

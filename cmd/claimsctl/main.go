@@ -59,7 +59,7 @@ Global flags (accepted anywhere on the line, before or after the command):
 
 Exit codes:
   0  done
-  1  an AWS call or a check failed (claims verify: items failed); nothing was left half-done
+  1  an AWS call or a check failed (claims verify: items failed; user rebind: items refused); nothing was left half-done
   2  bad command, flag or input; nothing was changed
   3  could not finish and could not undo; the message says what state is left and what to run
 
@@ -254,8 +254,12 @@ func findCommand(group, name string) *command {
 
 func groupHelp(w io.Writer, group string, cmds []*command) {
 	fmt.Fprintf(w, "Usage: claimsctl %s <subcommand> [arguments] [flags]\n\nSubcommands:\n", group)
+	width := 6
 	for _, c := range cmds {
-		fmt.Fprintf(w, "  %-16s %-6s %s\n", c.name, c.args, c.summary())
+		width = max(width, len(c.args))
+	}
+	for _, c := range cmds {
+		fmt.Fprintf(w, "  %-16s %-*s %s\n", c.name, width, c.args, c.summary())
 	}
 	fmt.Fprintf(w, "\nRun claimsctl %s <subcommand> --help for its flags; claimsctl --help for global flags and exit codes.\n", group)
 }
