@@ -60,7 +60,7 @@ test: deps vet cfn-lint ## Run every test (CDK assertions, unit, fuzz seeds, emu
 	$(GO) build -trimpath -o bin/app .
 	$(NO_AWS) HASURAAUTH_TEST_APP=$(CURDIR)/bin/app $(GO) test -count=1 -timeout 30m ./...
 
-e2e: deps ## The end-to-end login: claimsctl -> cognito-local -> pre-token Lambda -> token verified as Hasura would
+e2e: deps ## The end-to-end login and machine tokens: claimsctl -> cognito-local (and the token endpoint stand-in) -> pre-token Lambda -> token verified as Hasura would
 	$(NO_AWS) $(GO) test -count=1 -v -run . ./e2e/
 
 local: deps ## Run the whole auth chain locally (cognito-local, moto, the real Lambda) until Ctrl-C

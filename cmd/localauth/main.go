@@ -24,14 +24,16 @@ func main() {
 	roles := flag.String("roles", "viewer,editor", "the demo user's allowed roles")
 	def := flag.String("default-role", "editor", "the demo user's default role")
 	verbose := flag.Bool("v", false, "show the emulators' and the Lambda's logs")
+	// machineAccess's default tiers, as the stack renders them for the trigger (MACHINE_TIERS).
+	tiers := flag.String("machine-tiers", "internal=internal,readonly=readonly,syndication=syndication", "the trigger's machine tiers (tier=role,...); empty turns machine access off")
 	flag.Parse()
-	if err := run(*email, *roles, *def, *verbose); err != nil {
+	if err := run(*email, *roles, *def, *tiers, *verbose); err != nil {
 		fmt.Fprintln(os.Stderr, "make local:", err)
 		os.Exit(1)
 	}
 }
 
-func run(email, roles, def string, verbose bool) error {
+func run(email, roles, def, tiers string, verbose bool) error {
 	root, err := os.Getwd()
 	if err != nil {
 		return err
@@ -39,7 +41,7 @@ func run(email, roles, def string, verbose bool) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	opts := localauth.Options{ModuleRoot: root}
+	opts := localauth.Options{ModuleRoot: root, MachineTiers: tiers}
 	if verbose {
 		opts.Logs = &localauth.Lines{W: os.Stderr, Prefix: "  | "}
 	}
@@ -81,6 +83,7 @@ The auth chain is up (all on 127.0.0.1; Ctrl-C stops everything):
     app client              %s
     JWKS                    %s/.well-known/jwks.json
   Lambda Invoke API         %s  (runs lambda/pretoken's bootstrap)
+  Token endpoint            %s  (stand-in: client-credentials grant only; tiers %s)
   DynamoDB / Secrets (moto) %s
     claims table            %s
     claims key secret       %s
@@ -95,7 +98,7 @@ Manage users and claims with claimsctl against this chain:
 
   %s go run ./cmd/claimsctl claims list %s
 
-`, env.CognitoURL, env.PoolID, env.ClientID, env.Issuer(), env.InvokeURL, env.Moto.URL, env.Table, env.SecretArn,
+`, env.CognitoURL, env.PoolID, env.ClientID, env.Issuer(), env.InvokeURL, env.TokenURL, tiers, env.Moto.URL, env.Table, env.SecretArn,
 		email, password, roles, def, env.SignInCommand(email, password), envPrefix(env.ClaimsctlEnv()), flags(env.ClaimsctlFlags()))
 	<-ctx.Done()
 	fmt.Println("\nstopping ...")

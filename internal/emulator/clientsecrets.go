@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -22,19 +23,21 @@ import (
 	ciptypes "github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider/types"
 )
 
-// ClientSecrets is the one stand-in for Cognito calls in this kit: moto 5.2.1 does not implement
-// AddUserPoolClientSecret, ListUserPoolClientSecrets or DeleteUserPoolClientSecret (Cognito's
-// two-secrets-per-client rotation, 2025), and no other emulator here does. It is a proxy in front
-// of moto that answers exactly those three calls and forwards every other request to moto
-// unchanged, so app clients, pools and everything else stay moto's. A client's first secret is
-// the one moto generated with the client (DescribeUserPoolClient's ClientSecret); secrets added
-// later live only here. Valid answers what Cognito's token endpoint would check.
+// ClientSecrets is the one stand-in for Cognito calls in this kit: neither moto 5.2.1 nor
+// cognito-local 5.3.0 implements AddUserPoolClientSecret, ListUserPoolClientSecrets or
+// DeleteUserPoolClientSecret (Cognito's two-secrets-per-client rotation, 2025), and no other
+// emulator here does. It is a proxy in front of the emulator's Cognito API (moto for claimsctl's
+// tests, cognito-local for the local chain) that answers exactly those three calls and forwards
+// every other request unchanged, so app clients, pools and everything else stay the emulator's.
+// A client's first secret is the one the emulator generated with the client
+// (DescribeUserPoolClient's ClientSecret); secrets added later live only here. Valid answers what
+// Cognito's token endpoint would check (internal/localauth's token endpoint stand-in asks it).
 type ClientSecrets struct {
 	URL string
 
-	moto  *cip.Client
-	proxy *httputil.ReverseProxy
-	srv   *http.Server
+	upstream *cip.Client
+	proxy    *httputil.ReverseProxy
+	srv      *http.Server
 
 	mu      sync.Mutex
 	secrets map[string][]clientSecret // pool/client -> secrets, oldest first
@@ -53,19 +56,25 @@ const targetPrefix = "AWSCognitoIdentityProviderService."
 // StartClientSecrets starts the proxy in front of moto on a free loopback port. Point the
 // Cognito clients at its URL (AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER); Close stops it.
 func StartClientSecrets(m *Moto) (*ClientSecrets, error) {
-	target, err := url.Parse(m.URL)
+	return StartClientSecretsFor(m.URL, cip.NewFromConfig(m.Config()))
+}
+
+// StartClientSecretsFor starts the proxy in front of the Cognito API at upstreamURL, which
+// upstream calls.
+func StartClientSecretsFor(upstreamURL string, upstream *cip.Client) (*ClientSecrets, error) {
+	target, err := url.Parse(upstreamURL)
 	if err != nil {
-		return nil, fmt.Errorf("moto URL %q: %w", m.URL, err)
+		return nil, fmt.Errorf("cognito URL %q: %w", upstreamURL, err)
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("client secrets stand-in: %w", err)
 	}
 	s := &ClientSecrets{
-		URL:     "http://" + l.Addr().String(),
-		moto:    cip.NewFromConfig(m.Config()),
-		proxy:   httputil.NewSingleHostReverseProxy(target),
-		secrets: map[string][]clientSecret{},
+		URL:      "http://" + l.Addr().String(),
+		upstream: upstream,
+		proxy:    httputil.NewSingleHostReverseProxy(target),
+		secrets:  map[string][]clientSecret{},
 	}
 	s.srv = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = s.srv.Serve(l) }()
@@ -148,10 +157,10 @@ func (s *ClientSecrets) call(ctx context.Context, op, pool, client, value, secre
 	}
 }
 
-// load checks the app client exists in moto and, the first time, records the secret moto made
-// with it.
+// load checks the app client exists in the emulator and, the first time, records the secret the
+// emulator made with it.
 func (s *ClientSecrets) load(ctx context.Context, pool, client string) ([]clientSecret, string, string) {
-	d, err := s.moto.DescribeUserPoolClient(ctx, &cip.DescribeUserPoolClientInput{UserPoolId: aws.String(pool), ClientId: aws.String(client)})
+	d, err := s.upstream.DescribeUserPoolClient(ctx, &cip.DescribeUserPoolClientInput{UserPoolId: aws.String(pool), ClientId: aws.String(client)})
 	if err != nil {
 		var nf *ciptypes.ResourceNotFoundException
 		if errors.As(err, &nf) {
@@ -178,12 +187,12 @@ func (s *ClientSecrets) Valid(ctx context.Context, pool, client, secret string) 
 	if code != "" {
 		return false
 	}
+	ok := false
 	for _, sec := range list {
-		if sec.value == secret {
-			return true
-		}
+		// Constant time, as a token endpoint compares secrets.
+		ok = subtle.ConstantTimeCompare([]byte(sec.value), []byte(secret)) == 1 || ok
 	}
-	return false
+	return ok
 }
 
 func descriptor(sec clientSecret) map[string]any {

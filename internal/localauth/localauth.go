@@ -57,12 +57,23 @@ type Env struct {
 	invoke    *http.Server
 	cognito   *exec.Cmd
 	logs      io.Writer
+
+	// APIURL is cognito-local's API behind the stand-ins for the calls it lacks (resource
+	// servers, second client secrets), TokenURL the token endpoint stand-in (client-credentials
+	// grant): see tokenendpoint.go.
+	APIURL   string
+	TokenURL string
+	secrets  *emulator.ClientSecrets
+	standIns *http.Server
 }
 
 // Options configure Start.
 type Options struct {
 	ModuleRoot string    // where go.mod and node_modules are
 	Logs       io.Writer // emulator and Lambda output; nil discards it
+	// MachineTiers is the Lambda's MACHINE_TIERS (machineAccess.tiers as the stack renders it);
+	// empty: machine access off, every client-credentials token refused.
+	MachineTiers string
 	// Migration adds an old pool whose users the new pool's UserMigration trigger takes over
 	// (migration.go).
 	Migration bool
@@ -88,7 +99,7 @@ func Start(ctx context.Context, o Options) (_ *Env, err error) {
 	if err = e.claimsStore(ctx); err != nil {
 		return nil, err
 	}
-	if err = e.startLambda(o.ModuleRoot); err != nil {
+	if err = e.startLambda(o.ModuleRoot, o.MachineTiers); err != nil {
 		return nil, err
 	}
 	if err = e.startInvokeAPI(); err != nil {
@@ -104,6 +115,9 @@ func Start(ctx context.Context, o Options) (_ *Env, err error) {
 		if err = e.startMigration(ctx, o.ModuleRoot); err != nil {
 			return nil, err
 		}
+	}
+	if err = e.startStandIns(o.ModuleRoot); err != nil {
+		return nil, err
 	}
 	return e, nil
 }
@@ -134,7 +148,7 @@ func (e *Env) claimsStore(ctx context.Context) error {
 
 // startLambda builds lambda/pretoken as it is deployed (for this machine's architecture) and
 // runs it under the local Runtime API with the contract's environment.
-func (e *Env) startLambda(moduleRoot string) error {
+func (e *Env) startLambda(moduleRoot, machineTiers string) error {
 	bin := filepath.Join(e.dir, "bootstrap")
 	if err := gobuild.LambdaForHost(moduleRoot, "lambda/pretoken", bin); err != nil {
 		return err
@@ -148,6 +162,9 @@ func (e *Env) startLambda(moduleRoot string) error {
 	cmd.Env = append(os.Environ(), e.Moto.Env()...)
 	cmd.Env = append(cmd.Env, "AWS_LAMBDA_RUNTIME_API="+rt.Addr(), "AWS_LAMBDA_FUNCTION_NAME="+FunctionName,
 		"CLAIMS_TABLE_NAME="+e.Table, "CLAIMS_KEY_SECRET_ID="+e.SecretArn, "CLAIMS_KEY_CACHE_TTL=5m")
+	if machineTiers != "" {
+		cmd.Env = append(cmd.Env, "MACHINE_TIERS="+machineTiers)
+	}
 	cmd.Stdout, cmd.Stderr = e.logs, e.logs
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start bootstrap: %w", err)
@@ -285,11 +302,15 @@ func (e *Env) startCognito(ctx context.Context, moduleRoot string) error {
 	return nil
 }
 
-// Cognito returns a Cognito IdP client for cognito-local.
+// Cognito returns a Cognito IdP client for cognito-local (through the stand-ins once they run).
 func (e *Env) Cognito() *cip.Client {
+	url := e.CognitoURL
+	if e.APIURL != "" {
+		url = e.APIURL
+	}
 	return cip.NewFromConfig(aws.Config{
 		Region: emulator.Region, Credentials: credentials.NewStaticCredentialsProvider("local", "local", ""),
-		BaseEndpoint: aws.String(e.CognitoURL),
+		BaseEndpoint: aws.String(url),
 	})
 }
 
@@ -302,7 +323,7 @@ func (e *Env) Issuer() string { return e.CognitoURL + "/" + e.PoolID }
 // ClaimsctlEnv is the environment under which claimsctl (or any SDK) talks to this chain:
 // Cognito at cognito-local, everything else at moto.
 func (e *Env) ClaimsctlEnv() []string {
-	return append(e.Moto.Env(), "AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER="+e.CognitoURL)
+	return append(e.Moto.Env(), "AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER="+e.APIURL)
 }
 
 // ClaimsctlFlags name the resources for claimsctl, so that it reads no stack.
@@ -325,6 +346,12 @@ func (e *Env) Stop() {
 	if e.cognito != nil && e.cognito.Process != nil {
 		_ = syscall.Kill(-e.cognito.Process.Pid, syscall.SIGTERM)
 		_ = e.cognito.Wait()
+	}
+	if e.standIns != nil {
+		_ = e.standIns.Close()
+	}
+	if e.secrets != nil {
+		e.secrets.Close()
 	}
 	if e.invoke != nil {
 		_ = e.invoke.Close()
