@@ -13,6 +13,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	cip "github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider"
+	ciptypes "github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider/types"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
@@ -137,26 +138,90 @@ func TestUserDisableEnableRemoveKeepCognitoAndClaimsConsistent(t *testing.T) {
 	assert.Contains(t, errOut, "no Cognito user nobody@example.com")
 }
 
-func TestUserRemoveInterruptedLeavesAUserThatCannotSignIn(t *testing.T) {
-	d := deploy(t)
-	_, _, code := d.ctl(t, "", "user", "add", "fay@example.com", "--roles", "viewer", "--default-role", "viewer")
-	require.Equal(t, exitOK, code)
-	faultHook = func(point string) error {
-		if point == "user-remove:claims-deleted" {
-			return errors.New("injected: connection reset")
-		}
-		return nil
+// passwordSignIn signs email in through moto's Cognito (ADMIN_USER_PASSWORD_AUTH) and returns a
+// function that tries a refresh with the refresh token it got: nil while the token still works.
+func (d *deployment) passwordSignIn(t *testing.T, email string) func() error {
+	t.Helper()
+	ctx := context.Background()
+	cl, err := d.idp.CreateUserPoolClient(ctx, &cip.CreateUserPoolClientInput{UserPoolId: aws.String(d.pool), ClientName: aws.String("test"),
+		ExplicitAuthFlows: []ciptypes.ExplicitAuthFlowsType{ciptypes.ExplicitAuthFlowsTypeAllowAdminUserPasswordAuth, ciptypes.ExplicitAuthFlowsTypeAllowRefreshTokenAuth}})
+	require.NoError(t, err)
+	_, err = d.idp.AdminSetUserPassword(ctx, &cip.AdminSetUserPasswordInput{UserPoolId: aws.String(d.pool), Username: aws.String(email), Password: aws.String("Correct-Horse-9"), Permanent: true})
+	require.NoError(t, err)
+	auth, err := d.idp.AdminInitiateAuth(ctx, &cip.AdminInitiateAuthInput{UserPoolId: aws.String(d.pool), ClientId: cl.UserPoolClient.ClientId,
+		AuthFlow: ciptypes.AuthFlowTypeAdminUserPasswordAuth, AuthParameters: map[string]string{"USERNAME": email, "PASSWORD": "Correct-Horse-9"}})
+	require.NoError(t, err)
+	refresh := aws.ToString(auth.AuthenticationResult.RefreshToken)
+	require.NotEmpty(t, refresh)
+	return func() error {
+		_, err := d.idp.AdminInitiateAuth(ctx, &cip.AdminInitiateAuthInput{UserPoolId: aws.String(d.pool), ClientId: cl.UserPoolClient.ClientId,
+			AuthFlow: ciptypes.AuthFlowTypeRefreshTokenAuth, AuthParameters: map[string]string{"REFRESH_TOKEN": refresh}})
+		return err
 	}
-	_, errOut, code := d.ctl(t, "", "user", "remove", "fay@example.com")
-	faultHook = nil
-	assert.Equal(t, exitPartial, code)
-	assert.Contains(t, errOut, "they can no longer get a token; rerun claimsctl user remove fay@example.com")
-	_, err := d.tokenClaims(t, "fay@example.com")
-	assert.Error(t, err, "the claims went first: fail closed")
-	_, _, code = d.ctl(t, "", "user", "remove", "fay@example.com")
-	assert.Equal(t, exitOK, code, "a rerun completes")
-	_, exists := d.user(t, "fay@example.com")
-	assert.False(t, exists)
+}
+
+// TestUserRemoveSignsOutFirstAndARetryAfterAFailureAtEachCallCompletes: user remove revokes the
+// user's refresh tokens (AdminUserGlobalSignOut) before deleting the user. A failure at each of
+// its AWS calls in turn leaves either nothing changed or a user who cannot get a token, and a
+// rerun completes.
+func TestUserRemoveSignsOutFirstAndARetryAfterAFailureAtEachCallCompletes(t *testing.T) {
+	for _, tc := range []struct {
+		point   string
+		code    int
+		message string
+	}{
+		{"user-remove:get-user", exitFailed, "nothing was changed"},
+		{"user-remove:get-claims", exitFailed, "nothing was changed"},
+		{"tombstone:floor-raised", exitPartial, "revoked the claims of fay@example.com (a floor in the key secret) but did not delete them"},
+		{"user-remove:delete-claims", exitPartial, "revoked the claims of fay@example.com (a floor in the key secret) but could not delete them"},
+		{"sign-out", exitPartial, "could not sign them out"},
+		{"user-remove:delete-user", exitPartial, "signed them out, but not the Cognito user"},
+	} {
+		t.Run(tc.point, func(t *testing.T) {
+			d := deploy(t)
+			_, errOut, code := d.ctl(t, "", "user", "add", "fay@example.com", "--roles", "viewer", "--default-role", "viewer")
+			require.Equal(t, exitOK, code, errOut)
+			refresh := d.passwordSignIn(t, "fay@example.com")
+			require.NoError(t, refresh(), "signed in: the refresh token works")
+
+			var seen []string
+			faultHook = func(p string) error {
+				seen = append(seen, p)
+				if p == tc.point {
+					return errors.New("injected: connection reset")
+				}
+				return nil
+			}
+			_, errOut, code = d.ctl(t, "", "user", "remove", "fay@example.com")
+			faultHook = nil
+			assert.Equal(t, tc.code, code, errOut)
+			assert.Contains(t, errOut, tc.message)
+			assert.Contains(t, errOut, "injected: connection reset")
+			_, exists := d.user(t, "fay@example.com")
+			assert.True(t, exists, "the user is deleted last")
+			_, err := d.tokenClaims(t, "fay@example.com")
+			if tc.code == exitFailed {
+				assert.NoError(t, err, "nothing was changed")
+				assert.NoError(t, refresh(), "nothing was changed")
+			} else {
+				assert.Error(t, err, "the claims went first: fail closed")
+			}
+			if tc.point == "user-remove:delete-user" {
+				assert.Error(t, refresh(), "signed out before the delete: the refresh token is revoked while the user still exists")
+				assert.Equal(t, []string{"user-remove:get-user", "user-remove:get-claims", "tombstone:floor-raised", "user-remove:delete-claims", "sign-out", "user-remove:delete-user"}, seen,
+					"the calls, in order: look up, read claims, revoke older claims, delete claims, sign out, delete user")
+			}
+
+			out, errOut, code := d.ctl(t, "", "user", "remove", "fay@example.com")
+			require.Equal(t, exitOK, code, "a rerun completes: %s", errOut)
+			assert.Contains(t, out, "signed them out everywhere first")
+			_, exists = d.user(t, "fay@example.com")
+			assert.False(t, exists)
+			_, err = d.tokenClaims(t, "fay@example.com")
+			assert.Error(t, err)
+			assert.Error(t, refresh())
+		})
+	}
 }
 
 func TestClaimsPutGetDeleteAndRoleChanges(t *testing.T) {
@@ -487,6 +552,7 @@ func TestClaimsPutKeepsAMovedUsersHasuraIDAndRebindsAReusedEmail(t *testing.T) {
 	d.putToken(t, "moved@example.com", tok)
 	_, errOut, code := d.ctl(t, "", "claims", "put", "moved@example.com", "--roles", "viewer,editor", "--default-role", "editor")
 	require.Equal(t, exitOK, code, errOut)
+	assert.Positive(t, d.generation(t, "moved@example.com"), "every write carries a generation")
 	assert.Equal(t, &claims.Binding{UserID: "moved@example.com", HasuraUserID: "old-pool-sub"}, d.binding(t, "moved@example.com"))
 
 	// An item bound to a previous owner of the email: claims put binds it to the current user only.

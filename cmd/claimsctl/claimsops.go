@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	cip "github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider"
@@ -18,6 +19,11 @@ import (
 // claimsPut writes one user's claims, sealed to their item. The binding keeps the identity and
 // Hasura user id the item already records, unless the Cognito user now holding the email has
 // another sub (the email was reused): then the claims are bound to the new user alone.
+//
+// Every write carries a higher generation. When the new claims are narrower than the current
+// ones (a role or session variable removed or changed, or the binding changed), the user's floor
+// in the key secret is raised to the new generation first: an older, broader blob put back by
+// someone with write access to the table only is then refused (see claims.KeyRing.Floor).
 func claimsPut(ctx context.Context, t *target, out *printer, c claims.Claims) error {
 	st := t.st
 	ctx, l, err := st.lock(ctx, "claims put")
@@ -34,11 +40,16 @@ func claimsPut(ctx context.Context, t *target, out *printer, c claims.Claims) er
 	if err != nil {
 		return fmt.Errorf("read claims table %s: %w; nothing was changed", st.table, err)
 	}
+	var old claims.Claims
+	var oldBind *claims.Binding
+	readable := false
 	if len(got.Item) > 0 {
 		if rec, err := claims.RecordFromItem(got.Item); err == nil {
-			if stored, b, err := claims.Decode(ring, rec); err == nil && b != nil {
-				bind = *b
+			// Whatever the item holds now, even a blob below the floor: it is what is replaced.
+			if stored, b, err := claims.DecodeAnyGeneration(ring, rec); err == nil && b != nil {
+				bind, old, oldBind, readable = *b, stored, b, true
 			} else if err == nil {
+				old, readable = stored, true
 				_, bind = claims.BindingFor(stored, rec)
 			}
 		}
@@ -68,6 +79,19 @@ func claimsPut(ctx context.Context, t *target, out *printer, c claims.Claims) er
 			bind = claims.Binding{UserID: t.email, Identity: sub}
 		}
 	}
+	bind.Gen = claims.NextGen(bind.Gen, ring.Floor(t.email), time.Now().UnixMilli())
+	// Narrower than what the item held (or than an unreadable or unbound blob, or one bound to
+	// another identity): revoke every older blob first. Broader or equal claims need no floor:
+	// putting back an older blob would only narrow them.
+	narrowed := len(got.Item) > 0 && (!readable || oldBind == nil || oldBind.Identity != bind.Identity || narrows(old, c))
+	if narrowed {
+		if err := raiseFloor(ctx, st, l, ring, t.email, bind.Gen); err != nil {
+			return err
+		}
+		if err := fault("claims-put:floor-raised"); err != nil {
+			return partialf("raised the floor of %s to generation %d but did not write their new claims (%v): their current claims are refused until you rerun claimsctl claims put %s", t.email, bind.Gen, err, t.email)
+		}
+	}
 	token, err := claims.SealFor(ring, c, bind)
 	if err != nil {
 		return err
@@ -84,15 +108,59 @@ func claimsPut(ctx context.Context, t *target, out *printer, c claims.Claims) er
 		ExpressionAttributeNames: map[string]string{"#c": claims.AttrClaims}, ExpressionAttributeValues: values,
 	})
 	if err != nil {
-		return fmt.Errorf("write claims of %s to %s: %w", t.email, st.table, err)
+		if narrowed {
+			return partialf("raised the floor of %s to generation %d but writing their new claims to %s failed (%v): their current claims are refused until you rerun claimsctl claims put %s", t.email, bind.Gen, st.table, err, t.email)
+		}
+		return fmt.Errorf("write claims of %s to %s: %w; nothing was changed", t.email, st.table, err)
 	}
 	allowed, def := c.Roles()
 	note := ""
 	if rebound {
 		note = "; the item was bound to another Cognito identity (the email was reused) and is now bound to the current user"
 	}
-	out.result(map[string]any{"email": t.email, "allowed_roles": allowed, "default_role": def, "identity": bind.Identity, "rebound": rebound},
+	if narrowed {
+		note += "; their older claims are revoked (a floor in the key secret; the trigger applies it within its key cache time, 5 minutes)"
+	}
+	out.result(map[string]any{"email": t.email, "allowed_roles": allowed, "default_role": def, "identity": bind.Identity, "rebound": rebound, "generation": bind.Gen, "older_revoked": narrowed},
 		"wrote claims of %s: roles %s, default %s (effective at their next sign-in or token refresh)%s", t.email, strings.Join(allowed, ","), def, note)
+	return nil
+}
+
+// narrows reports whether next grants less than prev: an allowed role dropped, or any other
+// session variable (row-level scoping, for instance) removed or changed. The default role alone
+// is not a grant: the user may request any allowed role.
+func narrows(prev, next claims.Claims) bool {
+	prevRoles, _ := prev.Roles()
+	nextRoles, _ := next.Roles()
+	have := map[string]bool{}
+	for _, r := range nextRoles {
+		have[r] = true
+	}
+	for _, r := range prevRoles {
+		if !have[r] {
+			return true
+		}
+	}
+	for k, v := range prev {
+		if k == claims.AllowedRoles || k == claims.DefaultRole {
+			continue
+		}
+		if nv, ok := next[k]; !ok || nv != v {
+			return true
+		}
+	}
+	return false
+}
+
+// raiseFloor records in the key secret that user's claims below generation gen are refused.
+func raiseFloor(ctx context.Context, st *store, l *lease, ring *claims.KeyRing, user string, gen uint64) error {
+	next := ring.WithFloor(user, gen)
+	if n := len(next.SecretString()); n > claims.MaxSecretBytes-4096 {
+		return fmt.Errorf("the key secret would grow to %d bytes with another floor (Secrets Manager allows %d): run claimsctl key rotate --retire, which makes every older claims blob undecryptable and clears the floors, then rerun; nothing was changed", n, claims.MaxSecretBytes)
+	}
+	if err := st.putRing(ctx, l, next); err != nil {
+		return fmt.Errorf("raise the floor of %s: %w; their claims are unchanged", user, err)
+	}
 	return nil
 }
 
@@ -121,17 +189,53 @@ func claimsGet(ctx context.Context, t *target, out *printer) error {
 	return nil
 }
 
+// claimsDelete removes one user's claims. It first raises the user's floor above the blob it
+// deletes, so that putting that blob (or any older one) back gives no token.
 func claimsDelete(ctx context.Context, t *target, out *printer) error {
 	st := t.st
-	_, err := st.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(st.table), Key: key(t.email),
-		ConditionExpression: aws.String("attribute_exists(user_id)")})
+	ctx, l, err := st.lock(ctx, "claims delete")
 	if err != nil {
-		if isConditionFailed(err) {
-			return fmt.Errorf("no claims for %s in %s", t.email, st.table)
-		}
-		return fmt.Errorf("delete claims of %s from %s: %w", t.email, st.table, err)
+		return err
+	}
+	defer l.release()
+	got, err := st.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(st.table), Key: key(t.email), ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return fmt.Errorf("read claims table %s: %w; nothing was changed", st.table, err)
+	}
+	if len(got.Item) == 0 {
+		return fmt.Errorf("no claims for %s in %s", t.email, st.table)
+	}
+	if err := tombstone(ctx, st, l, t.email, got.Item, "claimsctl claims delete "+t.email); err != nil {
+		return err
+	}
+	_, err = st.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(st.table), Key: key(t.email),
+		ConditionExpression: aws.String("attribute_exists(user_id)")})
+	if err != nil && !isConditionFailed(err) {
+		return partialf("revoked the claims of %s (a floor in the key secret) but could not delete the item from %s (%v): they can no longer get a token; rerun claimsctl claims delete %s", t.email, st.table, err, t.email)
 	}
 	out.result(map[string]any{"email": t.email, "deleted": true}, "deleted the claims of %s: their next sign-in or refresh is refused", t.email)
+	return nil
+}
+
+// tombstone raises a user's floor above the blob their item holds, before the item is deleted.
+// rerun is the command that finishes the work if it stops after the floor was raised.
+func tombstone(ctx context.Context, st *store, l *lease, email string, item map[string]ddbtypes.AttributeValue, rerun string) error {
+	ring, err := st.ring(ctx)
+	if err != nil {
+		return fmt.Errorf("%w; nothing was changed", err)
+	}
+	cur := uint64(0)
+	if rec, err := claims.RecordFromItem(item); err == nil {
+		if _, b, err := claims.DecodeAnyGeneration(ring, rec); err == nil && b != nil {
+			cur = b.Gen
+		}
+	}
+	if err := raiseFloor(ctx, st, l, ring, email, claims.NextGen(cur, ring.Floor(email), time.Now().UnixMilli())); err != nil {
+		return err
+	}
+	if err := fault("tombstone:floor-raised"); err != nil {
+		return partialf("revoked the claims of %s (a floor in the key secret) but did not delete them (%v): they can no longer get a token; rerun %s", email, err, rerun)
+	}
 	return nil
 }
 
@@ -163,9 +267,8 @@ func inspect(ring *claims.KeyRing, item map[string]ddbtypes.AttributeValue) item
 		return s
 	}
 	var b *claims.Binding
-	s.claims, b, s.err = claims.Decode(ring, rec)
+	s.claims, b, s.primary, s.err = claims.Inspect(ring, rec)
 	s.bound = b != nil
-	s.primary = s.err == nil && ring.DecryptsWithPrimary(rec.Claims)
 	return s
 }
 
@@ -188,12 +291,12 @@ func census(ctx context.Context, st *store, ring *claims.KeyRing, what string, k
 	return all, err
 }
 
-func claimsList(ctx context.Context, st *store, out *printer) error {
+func claimsList(ctx context.Context, st *store, out *printer, resume bool) error {
 	ring, err := st.ring(ctx)
 	if err != nil {
 		return err
 	}
-	all, err := census(ctx, st, ring, "claims list", true)
+	all, err := resumableCensus(ctx, st, ring, "claims list", true, resume)
 	if err != nil {
 		return err
 	}
@@ -214,12 +317,12 @@ func claimsList(ctx context.Context, st *store, out *printer) error {
 	return nil
 }
 
-func claimsVerify(ctx context.Context, st *store, out *printer) error {
+func claimsVerify(ctx context.Context, st *store, out *printer, resume bool) error {
 	ring, err := st.ring(ctx)
 	if err != nil {
 		return err
 	}
-	all, err := census(ctx, st, ring, "claims verify", false)
+	all, err := resumableCensus(ctx, st, ring, "claims verify", false, resume)
 	if err != nil {
 		return err
 	}

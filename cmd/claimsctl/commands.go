@@ -85,6 +85,10 @@ func workersFlag(fs *flag.FlagSet, o *options) {
 	fs.IntVar(&o.workers, "workers", defaultWorkers, "parallel scan segments and writers (1 = sequential)")
 }
 
+func resumeScanFlag(fs *flag.FlagSet, o *options) {
+	fs.BoolVar(&o.resume, "resume", false, "continue an interrupted run from its recorded progress (in the user's cache directory) instead of starting over")
+}
+
 func rotateFlags(fs *flag.FlagSet, o *options) {
 	fs.BoolVar(&o.retire, "retire", false, "remove the old keys after verifying every item decrypts with the new key")
 	fs.BoolVar(&o.resume, "resume", false, "finish an interrupted rotation, moving to the key it recorded, instead of drawing a new key")
@@ -141,7 +145,7 @@ var commands = []*command{
 			return userEnable(ctx, t, x.out)
 		}},
 	{group: "user", name: "remove", args: "EMAIL", synopsis: "EMAIL",
-		help:    "Delete the user's claims, then the Cognito user (which ends their sessions). Refused when neither exists.",
+		help:    "Delete the user's claims, sign the user out everywhere (their refresh tokens stop working), then delete the Cognito user. Refused when neither exists; rerunnable.",
 		example: "claimsctl --env staging user remove alice@example.com",
 		run: func(ctx context.Context, x *env, o *options, pos []string) error {
 			t, err := x.resolve(ctx, pos, true)
@@ -228,27 +232,27 @@ var commands = []*command{
 			}
 			return claimsDelete(ctx, t, x.out)
 		}},
-	{group: "claims", name: "list", synopsis: "[--workers N]",
-		help:    "List every user with their roles and binding (pages through the whole table with parallel scan segments).",
+	{group: "claims", name: "list", synopsis: "[--workers N] [--resume]",
+		help:    "List every user with their roles and binding (pages through the whole table with parallel scan segments). An interrupted run continues with --resume.",
 		example: "claimsctl --env staging claims list --json",
-		flags:   []func(*flag.FlagSet, *options){workersFlag},
+		flags:   []func(*flag.FlagSet, *options){workersFlag, resumeScanFlag},
 		run: func(ctx context.Context, x *env, o *options, pos []string) error {
 			st, err := storeFor(ctx, x, o, pos)
 			if err != nil {
 				return err
 			}
-			return claimsList(ctx, st, x.out)
+			return claimsList(ctx, st, x.out, o.resume)
 		}},
-	{group: "claims", name: "verify", synopsis: "[--workers N]",
-		help:    "Decrypt and validate every item as the trigger does, and count those not yet bound to their item. Exit 1 with the count and user_ids of those that fail.",
+	{group: "claims", name: "verify", synopsis: "[--workers N] [--resume]",
+		help:    "Decrypt and validate every item as the trigger does, and count those not yet bound to their item. Exit 1 with the count and user_ids of those that fail. An interrupted run continues with --resume.",
 		example: "claimsctl --env staging claims verify --workers 16",
-		flags:   []func(*flag.FlagSet, *options){workersFlag},
+		flags:   []func(*flag.FlagSet, *options){workersFlag, resumeScanFlag},
 		run: func(ctx context.Context, x *env, o *options, pos []string) error {
 			st, err := storeFor(ctx, x, o, pos)
 			if err != nil {
 				return err
 			}
-			return claimsVerify(ctx, st, x.out)
+			return claimsVerify(ctx, st, x.out, o.resume)
 		}},
 	{group: "key", name: "rotate", synopsis: "[--retire] [--resume]",
 		help: "Draw a new Fernet key, put it first in the claims key secret and re-encrypt (and bind) every item with it. " +
@@ -440,8 +444,8 @@ func storeFor(ctx context.Context, x *env, o *options, pos []string) (*store, er
 	if err := positional(pos); err != nil {
 		return nil, err
 	}
-	if o.workers < 1 || o.workers > 256 {
-		return nil, usagef("--workers %d: want 1 to 256", o.workers)
+	if o.workers < 1 || o.workers > maxWorkers {
+		return nil, usagef("--workers %d: want 1 to %d", o.workers, maxWorkers)
 	}
 	return x.store(ctx, o.workers)
 }

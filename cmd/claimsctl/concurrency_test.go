@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -85,28 +86,144 @@ func TestKeyRingChangesAndClaimsWritesInParallelLoseNothing(t *testing.T) {
 	assert.Empty(t, lock.Item, "every run released the key-ring lock")
 }
 
-func TestAHeldLockMakesOtherRunsWaitThenNameTheHolder(t *testing.T) {
+func TestAHeldLockMakesOtherRunsWaitSayingWhoHoldsItThenNameTheHolder(t *testing.T) {
 	d := deploy(t)
 	st := &store{table: d.table, secretID: d.secretArn, db: d.db, sm: d.sm, lockWait: 0, workers: 1}
 	_, l, err := st.lock(context.Background(), "key rotate")
 	require.NoError(t, err)
 	_, errOut, code := d.ctl(t, "", "claims", "put", "a@example.com", "--roles", "viewer", "--default-role", "viewer", "--lock-wait", "300ms")
 	assert.Equal(t, exitFailed, code)
+	assert.Regexp(t, `(?m)^claimsctl: another claimsctl run holds the key-ring lock: key rotate by [0-9a-f]{8}@\S+ pid \d+ since 20\d\d-\d\d-\d\dT\S+Z \(the holder's clock\); waiting up to 300ms \(--lock-wait\); a lease not renewed for 30s is taken over$`, errOut,
+		"while it waits, it says who holds the lock, since when, and how long it waits")
 	assert.Contains(t, errOut, "another claimsctl run holds the key-ring lock (key rotate by ")
+	assert.Contains(t, errOut, "retry with --lock-wait of more than 30s")
 	assert.Contains(t, errOut, "nothing was changed")
 	assert.Equal(t, 0, d.itemCount(t)-1, "only the lock item is in the table")
 	l.release()
 	_, errOut, code = d.ctl(t, "", "claims", "put", "a@example.com", "--roles", "viewer", "--default-role", "viewer")
 	assert.Equal(t, exitOK, code, errOut)
+	assert.NotContains(t, errOut, "key-ring lock", "a free lock takes no message")
+}
 
-	// A crashed run's lease expires: an expired lock item is taken over.
-	_, err = d.db.PutItem(context.Background(), &dynamodb.PutItemInput{TableName: aws.String(d.table), Item: map[string]ddbtypes.AttributeValue{
-		"user_id": &ddbtypes.AttributeValueMemberS{Value: lockID}, "owner": &ddbtypes.AttributeValueMemberS{Value: "crashed"},
-		"expires": &ddbtypes.AttributeValueMemberN{Value: "1"},
+// shortLease shortens the lease TTL for one test, so that a takeover takes a second or two.
+func shortLease(t *testing.T) {
+	old := leaseTTL
+	leaseTTL = 1500 * time.Millisecond
+	t.Cleanup(func() { leaseTTL = old })
+}
+
+func (d *deployment) lockItem(t *testing.T) map[string]ddbtypes.AttributeValue {
+	t.Helper()
+	out, err := d.db.GetItem(context.Background(), &dynamodb.GetItemInput{TableName: aws.String(d.table), Key: key(lockID), ConsistentRead: aws.Bool(true)})
+	require.NoError(t, err)
+	return out.Item
+}
+
+// TestALockItemWithAFarFutureExpiresBlocksNoRunForLongerThanTheTTL: an older claimsctl's lock
+// item (or a hand-written one) whose expires lies in the year 3000 used to block every run until
+// deleted by hand. A waiter takes it over once it has seen it unchanged for the lease TTL, and
+// says so.
+func TestALockItemWithAFarFutureExpiresBlocksNoRunForLongerThanTheTTL(t *testing.T) {
+	shortLease(t)
+	d := deploy(t)
+	_, err := d.db.PutItem(context.Background(), &dynamodb.PutItemInput{TableName: aws.String(d.table), Item: map[string]ddbtypes.AttributeValue{
+		"user_id": &ddbtypes.AttributeValueMemberS{Value: lockID}, "owner": &ddbtypes.AttributeValueMemberS{Value: "old@laptop"},
+		"op": &ddbtypes.AttributeValueMemberS{Value: "key rotate"}, "since": &ddbtypes.AttributeValueMemberS{Value: "2999-12-31T00:00:00Z"},
+		"expires": &ddbtypes.AttributeValueMemberN{Value: "32503680000000"}, // year 3000, in ms
 	}})
 	require.NoError(t, err)
-	_, errOut, code = d.ctl(t, "", "claims", "put", "a@example.com", "--roles", "viewer", "--default-role", "viewer", "--lock-wait", "0s")
-	assert.Equal(t, exitOK, code, errOut)
+	_, errOut, code := d.ctl(t, "", "claims", "put", "a@example.com", "--roles", "viewer", "--default-role", "viewer", "--lock-wait", "20s")
+	require.Equal(t, exitOK, code, errOut)
+	assert.Contains(t, errOut, "another claimsctl run holds the key-ring lock: key rotate by old@laptop since 2999-12-31T00:00:00Z (the holder's clock); waiting up to 20s")
+	assert.Contains(t, errOut, "took over the key-ring lock from key rotate by old@laptop")
+	assert.Empty(t, d.lockItem(t), "released at the end")
+	_, err = d.tokenClaims(t, "a@example.com")
+	assert.NoError(t, err)
+}
+
+// TestALiveLeaseIsNotTakenOverWhateverItsRecordedTimes: the waiter decides on its own monotonic
+// clock and the holder's renewals, never on a wall-clock time. A live lease whose recorded times
+// say it expired long ago (what a holder whose clock is behind, or a waiter whose clock is
+// ahead, saw before) keeps its holder through several TTLs of waiting.
+func TestALiveLeaseIsNotTakenOverWhateverItsRecordedTimes(t *testing.T) {
+	shortLease(t)
+	d := deploy(t)
+	st := &store{table: d.table, secretID: d.secretArn, db: d.db, sm: d.sm, workers: 1}
+	lctx, l, err := st.lock(context.Background(), "key rotate")
+	require.NoError(t, err)
+	_, err = d.db.UpdateItem(context.Background(), &dynamodb.UpdateItemInput{TableName: aws.String(d.table), Key: key(lockID),
+		UpdateExpression: aws.String("SET since = :s, expires = :e"),
+		ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{
+			":s": &ddbtypes.AttributeValueMemberS{Value: "1999-01-01T00:00:00Z"}, ":e": &ddbtypes.AttributeValueMemberN{Value: "1"},
+		}})
+	require.NoError(t, err)
+	_, errOut, code := d.ctl(t, "", "claims", "put", "a@example.com", "--roles", "viewer", "--default-role", "viewer", "--lock-wait", "5s")
+	assert.Equal(t, exitFailed, code, "the holder renews: waiting 5s (more than three TTLs) never takes its lease")
+	assert.Contains(t, errOut, "another claimsctl run holds the key-ring lock (key rotate by ")
+	assert.NotContains(t, errOut, "took over")
+	assert.NoError(t, lctx.Err(), "the holder still holds its lease")
+	assert.NoError(t, l.renew(context.Background()))
+	l.release()
+	assert.Empty(t, d.lockItem(t))
+}
+
+// TestACrashedHoldersLeaseIsTakenOverAndTheHolderLearnsItLostIt: a run that stops renewing (a
+// crash, a laptop lid closed) loses its lease to a waiter after the TTL; if it wakes up, its
+// next renewal (which every key-ring write makes first) fails instead of writing.
+func TestACrashedHoldersLeaseIsTakenOverAndTheHolderLearnsItLostIt(t *testing.T) {
+	shortLease(t)
+	d := deploy(t)
+	st := &store{table: d.table, secretID: d.secretArn, db: d.db, sm: d.sm, workers: 1}
+	_, l, err := st.lock(context.Background(), "key import")
+	require.NoError(t, err)
+	close(l.stop) // the heartbeat stops, the item stays: a crash
+	<-l.done
+
+	_, errOut, code := d.ctl(t, "", "claims", "put", "a@example.com", "--roles", "viewer", "--default-role", "viewer", "--lock-wait", "20s")
+	require.Equal(t, exitOK, code, errOut)
+	assert.Contains(t, errOut, "took over the key-ring lock from key import by "+l.owner)
+	err = l.renew(context.Background())
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "lost the key-ring lock to another run")
+	ring := d.ring(t)
+	err = st.putRing(context.Background(), l, ring)
+	require.Error(t, err, "a holder that lost its lease writes no key ring")
+	assert.Contains(t, err.Error(), "lost the key-ring lock")
+}
+
+// TestTwoWaitersOnAStaleLeaseBothFinishOneTakesItOver: both see the same stale lease; the
+// takeover is conditional on its token and renewal count, so exactly one wins, and the other
+// waits for that one to finish.
+func TestTwoWaitersOnAStaleLeaseBothFinishOneTakesItOver(t *testing.T) {
+	shortLease(t)
+	d := deploy(t)
+	st := &store{table: d.table, secretID: d.secretArn, db: d.db, sm: d.sm, workers: 1}
+	_, l, err := st.lock(context.Background(), "key rotate")
+	require.NoError(t, err)
+	close(l.stop)
+	<-l.done
+
+	var wg sync.WaitGroup
+	errs := make([]string, 2)
+	codes := make([]int, 2)
+	for i := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i], codes[i] = d.ctl(t, "", "claims", "put", fmt.Sprintf("w%d@example.com", i), "--roles", "viewer", "--default-role", "viewer", "--lock-wait", "30s")
+		}()
+	}
+	wg.Wait()
+	assert.Equal(t, []int{exitOK, exitOK}, codes, "%v", errs)
+	took := 0
+	for _, e := range errs {
+		took += strings.Count(e, "took over the key-ring lock from key rotate by "+l.owner)
+	}
+	assert.Equal(t, 1, took, "exactly one waiter takes the stale lease over: %v", errs)
+	assert.Empty(t, d.lockItem(t))
+	out, errOut, code := d.ctl(t, "", "claims", "verify")
+	require.Equal(t, exitOK, code, errOut)
+	assert.Contains(t, out, "2 items, 0 failed")
 }
 
 func TestProgressLineShowsDoneTotalRateAndTimeLeft(t *testing.T) {

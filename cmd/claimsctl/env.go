@@ -7,12 +7,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	cip "github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider"
@@ -87,7 +89,7 @@ type env struct {
 }
 
 func newEnv(ctx context.Context, g *globals, stdin io.Reader, stdout, stderr io.Writer) (*env, error) {
-	var opts []func(*awsconfig.LoadOptions) error
+	opts := []func(*awsconfig.LoadOptions) error{awsconfig.WithHTTPClient(httpClient())}
 	if g.region != "" {
 		opts = append(opts, awsconfig.WithRegion(g.region))
 	}
@@ -112,6 +114,19 @@ func newEnv(ctx context.Context, g *globals, stdin io.Reader, stdout, stderr io.
 		}
 	}
 	return x, nil
+}
+
+// maxWorkers bounds --workers.
+const maxWorkers = 256
+
+// httpClient is the SDK's HTTP client with enough idle connections for every worker: the SDK
+// keeps 10 per host by default, so with more workers every request beyond the tenth would open
+// (and, after it, close) a TCP and TLS connection of its own.
+func httpClient() *awshttp.BuildableClient {
+	return awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) {
+		tr.MaxIdleConns = 2 * maxWorkers
+		tr.MaxIdleConnsPerHost = maxWorkers
+	})
 }
 
 // stackName returns the identity or Hasura stack name: the flag, or <project>-<env>-<kind>.
@@ -218,7 +233,7 @@ func (x *env) store(ctx context.Context, workers int) (*store, error) {
 	if workers < 1 {
 		workers = 1
 	}
-	return &store{table: table, secretID: secret, db: x.db, sm: x.sm, lockWait: x.g.lockWait, workers: workers, progress: x.progress}, nil
+	return &store{table: table, secretID: secret, db: x.db, sm: x.sm, lockWait: x.g.lockWait, workers: workers, progress: x.progress, stderr: x.stderr, region: x.region}, nil
 }
 
 // target is what every command about one user starts from: the normalized email, the user

@@ -94,7 +94,7 @@ func keyRotate(ctx context.Context, st *store, out *printer, resume, retire bool
 		return partialf("%v: every item uses the new key; run claimsctl key rotate --resume to finish", err)
 	}
 	if retire {
-		if ring, err = retireOld(ctx, st, l, ring); err != nil {
+		if ring, err = retireOld(ctx, st, l, ring, !resume); err != nil {
 			var pe *partialError
 			if errors.As(err, &pe) {
 				return err
@@ -130,8 +130,9 @@ func moveAll(ctx context.Context, st *store, ring *claims.KeyRing) (*moveResult,
 		}
 		var stored claims.Claims
 		var b *claims.Binding
+		primary := false
 		if err == nil {
-			stored, b, err = claims.Decode(ring, rec)
+			stored, b, primary, err = claims.Inspect(ring, rec)
 		}
 		if err != nil {
 			id := rec.UserID
@@ -143,7 +144,7 @@ func moveAll(ctx context.Context, st *store, ring *claims.KeyRing) (*moveResult,
 			m.mu.Unlock()
 			return nil
 		}
-		if b != nil && ring.DecryptsWithPrimary(rec.Claims) {
+		if b != nil && primary {
 			return nil
 		}
 		bind := b
@@ -218,7 +219,10 @@ func (m *moveResult) moveClient(ctx context.Context, st *store, ring *claims.Key
 
 // retireOld drops every key but the primary, after verifying from the table itself (not from
 // what this run wrote) that every item decrypts with the primary.
-func retireOld(ctx context.Context, st *store, l *lease, ring *claims.KeyRing) (*claims.KeyRing, error) {
+//
+// With clearFloors (a rotation that drew its key after every floor was set, holding the lease
+// since) the floors go too: every blob from before a floor was under a retired key.
+func retireOld(ctx context.Context, st *store, l *lease, ring *claims.KeyRing, clearFloors bool) (*claims.KeyRing, error) {
 	all, err := census(ctx, st, ring, "key retire: verify", false)
 	if err != nil {
 		return nil, err
@@ -239,9 +243,12 @@ func retireOld(ctx context.Context, st *store, l *lease, ring *claims.KeyRing) (
 	if err := fault(stepVerified); err != nil {
 		return nil, err
 	}
-	primary, err := claims.NewKeyRing(ring.Keys()[0])
+	primary, err := ring.WithKeys(ring.Keys()[0])
 	if err != nil {
 		return nil, err
+	}
+	if clearFloors {
+		primary = primary.WithoutFloors()
 	}
 	if err := st.putRing(ctx, l, primary); err != nil {
 		return nil, partialf("%v; every item uses the primary key and the old keys may still be in the ring: rerun claimsctl key retire", err)
@@ -266,7 +273,7 @@ func keyRetire(ctx context.Context, st *store, out *printer) error {
 		out.result(map[string]any{"keys": 1, "retired": 0}, "the key ring holds only the primary key; nothing to retire")
 		return nil
 	}
-	if _, err := retireOld(ctx, st, l, ring); err != nil {
+	if _, err := retireOld(ctx, st, l, ring, false); err != nil {
 		return err
 	}
 	out.result(map[string]any{"keys": 1, "retired": ring.Len() - 1}, "retired %d old key(s); the key ring holds the primary key only", ring.Len()-1)
@@ -304,7 +311,7 @@ func keyImport(ctx context.Context, st *store, out *printer, k string, primary b
 	if primary {
 		keys = append([]string{k}, ring.Keys()...)
 	}
-	next, err := claims.NewKeyRing(keys...)
+	next, err := ring.WithKeys(keys...)
 	if err != nil {
 		return err
 	}

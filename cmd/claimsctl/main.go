@@ -16,8 +16,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"sort"
 	"strings"
+	"syscall"
 )
 
 // Exit codes (documented in --help and docs/claimsctl.md).
@@ -51,7 +53,8 @@ Global flags (accepted anywhere on the line, before or after the command):
   --region REGION       AWS region (default: the SDK's, e.g. AWS_REGION)
   --profile NAME        AWS shared-config profile
   --json                machine-readable output
-  --lock-wait DURATION  how long to wait for another run's key-ring lock (default 2m)
+  --lock-wait DURATION  how long to wait for another run's key-ring lock (default 2m; 0 = do not wait);
+                        while waiting, stderr says who holds it and since when
   --identity-stack, --hasura-stack NAME            stack names to read outputs from
   --user-pool, --table, --key-secret ID            override the identity stack's outputs
   --api-key-parameter, --cluster, --service NAME   override the API key parameter and Hasura service
@@ -69,7 +72,12 @@ Secrets: no command prints a key, the event API key or a client secret.
 }
 
 func main() {
-	os.Exit(run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	// Ctrl-C or SIGTERM cancels the run's context, so that a command stops between AWS calls
+	// and says what state it left (claims list and verify record their progress for --resume);
+	// a second Ctrl-C kills the process at once.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() { <-ctx.Done(); stop() }()
+	os.Exit(run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
 // usageError is a mistake on the command line; nothing was changed.

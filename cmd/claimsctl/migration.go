@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	cip "github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider"
@@ -160,6 +161,7 @@ type decision struct {
 	state   state
 	why     string // for refused and failed
 	bound   bool   // the item carries a binding (else Moped's)
+	gen     uint64 // the generation of the blob the item holds (0: none)
 	rec     claims.Record
 	claims  claims.Claims  // what to seal (for an unbound item, with its attributes moved inside)
 	binding claims.Binding // the binding to seal, for rebind and prebind
@@ -192,7 +194,7 @@ func decide(ring *claims.KeyRing, item map[string]ddbtypes.AttributeValue, users
 	}
 	var recorded, h string
 	if b != nil {
-		d.bound, d.claims = true, stored
+		d.bound, d.claims, d.gen = true, stored, b.Gen
 		recorded, h = b.Identity, b.HasuraUserID
 		if h == "" {
 			h = b.Identity
@@ -360,6 +362,9 @@ func userRebind(ctx context.Context, m *migrationTarget, out *printer, emails []
 			r.add(func(r *rebindResult) { r.failed = append(r.failed, d.id+": "+d.why) })
 			return nil
 		}
+		// A rebind changes who may hold the claims, not what they grant: no floor, but a higher
+		// generation, at least the user's floor (a lower one would be refused).
+		d.binding.Gen = claims.NextGen(d.gen, ring.Floor(d.rec.UserID), time.Now().UnixMilli())
 		tok, err := claims.SealFor(ring, d.claims, d.binding)
 		if err != nil {
 			r.add(func(r *rebindResult) { r.failed = append(r.failed, d.id+": "+err.Error()) })

@@ -35,7 +35,18 @@ var (
 	clientSecrets *emulator.ClientSecrets
 )
 
-func TestMain(m *testing.M) { os.Exit(emulator.RunWithMoto(withClientSecrets{m}, &moto)) }
+func TestMain(m *testing.M) {
+	// claims list and verify keep their resume state in the user's cache directory: a
+	// directory of this run's own, not the developer's.
+	cache, err := os.MkdirTemp("", "claimsctl-cache-")
+	if err != nil {
+		panic(err)
+	}
+	os.Setenv("XDG_CACHE_HOME", cache)
+	code := emulator.RunWithMoto(withClientSecrets{m}, &moto)
+	os.RemoveAll(cache)
+	os.Exit(code)
+}
 
 type withClientSecrets struct{ m *testing.M }
 
@@ -221,7 +232,26 @@ func (d *deployment) tokenClaims(t *testing.T, email string) (claims.Claims, err
 }
 
 // binding returns the binding sealed into a user's item (nil: unbound).
+// binding returns the binding sealed into a user's item (nil: unbound), without its
+// generation, which rises with every write (generation returns it; replay_test.go asserts it).
 func (d *deployment) binding(t *testing.T, email string) *claims.Binding {
+	t.Helper()
+	b := d.sealedBinding(t, email)
+	if b != nil {
+		b.Gen = 0
+	}
+	return b
+}
+
+// generation is the generation sealed into a user's item.
+func (d *deployment) generation(t *testing.T, email string) uint64 {
+	t.Helper()
+	b := d.sealedBinding(t, email)
+	require.NotNil(t, b)
+	return b.Gen
+}
+
+func (d *deployment) sealedBinding(t *testing.T, email string) *claims.Binding {
 	t.Helper()
 	got, err := d.db.GetItem(context.Background(), &dynamodb.GetItemInput{TableName: aws.String(d.table), Key: key(email), ConsistentRead: aws.Bool(true)})
 	require.NoError(t, err)

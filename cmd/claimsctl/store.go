@@ -9,7 +9,6 @@ import (
 	"io"
 	"math/big"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -31,12 +30,21 @@ const (
 	rotationID     = reservedPrefix + "rotation"      // which key an unfinished rotation moves to
 )
 
-// leaseTTL bounds how long a crashed run blocks the others; a live run renews its lease at a
-// third of it.
-const leaseTTL = 30 * time.Second
+// leaseTTL is how long a waiter must see the same lease unchanged, on its own monotonic clock,
+// before it may take the lease over; a live holder renews it at a third of that. It bounds how
+// long a crashed run blocks the others. A variable so that tests can shorten it.
+var leaseTTL = 30 * time.Second
 
 // pageSize bounds each scan page: progress on a large table, and paging exercised by tests.
 const pageSize = 100
+
+// scanProjection is every attribute claims.RecordFromItem reads: a scan carries nothing else
+// (names through placeholders, so that no attribute name can collide with a reserved word).
+const scanProjection = "#u, #c, #i, #d, #w"
+
+var scanProjectionNames = map[string]string{
+	"#u": claims.AttrUserID, "#c": claims.AttrClaims, "#i": claims.AttrCognitoUUID, "#d": claims.AttrDatabaseID, "#w": claims.AttrWorkgroupID,
+}
 
 // store is the claims table and its key secret.
 type store struct {
@@ -46,6 +54,8 @@ type store struct {
 	lockWait        time.Duration
 	workers         int
 	progress        io.Writer
+	stderr          io.Writer // lock waiting messages; nil: none
+	region          string    // names the resume state of claims list and verify
 }
 
 func key(e string) map[string]ddbtypes.AttributeValue {
@@ -70,54 +80,148 @@ func (s *store) ring(ctx context.Context) (*claims.KeyRing, error) {
 	return ring, nil
 }
 
-// lease is this run's hold on the key-ring lock: a conditional put of one item, renewed while
-// the run works and deleted when it ends. Every command that changes the key ring or encrypts
-// with it holds the lease, so that no run encrypts with a key another run is removing and no
-// two runs write the ring from stale copies.
+// lease is this run's hold on the key-ring lock: one item, written with a conditional put,
+// renewed while the run works and deleted when it ends. Every command that changes the key ring
+// or encrypts with it holds the lease, so that no run encrypts with a key another run is
+// removing and no two runs write the ring from stale copies.
+//
+// No wall clock decides anything: the item records the holder, a random token and a renewal
+// count (gen). A live holder increments gen every leaseTTL/3, conditional on its token. A waiter
+// that sees the same token and gen unchanged for longer than leaseTTL, measured on its own
+// monotonic clock, takes the lease over with a put conditional on that token and gen: so a
+// client whose clock is ahead cannot take a live lease, an item with any "expires" (an older
+// claimsctl's, or a hand-written one far in the future) blocks no run for longer than
+// leaseTTL, and of several waiters exactly one wins. The holder's "since" is informational.
 type lease struct {
 	s      *store
 	owner  string
+	token  string
 	stop   chan struct{}
 	done   chan struct{}
 	cancel context.CancelCauseFunc
 }
 
-// lock takes the key-ring lock for op, waiting up to lockWait for another run to finish. The
-// returned context is cancelled if the lease is lost.
-func (s *store) lock(ctx context.Context, op string) (context.Context, *lease, error) {
-	b := make([]byte, 8)
+// Attributes of the lock item.
+const (
+	lockOwner = "owner"
+	lockToken = "token"
+	lockGen   = "gen"
+	lockOp    = "op"
+	lockSince = "since"
+)
+
+// lockSeen is one observation of the lock item by a waiter.
+type lockSeen struct {
+	owner, op, since string
+	token, gen       ddbtypes.AttributeValue // nil: absent (an older claimsctl's item)
+	first            time.Time               // when this waiter first saw exactly this token and gen (monotonic)
+}
+
+func (o *lockSeen) same(p *lockSeen) bool {
+	return p != nil && avEqual(o.token, p.token) && avEqual(o.gen, p.gen) && o.owner == p.owner
+}
+
+func avEqual(a, b ddbtypes.AttributeValue) bool {
+	switch x := a.(type) {
+	case nil:
+		return b == nil
+	case *ddbtypes.AttributeValueMemberS:
+		y, ok := b.(*ddbtypes.AttributeValueMemberS)
+		return ok && x.Value == y.Value
+	case *ddbtypes.AttributeValueMemberN:
+		y, ok := b.(*ddbtypes.AttributeValueMemberN)
+		return ok && x.Value == y.Value
+	}
+	return false
+}
+
+func (o *lockSeen) String() string {
+	since := o.since
+	if since == "" {
+		since = "an unknown time"
+	}
+	return fmt.Sprintf("%s by %s since %s (the holder's clock)", o.op, o.owner, since)
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
 	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// lock takes the key-ring lock for op, waiting up to lockWait for another run to finish (or
+// for a stale lease to become takeable). While it waits it says on stderr who holds the lock,
+// since when, and how long it will wait. The returned context is cancelled if the lease is lost.
+func (s *store) lock(ctx context.Context, op string) (context.Context, *lease, error) {
 	host, _ := os.Hostname()
-	l := &lease{s: s, owner: hex.EncodeToString(b) + "@" + host, stop: make(chan struct{}), done: make(chan struct{})}
-	deadline := time.Now().Add(s.lockWait)
+	l := &lease{s: s, owner: fmt.Sprintf("%s@%s pid %d", randomHex(4), host, os.Getpid()), token: randomHex(16), stop: make(chan struct{}), done: make(chan struct{})}
+	start := time.Now()
 	backoff := 20 * time.Millisecond
+	var seen *lockSeen
 	for {
-		now := time.Now()
-		_, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{
+		cond := "attribute_not_exists(user_id)"
+		names := map[string]string{}
+		values := map[string]ddbtypes.AttributeValue{}
+		if seen != nil && time.Since(seen.first) > leaseTTL {
+			// The same lease, unrenewed for longer than its TTL on this run's own clock: its
+			// holder stopped. Take it over, only if it is still exactly that lease.
+			cond = "attribute_not_exists(user_id) OR (" + seenCond(seen, names, values) + ")"
+		}
+		in := &dynamodb.PutItemInput{
 			TableName: aws.String(s.table),
 			Item: map[string]ddbtypes.AttributeValue{
 				claims.AttrUserID: &ddbtypes.AttributeValueMemberS{Value: lockID},
-				"owner":           &ddbtypes.AttributeValueMemberS{Value: l.owner},
-				"op":              &ddbtypes.AttributeValueMemberS{Value: op},
-				"since":           &ddbtypes.AttributeValueMemberS{Value: now.UTC().Format(time.RFC3339)},
-				"expires":         &ddbtypes.AttributeValueMemberN{Value: strconv.FormatInt(now.Add(leaseTTL).UnixMilli(), 10)},
+				lockOwner:         &ddbtypes.AttributeValueMemberS{Value: l.owner},
+				lockToken:         &ddbtypes.AttributeValueMemberS{Value: l.token},
+				lockGen:           &ddbtypes.AttributeValueMemberN{Value: "0"},
+				lockOp:            &ddbtypes.AttributeValueMemberS{Value: op},
+				lockSince:         &ddbtypes.AttributeValueMemberS{Value: time.Now().UTC().Format(time.RFC3339)},
 			},
-			ConditionExpression:       aws.String("attribute_not_exists(user_id) OR expires < :now"),
-			ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{":now": &ddbtypes.AttributeValueMemberN{Value: strconv.FormatInt(now.UnixMilli(), 10)}},
-		})
+			ConditionExpression: aws.String(cond),
+			ReturnValues:        ddbtypes.ReturnValueAllOld, // an old item: this put took a stale lease over
+		}
+		if len(names) > 0 {
+			in.ExpressionAttributeNames, in.ExpressionAttributeValues = names, values
+		}
+		put, err := s.db.PutItem(ctx, in)
 		if err == nil {
+			if len(put.Attributes) > 0 && seen != nil {
+				s.say("took over the key-ring lock from %s: it was not renewed for %s", seen, time.Since(seen.first).Round(time.Second))
+			}
 			break
 		}
 		if !isConditionFailed(err) {
 			return nil, nil, fmt.Errorf("take the key-ring lock (item %s in %s): %w; nothing was changed", lockID, s.table, err)
 		}
-		if now.After(deadline) {
-			return nil, nil, fmt.Errorf("another claimsctl run holds the key-ring lock (%s); waited %s: retry when it is done (a crashed run's lock expires %s after its last renewal); nothing was changed",
-				s.holder(ctx), s.lockWait, leaseTTL)
+		now, err := s.observe(ctx)
+		if err != nil {
+			return nil, nil, err
+		}
+		switch {
+		case now == nil: // released meanwhile: try again at once
+			seen = nil
+			continue
+		case now.same(seen):
+		default:
+			now.first = time.Now()
+			if seen == nil {
+				s.say("another claimsctl run holds the key-ring lock: %s; waiting up to %s (--lock-wait); a lease not renewed for %s is taken over", now, s.lockWait, leaseTTL)
+			} else if now.token == nil || !avEqual(now.token, seen.token) {
+				s.say("the key-ring lock is now held by %s; still waiting", now)
+			}
+			seen = now
+		}
+		if time.Since(start) >= s.lockWait {
+			hint := "retry when it is done"
+			if s.lockWait < leaseTTL {
+				hint = fmt.Sprintf("a crashed run's lease is taken over after %s without renewal: retry with --lock-wait of more than %s", leaseTTL, leaseTTL)
+			}
+			return nil, nil, fmt.Errorf("another claimsctl run holds the key-ring lock (%s); waited %s: %s; nothing was changed",
+				seen, s.lockWait, hint)
 		}
 		n, _ := rand.Int(rand.Reader, big.NewInt(int64(backoff)))
 		time.Sleep(backoff + time.Duration(n.Int64()))
-		backoff = min(2*backoff, time.Second)
+		backoff = min(2*backoff, time.Second, leaseTTL/4)
 	}
 	lctx, cancel := context.WithCancelCause(ctx)
 	l.cancel = cancel
@@ -125,10 +229,39 @@ func (s *store) lock(ctx context.Context, op string) (context.Context, *lease, e
 	return lctx, l, nil
 }
 
-func (s *store) holder(ctx context.Context) string {
+// seenCond is the condition that the lock item is still exactly the lease a waiter observed.
+func seenCond(o *lockSeen, names map[string]string, values map[string]ddbtypes.AttributeValue) string {
+	var parts []string
+	for _, a := range []struct {
+		name string
+		v    ddbtypes.AttributeValue
+	}{{lockToken, o.token}, {lockGen, o.gen}} {
+		names["#"+a.name] = a.name
+		if a.v == nil {
+			parts = append(parts, "attribute_not_exists(#"+a.name+")")
+			continue
+		}
+		values[":"+a.name] = a.v
+		parts = append(parts, "#"+a.name+" = :"+a.name)
+	}
+	names["#"+lockOwner] = lockOwner
+	if o.owner == "?" {
+		parts = append(parts, "attribute_not_exists(#"+lockOwner+")")
+	} else {
+		values[":"+lockOwner] = &ddbtypes.AttributeValueMemberS{Value: o.owner}
+		parts = append(parts, "#"+lockOwner+" = :"+lockOwner)
+	}
+	return strings.Join(parts, " AND ")
+}
+
+// observe reads the lock item; nil when there is none.
+func (s *store) observe(ctx context.Context) (*lockSeen, error) {
 	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.table), Key: key(lockID), ConsistentRead: aws.Bool(true)})
-	if err != nil || len(out.Item) == 0 {
-		return "holder unknown"
+	if err != nil {
+		return nil, fmt.Errorf("read the key-ring lock (item %s in %s): %w; nothing was changed", lockID, s.table, err)
+	}
+	if len(out.Item) == 0 {
+		return nil, nil
 	}
 	get := func(n string) string {
 		if v, ok := out.Item[n].(*ddbtypes.AttributeValueMemberS); ok {
@@ -136,7 +269,18 @@ func (s *store) holder(ctx context.Context) string {
 		}
 		return "?"
 	}
-	return fmt.Sprintf("%s by %s since %s", get("op"), get("owner"), get("since"))
+	o := &lockSeen{owner: get(lockOwner), op: get(lockOp), since: get(lockSince), token: out.Item[lockToken], gen: out.Item[lockGen]}
+	if o.since == "?" {
+		o.since = ""
+	}
+	return o, nil
+}
+
+// say writes one line about the lock to stderr (not to stdout, which --json keeps for results).
+func (s *store) say(format string, a ...any) {
+	if s.stderr != nil {
+		fmt.Fprintf(s.stderr, "claimsctl: "+format+"\n", a...)
+	}
 }
 
 func (l *lease) heartbeat(ctx context.Context) {
@@ -158,16 +302,18 @@ func (l *lease) heartbeat(ctx context.Context) {
 	}
 }
 
-// renew extends the lease, and fails if another run has taken it (this run stalled past the TTL).
+// renew bumps the lease's renewal count, and fails if another run has taken it over (this run
+// stalled for longer than the lease TTL): that conditional write is what proves, before every
+// key-ring write, that this run still holds the lease.
 func (l *lease) renew(ctx context.Context) error {
 	_, err := l.s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: aws.String(l.s.table), Key: key(lockID),
-		UpdateExpression:         aws.String("SET expires = :e"),
-		ConditionExpression:      aws.String("#o = :me"),
-		ExpressionAttributeNames: map[string]string{"#o": "owner"},
+		UpdateExpression:         aws.String("SET #g = #g + :one"),
+		ConditionExpression:      aws.String("#t = :me"),
+		ExpressionAttributeNames: map[string]string{"#g": lockGen, "#t": lockToken},
 		ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{
-			":e":  &ddbtypes.AttributeValueMemberN{Value: strconv.FormatInt(time.Now().Add(leaseTTL).UnixMilli(), 10)},
-			":me": &ddbtypes.AttributeValueMemberS{Value: l.owner},
+			":one": &ddbtypes.AttributeValueMemberN{Value: "1"},
+			":me":  &ddbtypes.AttributeValueMemberS{Value: l.token},
 		},
 	})
 	if isConditionFailed(err) {
@@ -179,7 +325,7 @@ func (l *lease) renew(ctx context.Context) error {
 	return nil
 }
 
-// release ends the lease. A failure only delays the next run until the lease expires.
+// release ends the lease. A failure only delays the next run until a waiter takes it over.
 func (l *lease) release() {
 	close(l.stop)
 	<-l.done
@@ -188,9 +334,9 @@ func (l *lease) release() {
 	defer cancel()
 	_, _ = l.s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{
 		TableName: aws.String(l.s.table), Key: key(lockID),
-		ConditionExpression:       aws.String("#o = :me"),
-		ExpressionAttributeNames:  map[string]string{"#o": "owner"},
-		ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{":me": &ddbtypes.AttributeValueMemberS{Value: l.owner}},
+		ConditionExpression:       aws.String("#t = :me"),
+		ExpressionAttributeNames:  map[string]string{"#t": lockToken},
+		ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{":me": &ddbtypes.AttributeValueMemberS{Value: l.token}},
 	})
 }
 
@@ -261,18 +407,49 @@ func (s *store) clearRotation(ctx context.Context) error {
 // each calls fn for every claims item (not claimsctl's own), from s.workers parallel scan
 // segments; fn must be safe for concurrent use. A progress line goes to a terminal.
 func (s *store) each(ctx context.Context, what string, fn func(ctx context.Context, item map[string]ddbtypes.AttributeValue) error) error {
+	return s.scan(ctx, what, nil, func(ctx context.Context, _ int, item map[string]ddbtypes.AttributeValue) error { return fn(ctx, item) })
+}
+
+// scanResume lets a scan start each segment where an earlier run stopped, and learn where each
+// segment is after every page.
+type scanResume struct {
+	segments int                                                                    // TotalSegments to use (the recorded run's)
+	start    func(seg int) (startKey map[string]ddbtypes.AttributeValue, done bool) // where segment seg starts
+	page     func(seg int, last map[string]ddbtypes.AttributeValue) error           // after every item of a page went through fn; last nil: segment done
+	done     int64                                                                  // items counted before this run, for the progress line
+}
+
+// scan is each with the segment of every item, and optionally resumable (r).
+func (s *store) scan(ctx context.Context, what string, r *scanResume, fn func(ctx context.Context, seg int, item map[string]ddbtypes.AttributeValue) error) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
+	segments := s.workers
+	if r != nil {
+		segments = r.segments
+	}
 	p := s.startProgress(ctx, what)
 	defer p.finish()
+	if r != nil {
+		p.done.Add(r.done)
+	}
 	var wg sync.WaitGroup
-	for seg := 0; seg < s.workers; seg++ {
+	for seg := 0; seg < segments; seg++ {
+		var startKey map[string]ddbtypes.AttributeValue
+		if r != nil {
+			var done bool
+			if startKey, done = r.start(seg); done {
+				continue
+			}
+		}
 		wg.Add(1)
 		go func(seg int) {
 			defer wg.Done()
-			in := &dynamodb.ScanInput{TableName: aws.String(s.table), ConsistentRead: aws.Bool(true), Limit: aws.Int32(pageSize)}
-			if s.workers > 1 {
-				in.Segment, in.TotalSegments = aws.Int32(int32(seg)), aws.Int32(int32(s.workers))
+			// The page size bounds progress granularity and what a resume repeats; the scan reads
+			// only the attributes an item's checks use.
+			in := &dynamodb.ScanInput{TableName: aws.String(s.table), ConsistentRead: aws.Bool(true), Limit: aws.Int32(pageSize), ExclusiveStartKey: startKey,
+				ProjectionExpression: aws.String(scanProjection), ExpressionAttributeNames: scanProjectionNames}
+			if segments > 1 {
+				in.Segment, in.TotalSegments = aws.Int32(int32(seg)), aws.Int32(int32(segments))
 			}
 			pages := dynamodb.NewScanPaginator(s.db, in)
 			for pages.HasMorePages() {
@@ -285,11 +462,17 @@ func (s *store) each(ctx context.Context, what string, fn func(ctx context.Conte
 					if id, ok := it[claims.AttrUserID].(*ddbtypes.AttributeValueMemberS); ok && strings.HasPrefix(id.Value, reservedPrefix) {
 						continue
 					}
-					if err := fn(ctx, it); err != nil {
+					if err := fn(ctx, seg, it); err != nil {
 						cancel(err)
 						return
 					}
 					p.done.Add(1)
+				}
+				if r != nil {
+					if err := r.page(seg, page.LastEvaluatedKey); err != nil {
+						cancel(err)
+						return
+					}
 				}
 			}
 		}(seg)

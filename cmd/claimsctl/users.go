@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	cip "github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider"
@@ -57,7 +58,9 @@ func userAdd(ctx context.Context, t *target, out *printer, c claims.Claims, temp
 		return fmt.Errorf("create Cognito user %s in %s: %w; nothing was changed", t.email, t.pool, err)
 	}
 	sub := attr(created.User.Attributes, "sub")
-	token, err := claims.SealFor(ring, c, claims.Binding{UserID: t.email, Identity: sub})
+	// At least the floor a removed earlier user of this email left behind.
+	gen := claims.NextGen(0, ring.Floor(t.email), time.Now().UnixMilli())
+	token, err := claims.SealFor(ring, c, claims.Binding{UserID: t.email, Identity: sub, Gen: gen})
 	if err == nil {
 		err = fault("user-add:user-created")
 	}
@@ -144,18 +147,33 @@ func userEnable(ctx context.Context, t *target, out *printer) error {
 	return nil
 }
 
-// userRemove deletes the user's claims, then the Cognito user. Claims go before the user: a
-// user left without claims cannot get a token, not even by refresh (fail closed); the reverse
-// order could leave claims behind for a future account with the same email. No separate
-// sign-out is needed: a deleted user's refresh tokens no longer work.
+// userRemove deletes the user's claims, signs the user out everywhere, then deletes the Cognito
+// user. Claims go first: a user left without claims cannot get a token, not even by refresh
+// (fail closed); the reverse order could leave claims behind for a future account with the same
+// email. The sign-out (AdminUserGlobalSignOut) revokes the user's refresh tokens before the user
+// goes, so that no token outlives the removal even where deleting a user would leave them valid,
+// and so that an interrupted removal leaves a user who is signed out. Every step is rerunnable:
+// a rerun signs out and deletes whatever is left.
 func userRemove(ctx context.Context, t *target, out *printer) error {
 	st := t.st
-	_, err := t.idp.AdminGetUser(ctx, &cip.AdminGetUserInput{UserPoolId: aws.String(t.pool), Username: aws.String(t.email)})
+	ctx, l, err := st.lock(ctx, "user remove")
+	if err != nil {
+		return err
+	}
+	defer l.release()
+	err = fault("user-remove:get-user")
+	if err == nil {
+		_, err = t.idp.AdminGetUser(ctx, &cip.AdminGetUserInput{UserPoolId: aws.String(t.pool), Username: aws.String(t.email)})
+	}
 	userExists := err == nil
 	if err != nil && !cognitoNotFound(err) {
 		return fmt.Errorf("look up %s in %s: %w; nothing was changed", t.email, t.pool, err)
 	}
-	got, err := st.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(st.table), Key: key(t.email), ConsistentRead: aws.Bool(true)})
+	err = fault("user-remove:get-claims")
+	var got *dynamodb.GetItemOutput
+	if err == nil {
+		got, err = st.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(st.table), Key: key(t.email), ConsistentRead: aws.Bool(true)})
+	}
 	if err != nil {
 		return fmt.Errorf("read claims table %s: %w; nothing was changed", st.table, err)
 	}
@@ -164,18 +182,31 @@ func userRemove(ctx context.Context, t *target, out *printer) error {
 		return fmt.Errorf("no Cognito user %s in %s and no claims in %s: nothing to remove", t.email, t.pool, st.table)
 	}
 	if hasClaims {
-		if _, err := st.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(st.table), Key: key(t.email)}); err != nil {
-			return fmt.Errorf("delete claims of %s from %s: %w; nothing was changed", t.email, st.table, err)
+		if err := tombstone(ctx, st, l, t.email, got.Item, "claimsctl user remove "+t.email); err != nil {
+			return err
+		}
+		err := fault("user-remove:delete-claims")
+		if err == nil {
+			_, err = st.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(st.table), Key: key(t.email)})
+		}
+		if err != nil {
+			return partialf("revoked the claims of %s (a floor in the key secret) but could not delete them from %s (%v): they can no longer get a token; rerun claimsctl user remove %s", t.email, st.table, err, t.email)
 		}
 	}
-	err = fault("user-remove:claims-deleted")
-	if err == nil && userExists {
-		_, err = t.idp.AdminDeleteUser(ctx, &cip.AdminDeleteUserInput{UserPoolId: aws.String(t.pool), Username: aws.String(t.email)})
+	if userExists {
+		if err := signOut(ctx, t); err != nil {
+			return partialf("deleted the claims of %s but could not sign them out (%v): they can no longer get a token; rerun claimsctl user remove %s", t.email, err, t.email)
+		}
+		err := fault("user-remove:delete-user")
+		if err == nil {
+			_, err = t.idp.AdminDeleteUser(ctx, &cip.AdminDeleteUserInput{UserPoolId: aws.String(t.pool), Username: aws.String(t.email)})
+		}
+		if err != nil && !cognitoNotFound(err) {
+			return partialf("deleted the claims of %s and signed them out, but not the Cognito user (%v): they can no longer get a token; rerun claimsctl user remove %s", t.email, err, t.email)
+		}
 	}
-	if err != nil && !cognitoNotFound(err) {
-		return partialf("deleted the claims of %s but not the Cognito user (%v): they can no longer get a token; rerun claimsctl user remove %s", t.email, err, t.email)
-	}
-	out.result(map[string]any{"email": t.email, "removed": true, "had_user": userExists, "had_claims": hasClaims},
-		"removed %s%s", t.email, map[bool]string{true: " and their claims", false: " (they had no claims)"}[hasClaims])
+	out.result(map[string]any{"email": t.email, "removed": true, "had_user": userExists, "had_claims": hasClaims, "signed_out": userExists},
+		"removed %s%s%s", t.email, map[bool]string{true: " and their claims", false: " (they had no claims)"}[hasClaims],
+		map[bool]string{true: "; signed them out everywhere first", false: " (no Cognito user was left)"}[userExists])
 	return nil
 }

@@ -15,6 +15,9 @@ var (
 	ErrIdentityMismatch = errors.New("the item records another Cognito identity than the event's sub")
 	// ErrUnbound: the blob carries no binding and the environment requires one.
 	ErrUnbound = errors.New("claims are not bound to their item")
+	// ErrSuperseded: the blob's generation is below the floor the key secret records for its
+	// user: an older blob put back after the operator narrowed or removed the user's claims.
+	ErrSuperseded = errors.New("claims were superseded: their generation is below the user's floor in the key secret")
 )
 
 // SealVersion is the version of the sealed plaintext below.
@@ -35,6 +38,22 @@ type Binding struct {
 	Identity string `json:"identity,omitempty"`
 	// HasuraUserID becomes x-hasura-user-id; empty means Identity, or else the event's sub.
 	HasuraUserID string `json:"hasura_user_id,omitempty"`
+	// Gen is the generation of the item's claims: claimsctl writes a higher one each time
+	// (NextGen). A floor in the key ring refuses every lower one (KeyRing.Floor). 0: none (a
+	// blob from before generations, or re-bound from Moped's).
+	Gen uint64 `json:"gen,omitempty"`
+}
+
+// NextGen is the generation of a user's next claims: above the current blob's (cur), at least
+// the user's floor, and at least the writer's clock in milliseconds, so that generations rise
+// across writes even when the current blob is an older one put back (given writers' clocks that
+// do not run backwards by more than the time between two writes of one user).
+func NextGen(cur, floor uint64, nowMillis int64) uint64 {
+	g := max(cur+1, floor)
+	if nowMillis > 0 {
+		g = max(g, uint64(nowMillis))
+	}
+	return g
 }
 
 type sealed struct {
@@ -87,19 +106,46 @@ func Open(plain []byte) (Claims, *Binding, error) {
 
 // Decode decrypts and validates an item's claims as the trigger does, and checks that a
 // binding names this item. It needs no event, so claimsctl uses it too.
+// A blob whose generation is below the user's floor (or an unbound blob, when the user has a
+// floor) is refused with ErrSuperseded.
 func Decode(ring *KeyRing, rec Record) (Claims, *Binding, error) {
-	plain, err := ring.Decrypt(rec.Claims)
+	c, b, _, err := Inspect(ring, rec)
+	return c, b, err
+}
+
+// Inspect is Decode that also reports whether the ring's primary key decrypted the blob, from
+// the same single decryption (claimsctl's verify and rotate ask both of every item).
+func Inspect(ring *KeyRing, rec Record) (Claims, *Binding, bool, error) {
+	c, b, primary, err := decode(ring, rec)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, false, err
+	}
+	if f := ring.Floor(rec.UserID); f > 0 && (b == nil || b.Gen < f) {
+		return nil, nil, false, ErrSuperseded
+	}
+	return c, b, primary, nil
+}
+
+// DecodeAnyGeneration is Decode without the floor check: claimsctl reads an item with it to
+// learn the binding and generation it replaces, whatever blob the item holds now.
+func DecodeAnyGeneration(ring *KeyRing, rec Record) (Claims, *Binding, error) {
+	c, b, _, err := decode(ring, rec)
+	return c, b, err
+}
+
+func decode(ring *KeyRing, rec Record) (Claims, *Binding, bool, error) {
+	plain, primary, err := ring.decrypt(rec.Claims)
+	if err != nil {
+		return nil, nil, false, err
 	}
 	c, b, err := Open(plain)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, false, err
 	}
 	if b != nil && b.UserID != rec.UserID {
-		return nil, nil, ErrBoundElsewhere
+		return nil, nil, false, ErrBoundElsewhere
 	}
-	return c, b, nil
+	return c, b, primary, nil
 }
 
 // BindingFor is the binding an unbound item gets when claimsctl re-encrypts it: its user_id,

@@ -303,6 +303,8 @@ func TestParseKeyRing(t *testing.T) {
 		"short key":      `{"keys":["` + secretLooking + `"]}`,
 		"hex key":        `{"keys":["` + strings.Repeat("ab", 32) + `"]}`,
 		"std base64 key": `{"keys":["` + strings.NewReplacer("-", "+", "_", "/").Replace(k1) + `x"]}`,
+		"negative floor": `{"keys":["` + k1 + `"],"floors":{"a@example.com":-1}}`,
+		"empty floor id": `{"keys":["` + k1 + `"],"floors":{"":5}}`,
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := ParseKeyRing(in)
@@ -311,6 +313,51 @@ func TestParseKeyRing(t *testing.T) {
 			assert.NotContains(t, err.Error(), k1)
 		})
 	}
+}
+
+// TestFloorsTravelWithTheRingAndRefuseOlderGenerations: the floors survive a parse, a new
+// primary and a change of keys; only WithoutFloors drops them. Decode refuses a blob below its
+// user's floor (and an unbound one once the user has a floor); DecodeAnyGeneration does not.
+func TestFloorsTravelWithTheRingAndRefuseOlderGenerations(t *testing.T) {
+	k1, _ := GenerateKey()
+	k2, _ := GenerateKey()
+	base, _ := NewKeyRing(k1)
+	r := base.WithFloor("a@example.com", 7).WithFloor("a@example.com", 5)
+	assert.Equal(t, uint64(7), r.Floor("a@example.com"), "a floor is never lowered")
+	assert.Equal(t, uint64(0), base.Floor("a@example.com"), "WithFloor copies")
+	parsed, err := ParseKeyRing(r.SecretString())
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"keys":["`+k1+`"],"floors":{"a@example.com":7}}`, parsed.SecretString())
+	rotated, _ := parsed.WithNewPrimary(k2)
+	assert.Equal(t, uint64(7), rotated.Floor("a@example.com"))
+	only, _ := rotated.WithKeys(k2)
+	assert.Equal(t, 1, only.Floors())
+	assert.Equal(t, 0, only.WithoutFloors().Floors())
+	assert.JSONEq(t, `{"keys":["`+k2+`"]}`, only.WithoutFloors().SecretString(), "no floors, the format Moped-era readers know")
+
+	c, _ := New([]string{"viewer"}, "viewer", nil)
+	for gen, want := range map[uint64]error{6: ErrSuperseded, 7: nil, 8: nil} {
+		tok, err := SealFor(r, c, Binding{UserID: "a@example.com", Gen: gen})
+		require.NoError(t, err)
+		_, b, err := Decode(r, Record{UserID: "a@example.com", Claims: tok})
+		if want != nil {
+			assert.ErrorIs(t, err, want, "generation %d", gen)
+		} else if assert.NoError(t, err, "generation %d", gen) {
+			assert.Equal(t, gen, b.Gen)
+		}
+		_, _, err = DecodeAnyGeneration(r, Record{UserID: "a@example.com", Claims: tok})
+		assert.NoError(t, err)
+	}
+	bare, _ := r.Encrypt([]byte(c.JSON()))
+	_, _, err = Decode(r, Record{UserID: "a@example.com", Claims: bare})
+	assert.ErrorIs(t, err, ErrSuperseded)
+	_, _, err = Decode(r, Record{UserID: "b@example.com", Claims: bare})
+	assert.NoError(t, err, "users without a floor are unaffected")
+
+	assert.Equal(t, uint64(4), NextGen(3, 0, 0))
+	assert.Equal(t, uint64(9), NextGen(3, 9, 0), "at least the floor")
+	assert.Equal(t, uint64(1700000000000), NextGen(3, 9, 1700000000000), "at least the clock")
+	assert.Equal(t, uint64(1700000000001), NextGen(1700000000000, 9, 1600000000000), "above the current blob when the clock is behind")
 }
 
 func TestPythonMadeClaimsDecryptToTheSameTokenClaims(t *testing.T) {

@@ -24,14 +24,21 @@ var ErrDecrypt = errors.New("claims: no key in the key ring decrypts the token")
 type KeyRing struct {
 	keys    []*fernet.Key
 	encoded []string
+	floors  map[string]uint64 // user_id -> lowest generation still accepted (see Floor)
 }
 
 type keyRingJSON struct {
-	Keys []string `json:"keys"`
+	Keys   []string          `json:"keys"`
+	Floors map[string]uint64 `json:"floors,omitempty"`
 }
 
-// ParseKeyRing reads a secret's SecretString: {"keys": ["<fernet key>", ...]}. Keys must be
-// URL-safe base64 of 32 bytes, the form Python's cryptography.fernet uses.
+// MaxSecretBytes is Secrets Manager's limit on a SecretString; claimsctl refuses to grow the
+// ring's floors past it.
+const MaxSecretBytes = 65536
+
+// ParseKeyRing reads a secret's SecretString: {"keys": ["<fernet key>", ...], "floors": {...}}.
+// Keys must be URL-safe base64 of 32 bytes, the form Python's cryptography.fernet uses; floors
+// (optional) map a user_id to the lowest claims generation accepted for it.
 func ParseKeyRing(secretString string) (*KeyRing, error) {
 	dec := json.NewDecoder(strings.NewReader(secretString))
 	dec.DisallowUnknownFields()
@@ -43,7 +50,19 @@ func ParseKeyRing(secretString string) (*KeyRing, error) {
 	if len(v.Keys) == 0 {
 		return nil, errors.New("claims: key secret holds no keys")
 	}
-	return NewKeyRing(v.Keys...)
+	r, err := NewKeyRing(v.Keys...)
+	if err != nil {
+		return nil, err
+	}
+	for id := range v.Floors {
+		if id == "" || len(id) > 320 {
+			return nil, errors.New("claims: key secret has a floor for an empty or overlong user_id")
+		}
+	}
+	if len(v.Floors) > 0 {
+		r.floors = v.Floors
+	}
+	return r, nil
 }
 
 // NewKeyRing builds a ring from encoded keys, newest (the encrypting key) first.
@@ -109,6 +128,20 @@ func (r *KeyRing) Decrypt(token string) ([]byte, error) {
 	return msg, nil
 }
 
+// decrypt is Decrypt that also says whether the primary key decrypted the token (tried first),
+// so that a caller auditing the table decrypts each item once, not once more with the primary.
+func (r *KeyRing) decrypt(token string) ([]byte, bool, error) {
+	if msg := fernet.VerifyAndDecrypt([]byte(token), 0, r.keys[:1]); msg != nil {
+		return msg, true, nil
+	}
+	if len(r.keys) > 1 {
+		if msg := fernet.VerifyAndDecrypt([]byte(token), 0, r.keys[1:]); msg != nil {
+			return msg, false, nil
+		}
+	}
+	return nil, false, ErrDecrypt
+}
+
 // DecryptsWithPrimary reports whether the newest key alone decrypts token (used by rotation).
 func (r *KeyRing) DecryptsWithPrimary(token string) bool {
 	return fernet.VerifyAndDecrypt([]byte(token), 0, r.keys[:1]) != nil
@@ -122,13 +155,49 @@ func (r *KeyRing) Len() int { return len(r.keys) }
 
 // SecretString renders the ring as the key secret's SecretString.
 func (r *KeyRing) SecretString() string {
-	b, _ := json.Marshal(keyRingJSON{Keys: r.encoded})
+	b, _ := json.Marshal(keyRingJSON{Keys: r.encoded, Floors: r.floors})
 	return string(b)
 }
 
-// WithNewPrimary returns a ring with key first, followed by the current keys.
+// WithNewPrimary returns a ring with key first, followed by the current keys; the floors stay.
 func (r *KeyRing) WithNewPrimary(key string) (*KeyRing, error) {
-	return NewKeyRing(append([]string{key}, r.encoded...)...)
+	return r.WithKeys(append([]string{key}, r.encoded...)...)
+}
+
+// WithKeys returns a ring of these keys (the first encrypts) with this ring's floors.
+func (r *KeyRing) WithKeys(encoded ...string) (*KeyRing, error) {
+	n, err := NewKeyRing(encoded...)
+	if err != nil {
+		return nil, err
+	}
+	n.floors = r.floors
+	return n, nil
+}
+
+// Floor is the lowest generation of user_id's sealed claims the ring accepts (0: any). A floor
+// is how an operator revokes a user's older claims blobs: the key secret is the one store that
+// write access to the claims table cannot roll back, and a blob's generation is inside its
+// Fernet token, so a blob put back from before the floor is refused (ErrSuperseded).
+func (r *KeyRing) Floor(userID string) uint64 { return r.floors[userID] }
+
+// Floors is the number of users with a floor.
+func (r *KeyRing) Floors() int { return len(r.floors) }
+
+// WithFloor returns a copy of the ring whose floor for userID is gen (never lowered).
+func (r *KeyRing) WithFloor(userID string, gen uint64) *KeyRing {
+	n := &KeyRing{keys: r.keys, encoded: r.encoded, floors: map[string]uint64{}}
+	for k, v := range r.floors {
+		n.floors[k] = v
+	}
+	n.floors[userID] = max(gen, r.floors[userID])
+	return n
+}
+
+// WithoutFloors returns a copy of the ring with no floors: right after every item was re-sealed
+// under a key drawn after the floors were set and the older keys were retired, no blob from
+// before a floor can be decrypted any more.
+func (r *KeyRing) WithoutFloors() *KeyRing {
+	return &KeyRing{keys: r.keys, encoded: r.encoded}
 }
 
 // LogHash is a keyed hash of s for log lines: HMAC-SHA-256 under a key derived from the primary

@@ -56,6 +56,7 @@ type Env struct {
 	bootstrap *exec.Cmd
 	invoke    *http.Server
 	cognito   *exec.Cmd
+	signOut   *signOutStandIn // AdminUserGlobalSignOut, first on the API path (APIURL)
 	logs      io.Writer
 
 	// APIURL is cognito-local's API behind the stand-ins for the calls it lacks (resource
@@ -119,6 +120,12 @@ func Start(ctx context.Context, o Options) (_ *Env, err error) {
 	if err = e.startStandIns(o.ModuleRoot); err != nil {
 		return nil, err
 	}
+	// The sign-out stand-in goes first on the API path (signout.go); the token endpoint keeps
+	// its own address.
+	if e.signOut, err = startSignOutStandIn(e.APIURL); err != nil {
+		return nil, err
+	}
+	e.APIURL = e.signOut.url
 	return e, nil
 }
 
@@ -321,7 +328,7 @@ func (e *Env) Invocations() int64 { return e.invocations.Load() }
 func (e *Env) Issuer() string { return e.CognitoURL + "/" + e.PoolID }
 
 // ClaimsctlEnv is the environment under which claimsctl (or any SDK) talks to this chain:
-// Cognito at cognito-local, everything else at moto.
+// Cognito at cognito-local (through the stand-ins, sign-out's included), everything else at moto.
 func (e *Env) ClaimsctlEnv() []string {
 	return append(e.Moto.Env(), "AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER="+e.APIURL)
 }
@@ -343,6 +350,9 @@ func (e *Env) SignInCommand(email, password string) string {
 
 // Stop ends every process and server Start began, and removes its files.
 func (e *Env) Stop() {
+	if e.signOut != nil {
+		e.signOut.close()
+	}
 	if e.cognito != nil && e.cognito.Process != nil {
 		_ = syscall.Kill(-e.cognito.Process.Pid, syscall.SIGTERM)
 		_ = e.cognito.Wait()

@@ -40,6 +40,7 @@ const (
 	ReasonBoundElsewhere    = "claims_bound_elsewhere" // the blob was sealed for another item
 	ReasonIdentityMismatch  = "identity_mismatch"      // the item records another Cognito identity
 	ReasonUnbound           = "claims_unbound"         // no binding, and this environment requires one
+	ReasonSuperseded        = "claims_superseded"      // an older blob put back: its generation is below the user's floor
 	ReasonTableError        = "table_unavailable"
 	ReasonSecretError       = "key_secret_unavailable"
 	ReasonKeyRingInvalid    = "key_secret_invalid"
@@ -372,6 +373,8 @@ func (h *Handler) claimsFor(ctx context.Context, email, sub, legacySub string) (
 		return nil, refuse(ReasonUndecryptable, err)
 	case errors.Is(err, claims.ErrBoundElsewhere):
 		return nil, refuse(ReasonBoundElsewhere, nil)
+	case errors.Is(err, claims.ErrSuperseded):
+		return nil, refuse(ReasonSuperseded, nil)
 	case err != nil:
 		return nil, refuse(ReasonInvalidClaims, err)
 	case bind == nil && !h.AllowUnbound:

@@ -357,3 +357,40 @@ func TestInitRefusesIncompleteConfiguration(t *testing.T) {
 	assert.Equal(t, budget, h.Budget)
 	assert.Less(t, budget, 3*time.Second, "the budget must end before the function's 3 s timeout")
 }
+
+// TestAnOlderBlobPutBackBelowTheUsersFloorIsRefused: after claimsctl narrows a user's claims it
+// records a floor in the key secret; a blob of a lower generation (the user's own broader claims,
+// put back by someone with write access to the table only) is refused as claims_superseded, as
+// is an unbound blob for that user, while the current generation signs in.
+func TestAnOlderBlobPutBackBelowTheUsersFloorIsRefused(t *testing.T) {
+	f := newFixture(t)
+	const email = "narrowed@example.com"
+	seal := func(roles string, gen uint64) string {
+		c, err := claims.Parse([]byte(`{"x-hasura-default-role":"viewer","x-hasura-allowed-roles":` + roles + `}`))
+		require.NoError(t, err)
+		plain, err := claims.Seal(c, claims.Binding{UserID: email, Identity: sub, Gen: gen})
+		require.NoError(t, err)
+		tok, err := f.ring.Encrypt(plain)
+		require.NoError(t, err)
+		return tok
+	}
+	broad, narrow := seal(`["viewer","admin"]`, 3), seal(`["viewer"]`, 5)
+	f.setSecret(t, f.ring.WithFloor(email, 5).SecretString())
+	h := f.handler(t, nil)
+
+	f.putRaw(t, item{email: email}, narrow)
+	out, err, _ := invoke(t, h, event("2", "TokenGeneration_Authentication", nativeUser(email, sub)))
+	require.NoError(t, err, "the current generation signs in")
+	assert.Equal(t, []any{"viewer"}, tokenClaims(t, "2", out)["access"]["x-hasura-allowed-roles"])
+
+	f.putRaw(t, item{email: email}, broad)
+	_, err, _ = invoke(t, h, event("2", "TokenGeneration_Authentication", nativeUser(email, sub)))
+	require.Error(t, err)
+	assert.Equal(t, ReasonSuperseded, f.logs.lastLog(t)["reason"])
+
+	bare, _ := f.ring.Encrypt([]byte(`{"x-hasura-default-role":"admin","x-hasura-allowed-roles":["admin"]}`))
+	f.putRaw(t, item{email: email, uuid: sub}, bare)
+	_, err, _ = invoke(t, f.handler(t, map[string]string{"CLAIMS_ALLOW_UNBOUND": "true"}), event("2", "TokenGeneration_Authentication", nativeUser(email, sub)))
+	require.Error(t, err, "an unbound blob is below any floor, even where unbound items are allowed")
+	assert.Equal(t, ReasonSuperseded, f.logs.lastLog(t)["reason"])
+}
