@@ -278,3 +278,43 @@ func attrs(kv ...string) []ciptypes.AttributeType {
 	}
 	return out
 }
+
+func TestAnOldUserWhoseEmailWasNeverVerifiedIsNotMigrated(t *testing.T) {
+	// The new pool marks a migrated email verified and, after a forgot-password migration,
+	// mails the reset code to it. An address the old pool never verified proves nothing: taking
+	// such a user over would let whoever reads that mailbox (not necessarily the account's
+	// holder) reset the password, or hand a sign-in a verified email the old pool never checked.
+	p := newOldPool(t)
+	p.addUser(t, "unverified@example.com", password, nil)
+	_, err := p.idp.AdminUpdateUserAttributes(context.Background(), &cip.AdminUpdateUserAttributesInput{
+		UserPoolId: aws.String(p.id), Username: aws.String("unverified@example.com"),
+		UserAttributes: attrs("email_verified", "false"),
+	})
+	require.NoError(t, err)
+	// A self sign-up never confirmed (UNCONFIRMED), even with the address marked verified by an admin.
+	_, err = p.idp.SignUp(context.Background(), &cip.SignUpInput{
+		ClientId: aws.String(p.client), Username: aws.String("pending@example.com"), Password: aws.String(password),
+		UserAttributes: attrs("email", "pending@example.com"),
+	})
+	require.NoError(t, err)
+	_, err = p.idp.AdminUpdateUserAttributes(context.Background(), &cip.AdminUpdateUserAttributesInput{
+		UserPoolId: aws.String(p.id), Username: aws.String("pending@example.com"),
+		UserAttributes: attrs("email_verified", "true"),
+	})
+	require.NoError(t, err)
+	h := p.handler(t)
+
+	for _, c := range []struct{ name, source, user, reason string }{
+		{"unverified, signing in", SourceAuthentication, "unverified@example.com", ReasonEmailUnverified},
+		{"unverified, asking for a reset", SourceForgotPassword, "unverified@example.com", ReasonEmailUnverified},
+		{"unconfirmed, asking for a reset", SourceForgotPassword, "pending@example.com", ReasonStatus},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			out, err := h.Handle(context.Background(), event(c.source, c.user, password))
+			require.EqualError(t, err, RefusalMessage)
+			assert.Nil(t, out)
+			assert.Equal(t, c.reason, p.logs.lastLog(t)["reason"])
+			assertNothingSecretLogged(t, p, c.user)
+		})
+	}
+}
