@@ -6,7 +6,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	cip "github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider"
@@ -168,14 +167,13 @@ func TestAnOldPoolThatHangsOrRefusesFailsClosedInTimeAndARetryMigrates(t *testin
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Setenv("AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER", c.url)
-			start := time.Now()
+			// A hanging pool never answers: that the call returns at all is the handler's
+			// budget ending it (the budget's size inside Cognito's 5 s is asserted on main's
+			// constants, not timed here).
 			out, err := p.handler(t).Handle(context.Background(), event(c.source, "jane@example.com", password))
-			took := time.Since(start)
 			require.EqualError(t, err, RefusalMessage)
 			assert.Nil(t, out, "nothing to create the user from")
 			assert.Equal(t, ReasonOldPoolError, p.logs.lastLog(t)["reason"])
-			// Cognito's contract: an answer inside its 5 s wait.
-			assert.Less(t, took, 5*time.Second)
 			assertNothingSecretLogged(t, p, "jane@example.com")
 		})
 	}
