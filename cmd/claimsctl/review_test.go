@@ -426,3 +426,22 @@ func TestClientSecretCallsWhoseAnswerIsLost(t *testing.T) {
 	assert.True(t, d.works(t, next))
 	tr.noSecrets(t, d, "grid")
 }
+
+// user add writes its claims with attribute_not_exists: when that put lands but its answer is
+// lost, the SDK's retry fails against it. The run must recognise its own item, not report
+// "ConditionalCheckFailedException ... the new Cognito user was removed again, nothing was
+// changed" while leaving the item behind for a user it deleted (a flake of
+// TestClaimsWrittenDuringARotationWaitForItAndStayReadable under load).
+func TestUserAddRecognisesItsOwnClaimsWriteWhoseAnswerWasLost(t *testing.T) {
+	d := deploy(t)
+	lost := loseAnswers(t, "PutItem", 2) // the first is the lock's, the second the claims'
+	_, errOut, code := d.ctl(t, "", "user", "add", "lost@example.com", "--roles", "viewer", "--default-role", "viewer", "--lock-wait", "1s")
+	require.Equal(t, int64(2), lost.Load())
+	require.Equal(t, exitOK, code, errOut)
+	u, ok := d.user(t, "lost@example.com")
+	require.True(t, ok, "the Cognito user is kept")
+	assert.Equal(t, attr(u.UserAttributes, "sub"), d.item(t, "lost@example.com").CognitoUUID)
+	c, err := d.tokenClaims(t, "lost@example.com")
+	require.NoError(t, err)
+	assert.Equal(t, []string{"viewer"}, c[claims.AllowedRoles])
+}

@@ -70,6 +70,11 @@ func userAdd(ctx context.Context, t *target, out *printer, c claims.Claims, temp
 			TableName: aws.String(st.table), Item: rec.Item(),
 			ConditionExpression: aws.String("attribute_not_exists(user_id)"),
 		})
+		if isConditionFailed(err) && st.attrIs(ctx, t.email, claims.AttrClaims, token) {
+			// This put landed, its answer was lost and the SDK's retry met it: the claims are
+			// written (the token, with a fresh random IV, is no other run's).
+			err = nil
+		}
 	}
 	if err != nil {
 		putErr := err
