@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -441,22 +442,34 @@ func TestAdminSecretRotation(t *testing.T) {
 	assert.Equal(t, aws.ToString(after.Id), aws.ToString(f.deployment(t).Id), "a retry after a complete rotation redeploys nothing")
 }
 
-// faults fails the failAt-th call to AWS or the database, before it takes effect or after (a
-// timeout that hides a success).
+// faults fails one call to AWS or the database, before it takes effect or after (a timeout
+// that hides a success). The call is named by its operation and which call of that operation it
+// is (the 2nd GetSecretValue), not by its place among all calls: the failing run is then checked
+// against the call the clean run listed even if calls of different operations ever come in
+// another order, and fired says whether that call was made at all.
 type faults struct {
 	mu     sync.Mutex
-	n      int
-	failAt int
+	failOp string
+	failNo int
 	after  bool
-	calls  []string
+	seen   map[string]int
+	fired  bool
+	calls  []string // operation#n of every call, in order
 }
 
 func (f *faults) hit(name string) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.n++
-	f.calls = append(f.calls, name)
-	return f.n == f.failAt
+	if f.seen == nil {
+		f.seen = map[string]int{}
+	}
+	f.seen[name]++
+	f.calls = append(f.calls, fmt.Sprintf("%s#%d", name, f.seen[name]))
+	if name == f.failOp && f.seen[name] == f.failNo {
+		f.fired = true
+		return true
+	}
+	return false
 }
 
 func call[T any](f *faults, name string, do func() (T, error)) (T, error) {
@@ -540,17 +553,20 @@ func TestEveryCallCanFailAndARetryFinishesTheJob(t *testing.T) {
 		t.Logf("%s rotation: %d calls: %v", kind, len(counter.calls), counter.calls)
 		require.Greater(t, len(counter.calls), 8)
 
-		for i := range counter.calls {
+		for i, c := range counter.calls {
+			op, no, _ := strings.Cut(c, "#")
+			n, err := strconv.Atoi(no)
+			require.NoError(t, err)
 			for _, after := range []bool{false, true} {
-				if after && !changesState[counter.calls[i]] {
+				if after && !changesState[op] {
 					continue // a read that fails after answering is a read that fails
 				}
-				name := fmt.Sprintf("%s/call %d (%s) fails %s", kind, i+1, counter.calls[i], map[bool]string{false: "before", true: "after taking effect"}[after])
+				name := fmt.Sprintf("%s/call %d (%s) fails %s", kind, i+1, c, map[bool]string{false: "before", true: "after taking effect"}[after])
 				f := newFixture(t, kind)
 				adminBefore := f.current(t, f.secret)
 				urlBefore := f.current(t, f.url)
 				deployBefore := aws.ToString(f.deployment(t).Id)
-				fl := &faults{failAt: i + 1, after: after}
+				fl := &faults{failOp: op, failNo: n, after: after}
 				f.inject(fl)
 				// The first attempt fails with the injected error, or absorbs it (a failed "is it
 				// already done?" check only means doing the work); either way the retries must
@@ -558,6 +574,7 @@ func TestEveryCallCanFailAndARetryFinishesTheJob(t *testing.T) {
 				if err := f.rotate(token(3)); err != nil {
 					assert.Contains(t, err.Error(), "injected failure", name)
 				}
+				require.True(t, fl.fired, "%s: the rotation made no such call; its calls: %v", name, fl.calls)
 				require.NoError(t, f.rotateRetrying(token(3), 3), name)
 				if kind == KindPostgres {
 					c := f.assertRotated(t, token(3), urlBefore, deployBefore)
