@@ -73,6 +73,22 @@ type Cognito struct {
 	ThreatProtection ThreatProtection `json:"threatProtection"`
 	// SSO adds Microsoft Entra ID as an OIDC identity provider when set.
 	SSO *SSO `json:"sso"`
+	// MigrateFrom names an existing user pool whose users move into this one at their first
+	// sign-in (a UserMigration trigger). Nil (left out, or null) turns migration off.
+	MigrateFrom *MigrateFrom `json:"migrateFrom"`
+}
+
+// MigrateFrom is the user pool users migrate from. It must be in the environment's own account:
+// the trigger's role is granted on arn:<partition>:cognito-idp:<region>:<environment's
+// account>:userpool/<UserPoolID>, and Cognito's admin calls do not cross accounts.
+type MigrateFrom struct {
+	// UserPoolID is the old pool's ID, <region>_<id>, e.g. us-east-1_AbCdEfGhI.
+	UserPoolID string `json:"userPoolId"`
+	// Region is the old pool's region; it must be the one UserPoolID starts with.
+	Region string `json:"region"`
+	// ClientID is an app client of the old pool without a client secret that allows
+	// ALLOW_ADMIN_USER_PASSWORD_AUTH: the trigger checks the password with it.
+	ClientID string `json:"clientId"`
 }
 
 // SSO is Microsoft Entra ID single sign-on through OIDC.

@@ -192,6 +192,13 @@ func TestBadConfigFailsWithEnvironmentAndField(t *testing.T) {
 		{"secret as SSM ARN", "staging", `{"hasura": {"secrets": {"API_KEY": "arn:aws:ssm:us-east-1:111111111111:parameter/api"}}}`, []string{`environments.staging.hasura.secrets.API_KEY`, "an SSM parameter goes by its name, not its ARN"}},
 		{"database URL in both places", "staging", `{"database": {"create": false, "urlParameterName": "/db/url", "connectionSecretArn": "arn:aws:secretsmanager:us-east-1:111111111111:secret:db-AbCdEf"}}`, []string{`environments.staging.database.connectionSecretArn = "arn:aws:secretsmanager:us-east-1:111111111111:secret:db-AbCdEf": must be empty when database.urlParameterName is set`}},
 		{"database URL parameter with a created database", "staging", `{"database": {"urlParameterName": "/db/url"}}`, []string{`environments.staging.database.urlParameterName = "/db/url": must be empty when database.create is true`}},
+		{"migrateFrom pool of another region", "staging", `{"cognito": {"migrateFrom": {"userPoolId": "us-west-2_AbCdEfGhI", "region": "us-east-1", "clientId": "1example23456789abcdefghij"}}}`, []string{`environments.staging.cognito.migrateFrom.userPoolId = "us-west-2_AbCdEfGhI": must be a pool of cognito.migrateFrom.region "us-east-1"`}},
+		{"migrateFrom malformed pool ID", "staging", `{"cognito": {"migrateFrom": {"userPoolId": "AbCdEfGhI", "region": "us-east-1", "clientId": "1example23456789abcdefghij"}}}`, []string{`environments.staging.cognito.migrateFrom.userPoolId = "AbCdEfGhI": must be a user pool ID of the form <region>_<id>`}},
+		{"migrateFrom pool ARN instead of ID", "staging", `{"cognito": {"migrateFrom": {"userPoolId": "arn:aws:cognito-idp:us-east-1:111111111111:userpool/us-east-1_AbCdEfGhI", "region": "us-east-1", "clientId": "1example23456789abcdefghij"}}}`, []string{`environments.staging.cognito.migrateFrom.userPoolId`, "must be a user pool ID of the form <region>_<id>"}},
+		{"migrateFrom without region", "staging", `{"cognito": {"migrateFrom": {"userPoolId": "us-east-1_AbCdEfGhI", "clientId": "1example23456789abcdefghij"}}}`, []string{`environments.staging.cognito.migrateFrom.region = "": must be the AWS region of the pool users migrate from`}},
+		{"migrateFrom bad client ID", "staging", `{"cognito": {"migrateFrom": {"userPoolId": "us-east-1_AbCdEfGhI", "region": "us-east-1", "clientId": "moped client"}}}`, []string{`environments.staging.cognito.migrateFrom.clientId = "moped client": must be an app client ID of that pool`}},
+		{"migrateFrom without client", "production", `{"cognito": {"migrateFrom": {"userPoolId": "us-east-1_AbCdEfGhI", "region": "us-east-1"}}}`, []string{`environments.production.cognito.migrateFrom.clientId = "": must be an app client ID`}},
+		{"migrateFrom unknown field", "staging", `{"cognito": {"migrateFrom": {"poolId": "us-east-1_AbCdEfGhI"}}}`, []string{"environments.staging.cognito.migrateFrom.poolId: unknown field (known: clientId, region, userPoolId)"}},
 		{"database URL parameter malformed", "staging", `{"database": {"create": false, "urlParameterName": "db url"}}`, []string{`environments.staging.database.urlParameterName = "db url": must be an SSM parameter name`}},
 	}
 	for _, c := range cases {
@@ -236,6 +243,22 @@ func TestHasuraExtraSettingsParse(t *testing.T) {
 	// The defaults: x86_64 (what Moped runs) and the newest confirmed image.
 	assert.Equal(t, CPUX86_64, root.Environments[0].Hasura.CPUArchitecture)
 	assert.Equal(t, "hasura/graphql-engine:v2.50.0", Defaults("p", "qa").Hasura.Image)
+}
+
+func TestMigrateFromIsOffByDefaultAndParses(t *testing.T) {
+	project, envs := committed(t)
+	root, err := Load(project, envs)
+	require.NoError(t, err)
+	for _, e := range root.Environments {
+		assert.Nil(t, e.Cognito.MigrateFrom, e.Name)
+	}
+	// The old pool may be in another region than the environment.
+	root, err = Load(project, withChange(t, "staging", `{"cognito": {"migrateFrom": {"userPoolId": "us-west-2_AbCdEfGhI", "region": "us-west-2", "clientId": "1example23456789abcdefghij"}}}`))
+	require.NoError(t, err)
+	assert.Equal(t, &MigrateFrom{UserPoolID: "us-west-2_AbCdEfGhI", Region: "us-west-2", ClientID: "1example23456789abcdefghij"}, root.Environments[1].Cognito.MigrateFrom)
+	root, err = Load(project, withChange(t, "staging", `{"cognito": {"migrateFrom": null}}`))
+	require.NoError(t, err)
+	assert.Nil(t, root.Environments[1].Cognito.MigrateFrom, "null turns migration off")
 }
 
 // machineOn is the smallest machineAccess setup that loads; the cases below change one thing.

@@ -38,6 +38,10 @@ var (
 	instanceRe     = regexp.MustCompile(`^[a-z][a-z0-9]*\.[a-z0-9]+$`)
 	pgVersionRe    = regexp.MustCompile(`^(1[3-7])\.[0-9]{1,2}$`)
 	providerRe     = regexp.MustCompile(`^[A-Za-z0-9_-]{3,32}$`)
+	// A user pool ID is <region>_<id>; app client IDs are word characters and '+' (Cognito's
+	// API patterns), 1-128 of them.
+	poolIDRe   = regexp.MustCompile(`^([a-z0-9-]+)_[0-9A-Za-z]{1,40}$`)
+	clientIDRe = regexp.MustCompile(`^[A-Za-z0-9_+]{1,128}$`)
 	// Cognito's scope names ([\x21\x23-\x2E\x30-\x5B\x5D-\x7E]{1,256}) without '*' and ','.
 	scopeRe = regexp.MustCompile(`^[\x21\x23-\x29\x2B\x2D\x2E\x30-\x5B\x5D-\x7E]{1,256}$`)
 	tierRe  = regexp.MustCompile(`^[a-z][a-z0-9-]{0,31}$`)
@@ -114,6 +118,16 @@ func (e Environment) Validate() error {
 			_, err := claims.NormalizeEmail("x@" + d)
 			v.check(err == nil && strings.ToLower(d) == d, fmt.Sprintf("cognito.sso.allowedEmailDomains[%d]", i), d, "a lower-case ASCII DNS domain such as example.com")
 		}
+	}
+
+	if m := c.MigrateFrom; m != nil {
+		v.check(regionRe.MatchString(m.Region) && !strings.HasPrefix(m.Region, "cn-"), "cognito.migrateFrom.region", m.Region, "the AWS region of the pool users migrate from, such as us-east-1")
+		id := poolIDRe.FindStringSubmatch(m.UserPoolID)
+		v.check(id != nil, "cognito.migrateFrom.userPoolId", m.UserPoolID, "a user pool ID of the form <region>_<id>, e.g. us-east-1_AbCdEfGhI")
+		if id != nil {
+			v.check(id[1] == m.Region, "cognito.migrateFrom.userPoolId", m.UserPoolID, fmt.Sprintf("a pool of cognito.migrateFrom.region %q (a pool ID starts with its region)", m.Region))
+		}
+		v.check(clientIDRe.MatchString(m.ClientID), "cognito.migrateFrom.clientId", m.ClientID, "an app client ID of that pool (1-128 letters, digits, '_' or '+'), of a client without a secret that allows ALLOW_ADMIN_USER_PASSWORD_AUTH")
 	}
 
 	v.duration("claims.keyCacheTtl", e.Claims.KeyCacheTTL, 0, time.Hour, time.Millisecond)

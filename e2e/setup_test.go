@@ -81,7 +81,7 @@ func TestMain(m *testing.M) {
 			return 1, err
 		}
 		var logs strings.Builder
-		env, err = localauth.Start(context.Background(), localauth.Options{ModuleRoot: root, Logs: &logs, MachineTiers: machineTiers})
+		env, err = localauth.Start(context.Background(), localauth.Options{ModuleRoot: root, Logs: &logs, MachineTiers: machineTiers, Migration: true})
 		if err != nil {
 			return 1, fmt.Errorf("start the local auth chain: %w\n%s", err, logs.String())
 		}

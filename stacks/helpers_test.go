@@ -113,6 +113,12 @@ var mopedEnvironment = map[string]any{
 	"database": map[string]any{"create": false, "urlParameterName": "MOPED_PRODUCTION_FARGATE_HASURA_GRAPHQL_DATABASE_URL"},
 }
 
+// mopedMigrateFrom is the Moped pool its users move from (cognito.migrateFrom), in another
+// region than the environment to show that the trigger's grant follows the old pool's region.
+var mopedMigrateFrom = map[string]any{"userPoolId": "us-west-2_MopedPool1", "region": "us-west-2", "clientId": "4mopedmigration0client0id0"}
+
+func init() { mopedEnvironment["cognito"].(map[string]any)["migrateFrom"] = mopedMigrateFrom }
+
 // CDKContext reads the committed cdk.json context: NewApp(nil) does not read cdk.json.
 func CDKContext(t testing.TB) map[string]any {
 	ctx, err := synth.Context("..")

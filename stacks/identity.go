@@ -125,6 +125,9 @@ func (c Common) directoryProps(store *claimsstore.Store) *userdirectory.Props {
 			Tiers:      m.Tiers,
 		}
 	}
+	if m := cg.MigrateFrom; m != nil {
+		p.Migration = &userdirectory.MigrationProps{PoolID: m.UserPoolID, Region: m.Region, ClientID: m.ClientID}
+	}
 	if s := cg.SSO; s != nil {
 		var field *string
 		if s.ClientSecretField != "" {

@@ -154,6 +154,7 @@ func hasuraRoles(createdDB bool) map[string]roleWant {
 // assertedElsewhere are roles whose complete policies other tests assert.
 var assertedElsewhere = map[string]string{
 	"UsersPreTokenRole":       "TestPreTokenRoleMayReadExactlyTheClaimsTableAndKeySecret",
+	"UsersUserMigrationRole":  "TestUserMigrationRoleMayCallExactlyTheOldPoolsAdminAuthAndRead",
 	"SecretGeneratorRole":     "TestSecretGeneratorRoleMayWriteExactlyTheKeyRingAndTheAPIKeyParameter",
 	"HasuraTaskExecutionRole": "TestHasuraSecretsAreInjectedByECSNeverPlainEnvironment",
 	"HasuraTaskTaskRole":      "TestHasuraSecretsAreInjectedByECSNeverPlainEnvironment",

@@ -45,8 +45,9 @@ const (
 	clientIDTag   = "hasuraauth:client-id"
 )
 
-// secretRecoveryDays is how long a removed client's secret can be restored (Secrets Manager's
-// minimum): long enough to undo a mistaken remove, short enough to free the name soon.
+// secretRecoveryDays is how long a removed client's secret is kept (Secrets Manager's minimum),
+// as a record of what the client held; restoring it gives no working secret (its app client is
+// gone), so client add of the same name deletes it for good instead of waiting.
 const secretRecoveryDays = 7
 
 // Cognito's bounds for an access token's validity.
@@ -294,6 +295,9 @@ func (m *machine) secret(ctx context.Context, name string) (*secretsmanager.Desc
 	if tag(d.Tags, managedTag) != managedBy {
 		return nil, fmt.Errorf("secret %s exists but was not made by claimsctl client add (no tag %s=%s): claimsctl leaves it alone; choose another client name; nothing was changed", id, managedTag, managedBy)
 	}
+	if got := tag(d.Tags, clientNameTag); got != name || aws.ToString(d.Name) != id {
+		return nil, fmt.Errorf("secret %s is tagged as the secret of client %q (%s), not of %s: claimsctl leaves it alone; nothing was changed", aws.ToString(d.Name), got, clientNameTag, name)
+	}
 	return d, nil
 }
 
@@ -340,6 +344,9 @@ func (m *machine) putRecord(ctx context.Context, ring *claims.KeyRing, c claims.
 		in.ExpressionAttributeValues = map[string]ddbtypes.AttributeValue{":old": &ddbtypes.AttributeValueMemberS{Value: old}}
 	}
 	if _, err := m.st.db.PutItem(ctx, in); err != nil {
+		if isConditionFailed(err) && m.st.attrIs(ctx, claims.ClientItemID(c.ID), claims.AttrClaims, tok) {
+			return tok, nil // this write landed; its answer was lost and the SDK's retry refused
+		}
 		if isConditionFailed(err) {
 			return "", fmt.Errorf("the record of client %s changed while this run read it", c.ID)
 		}
@@ -362,6 +369,17 @@ func (m *machine) deleteAppClient(ctx context.Context, id string) error {
 		return fmt.Errorf("delete app client %s from %s: %w", id, m.pool, err)
 	}
 	return nil
+}
+
+// deleteClientSecret deletes one Cognito secret of app client id. Not found counts as deleted:
+// the SDK retries a delete whose answer was lost, and the retry finds it gone.
+func (m *machine) deleteClientSecret(ctx context.Context, id, secretID string) error {
+	_, err := m.idp.DeleteUserPoolClientSecret(ctx, &cip.DeleteUserPoolClientSecretInput{UserPoolId: aws.String(m.pool), ClientId: aws.String(id), ClientSecretId: aws.String(secretID)})
+	var nf *ciptypes.ResourceNotFoundException
+	if errors.As(err, &nf) {
+		return nil
+	}
+	return err
 }
 
 // clientSecrets lists the app client's Cognito secrets (ids and dates; Cognito never lists values).
@@ -416,11 +434,7 @@ func clientAdd(ctx context.Context, m *machine, out *printer, name, tier string,
 	if err != nil {
 		return err
 	}
-	if existing != nil {
-		if existing.DeletedDate != nil {
-			return fmt.Errorf("a client named %s was removed and its secret %s is scheduled for deletion on %s (restorable until then): choose another name, or wait; nothing was changed",
-				name, secretName, existing.DeletedDate.UTC().Format(time.RFC3339))
-		}
+	if existing != nil && existing.DeletedDate == nil {
 		return fmt.Errorf("a client named %s already exists (secret %s): change it with claimsctl client scopes, or remove it first; nothing was changed", name, secretName)
 	}
 	apps, err := m.appClients(ctx)
@@ -430,6 +444,30 @@ func clientAdd(ctx context.Context, m *machine, out *printer, name, tier string,
 	if ids := apps[name]; len(ids) > 0 {
 		return fmt.Errorf("an app client named %s%s already exists in %s (%s) without a secret: an earlier add was interrupted; run claimsctl client remove %s, then add again; nothing was changed",
 			machineClientPrefix, name, m.pool, strings.Join(ids, ", "), name)
+	}
+	purged := false
+	if existing != nil {
+		// A removed client's secret, scheduled for deletion: restoring it would give nobody a
+		// working secret (remove deleted its app client first), so it only holds the name.
+		// Delete it for good, unless the app client it names still exists.
+		if id := tag(existing.Tags, clientIDTag); id != "" {
+			_, err := m.idp.DescribeUserPoolClient(ctx, &cip.DescribeUserPoolClientInput{UserPoolId: aws.String(m.pool), ClientId: aws.String(id)})
+			var nf *ciptypes.ResourceNotFoundException
+			if err == nil {
+				err = fmt.Errorf("app client %s, which secret %s (scheduled for deletion) names, still exists: run claimsctl client remove %s", id, secretName, name)
+			}
+			if !errors.As(err, &nf) {
+				return fmt.Errorf("%w; nothing was changed", err)
+			}
+		}
+		err := fault("client-add:purge-secret")
+		if err == nil {
+			_, err = m.sm.DeleteSecret(ctx, &secretsmanager.DeleteSecretInput{SecretId: existing.ARN, ForceDeleteWithoutRecovery: aws.Bool(true)})
+		}
+		if err != nil {
+			return fmt.Errorf("delete the secret %s of the removed client %s for good: %w; nothing was changed", secretName, name, err)
+		}
+		purged = true
 	}
 
 	err = fault("client-add:create-client")
@@ -454,6 +492,7 @@ func clientAdd(ctx context.Context, m *machine, out *printer, name, tier string,
 		return fmt.Errorf("create app client %s%s in %s: %w; nothing was changed", machineClientPrefix, name, m.pool, err)
 	}
 	id := aws.ToString(created.UserPoolClient.ClientId)
+	made := []string{id} // the app clients undo deletes
 	value := secretValue{ClientID: id, ClientSecret: aws.ToString(created.UserPoolClient.ClientSecret), TokenEndpoint: m.tokenEndpoint}
 	recordWritten, secretTried := false, false
 	undo := func(cause error) error {
@@ -475,8 +514,10 @@ func clientAdd(ctx context.Context, m *machine, out *printer, name, tier string,
 				left = append(left, err.Error())
 			}
 		}
-		if err := m.deleteAppClient(ctx, id); err != nil {
-			left = append(left, err.Error())
+		for _, app := range made {
+			if err := m.deleteAppClient(ctx, app); err != nil {
+				left = append(left, err.Error())
+			}
 		}
 		if len(left) > 0 {
 			return partialf("adding client %s failed (%v) and undoing it failed too: %s; run claimsctl client remove %s", name, cause, strings.Join(left, "; "), name)
@@ -484,6 +525,23 @@ func clientAdd(ctx context.Context, m *machine, out *printer, name, tier string,
 		return fmt.Errorf("add client %s: %w; the new app client was removed again, nothing was changed", name, cause)
 	}
 
+	// The SDK retries a create whose answer was lost, and each attempt that landed is an app
+	// client of this name. There was none before, and the lease keeps other runs out: every
+	// other one is this run's, known to nobody. Delete them, or every later command on the
+	// client would refuse to choose between them.
+	apps, err = m.appClients(ctx)
+	for _, other := range apps[name] {
+		if err != nil {
+			break
+		}
+		if other != id {
+			made = append(made, other)
+			err = m.deleteAppClient(ctx, other)
+		}
+	}
+	if err != nil {
+		return undo(err)
+	}
 	err = fault("client-add:list-secrets")
 	if err == nil {
 		var secs []ciptypes.ClientSecretDescriptorType
@@ -505,20 +563,23 @@ func clientAdd(ctx context.Context, m *machine, out *printer, name, tier string,
 	if err != nil {
 		return undo(err)
 	}
-	err = fault("client-add:create-secret")
 	var sec *secretsmanager.CreateSecretOutput
-	if err == nil {
-		secretTried = true
-		sec, err = m.sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{
-			Name:         aws.String(secretName),
-			Description:  aws.String(fmt.Sprintf("Client id and secret of the machine client %s (app client %s): trade them for an access token at tokenEndpoint", name, id)),
-			SecretString: aws.String(value.String()),
-			Tags: []smtypes.Tag{
-				{Key: aws.String(managedTag), Value: aws.String(managedBy)},
-				{Key: aws.String(clientNameTag), Value: aws.String(name)},
-				{Key: aws.String(clientIDTag), Value: aws.String(id)},
-			},
-		})
+	for attempt := 0; ; attempt++ {
+		err = fault("client-add:create-secret")
+		if err == nil {
+			secretTried = true
+			sec, err = m.sm.CreateSecret(ctx, createSecretInput(secretName, name, id, value))
+		}
+		// Secrets Manager deletes a secret for good in the background: until it has, creating
+		// one of the same name is refused (InvalidRequestException). AWS asks for a retry.
+		var ir *smtypes.InvalidRequestException
+		if !purged || !errors.As(err, &ir) || attempt == 7 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Duration(1<<attempt) * 100 * time.Millisecond):
+		}
 	}
 	if err == nil {
 		err = fault("client-add:secret-created") // as if the answer were lost
@@ -531,6 +592,21 @@ func clientAdd(ctx context.Context, m *machine, out *printer, name, tier string,
 		"created machine client %s\nclient id:      %s\nsecret ARN:     %s\ntoken endpoint: %s\ntier %s (role %s), scopes %s, tokens valid %s",
 		name, id, arn, m.tokenEndpoint, tier, m.tiers[tier], strings.Join(scopes, ","), fmtValidity(validity))
 	return nil
+}
+
+// createSecretInput is the client's secret as add creates it: named for the environment and
+// client, tagged as claimsctl's, holding all a service needs to get a token.
+func createSecretInput(secretName, name, id string, value secretValue) *secretsmanager.CreateSecretInput {
+	return &secretsmanager.CreateSecretInput{
+		Name:         aws.String(secretName),
+		Description:  aws.String(fmt.Sprintf("Client id and secret of the machine client %s (app client %s): trade them for an access token at tokenEndpoint", name, id)),
+		SecretString: aws.String(value.String()),
+		Tags: []smtypes.Tag{
+			{Key: aws.String(managedTag), Value: aws.String(managedBy)},
+			{Key: aws.String(clientNameTag), Value: aws.String(name)},
+			{Key: aws.String(clientIDTag), Value: aws.String(id)},
+		},
+	}
 }
 
 // clientInfo is one row of client list.
@@ -779,7 +855,7 @@ func clientRotateSecret(ctx context.Context, m *machine, out *printer, name stri
 			// Added by a rotation interrupted before it stored the value: nobody has it.
 			err := fault("client-rotate:delete-unrecorded")
 			if err == nil {
-				_, err = m.idp.DeleteUserPoolClientSecret(ctx, &cip.DeleteUserPoolClientSecretInput{UserPoolId: aws.String(m.pool), ClientId: aws.String(t.id), ClientSecretId: s.ClientSecretId})
+				err = m.deleteClientSecret(ctx, t.id, sid)
 			}
 			if err != nil {
 				return fmt.Errorf("delete client secret %s of %s, which an interrupted rotation added and never stored: %w; rerun claimsctl client rotate-secret %s", sid, t.id, err, name)
@@ -793,7 +869,21 @@ func clientRotateSecret(ctx context.Context, m *machine, out *printer, name stri
 		added, err = m.idp.AddUserPoolClientSecret(ctx, &cip.AddUserPoolClientSecretInput{UserPoolId: aws.String(m.pool), ClientId: aws.String(t.id)})
 	}
 	if err != nil {
-		return fmt.Errorf("add a client secret to app client %s: %w; nothing was changed", t.id, err)
+		cause := fmt.Errorf("add a client secret to app client %s: %w", t.id, err)
+		// An add whose answer was lost landed: the SDK's retry then finds two secrets (Cognito's
+		// limit). Nobody has the landed one's value, so delete it.
+		now, lerr := m.clientSecrets(context.WithoutCancel(ctx), t.id)
+		if lerr != nil {
+			return fmt.Errorf("%w; if it landed, rerun claimsctl client rotate-secret %s, which deletes it first", cause, name)
+		}
+		for _, s := range now {
+			if sid := aws.ToString(s.ClientSecretId); sid != t.current.ClientSecretID {
+				if derr := m.deleteClientSecret(context.WithoutCancel(ctx), t.id, sid); derr != nil {
+					return fmt.Errorf("%w, and it landed as %s, which could not be deleted (%v): rerun claimsctl client rotate-secret %s, which deletes it first", cause, sid, derr, name)
+				}
+			}
+		}
+		return fmt.Errorf("%w; nothing was changed", cause)
 	}
 	next := t.current
 	next.ClientSecret = aws.ToString(added.ClientSecretDescriptor.ClientSecretValue)
@@ -819,7 +909,7 @@ func clientRotateSecret(ctx context.Context, m *machine, out *printer, name stri
 	}
 	if err != nil {
 		cause := fmt.Errorf("store the new client secret in %s: %w", t.arn, err)
-		if _, derr := m.idp.DeleteUserPoolClientSecret(context.WithoutCancel(ctx), &cip.DeleteUserPoolClientSecretInput{UserPoolId: aws.String(m.pool), ClientId: aws.String(t.id), ClientSecretId: aws.String(next.ClientSecretID)}); derr != nil {
+		if derr := m.deleteClientSecret(context.WithoutCancel(ctx), t.id, next.ClientSecretID); derr != nil {
 			return partialf("%v, and deleting the new Cognito secret failed too (%v): the old secret still works and nobody has the new one; rerun claimsctl client rotate-secret %s", cause, derr, name)
 		}
 		return fmt.Errorf("%w; the new Cognito secret was deleted again, nothing was changed", cause)
@@ -857,7 +947,7 @@ func clientRetireSecret(ctx context.Context, m *machine, out *printer, name stri
 		}
 		err := fault("client-retire:delete-secret")
 		if err == nil {
-			_, err = m.idp.DeleteUserPoolClientSecret(ctx, &cip.DeleteUserPoolClientSecretInput{UserPoolId: aws.String(m.pool), ClientId: aws.String(t.id), ClientSecretId: s.ClientSecretId})
+			err = m.deleteClientSecret(ctx, t.id, aws.ToString(s.ClientSecretId))
 		}
 		if err != nil {
 			return fmt.Errorf("delete the old client secret %s of %s: %w; it still works; rerun claimsctl client retire-secret %s", aws.ToString(s.ClientSecretId), t.id, err, name)
@@ -965,6 +1055,19 @@ func clientRemove(ctx context.Context, m *machine, out *printer, name string) er
 		// The secret goes last: while it is live, an earlier remove may have stopped after the
 		// app client, leaving the record.
 		if id := tag(sec.Tags, clientIDTag); id != "" && !contains(ids, id) {
+			// A tag is only a claim: anyone who may tag secrets under the prefix could point
+			// it at the SPA's app client or another machine client. Only an app client that is
+			// gone, or is this client's, is this client's to clean up.
+			d, err := m.idp.DescribeUserPoolClient(ctx, &cip.DescribeUserPoolClientInput{UserPoolId: aws.String(m.pool), ClientId: aws.String(id)})
+			var nf *ciptypes.ResourceNotFoundException
+			switch {
+			case errors.As(err, &nf):
+			case err != nil:
+				return fmt.Errorf("describe app client %s, which secret %s names: %w; nothing was changed", id, aws.ToString(sec.ARN), err)
+			case aws.ToString(d.UserPoolClient.ClientName) != machineClientPrefix+name:
+				return fmt.Errorf("secret %s names app client %s, which is %q, not %s%s: claimsctl leaves both alone; check who tagged the secret; nothing was changed",
+					aws.ToString(sec.ARN), id, aws.ToString(d.UserPoolClient.ClientName), machineClientPrefix, name)
+			}
 			ids = append(ids, id)
 		}
 	}
@@ -1000,7 +1103,7 @@ func clientRemove(ctx context.Context, m *machine, out *printer, name string) er
 	}
 	gone := "its secret was already scheduled for deletion"
 	if liveSecret {
-		gone = fmt.Sprintf("its secret is deleted in %d days (restorable until then)", secretRecoveryDays)
+		gone = fmt.Sprintf("its secret is deleted in %d days (client add %s deletes it at once)", secretRecoveryDays, name)
 	}
 	out.result(map[string]any{"name": name, "clientIds": ids, "secretDeletion": liveSecret},
 		"removed client %s (%s): it can no longer get a token; %s", name, strings.Join(ids, ", "), gone)

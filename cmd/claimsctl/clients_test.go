@@ -298,8 +298,7 @@ func TestClientListScopesDisableEnableRemove(t *testing.T) {
 	_, err = claims.ForClient(*d.client(t, id), "internal", want)
 	assert.NoError(t, err)
 
-	// remove: record, app client, and the secret scheduled for deletion; the name stays taken
-	// until the secret is gone.
+	// remove: record, app client, and the secret scheduled for deletion.
 	tr.noSecrets(t, d, "grid")
 	_, errOut, code = tr.ctl(t, d, "client", "remove", "grid")
 	require.Equal(t, exitOK, code, errOut)
@@ -309,9 +308,6 @@ func TestClientListScopesDisableEnableRemove(t *testing.T) {
 	_, errOut, code = tr.ctl(t, d, "client", "remove", "grid")
 	assert.Equal(t, exitFailed, code)
 	assert.Contains(t, errOut, "nothing to remove")
-	_, errOut, code = tr.ctl(t, d, "client", "add", "grid", "--tier", "internal", "--scopes", "*")
-	assert.Equal(t, exitFailed, code)
-	assert.Contains(t, errOut, "is scheduled for deletion")
 	_, errOut, code = tr.ctl(t, d, "client", "disable", "grid")
 	assert.Equal(t, exitFailed, code)
 	assert.Contains(t, errOut, "no machine client grid")

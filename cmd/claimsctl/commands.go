@@ -401,7 +401,7 @@ var commands = []*command{
 			return clientSetDisabled(ctx, m, x.out, name, false)
 		}},
 	{group: "client", name: "remove", args: "NAME", synopsis: "NAME",
-		help: "Remove a machine client: its record (its next token is refused), its app client, and its secret (scheduled for deletion, restorable for 7 days). " +
+		help: "Remove a machine client: its record (its next token is refused), its app client, and its secret (scheduled for deletion in 7 days; client add of the same name deletes it at once). " +
 			"Also finishes what an interrupted add or remove left.",
 		example: "claimsctl --env staging client remove grid-ingest",
 		run: func(ctx context.Context, x *env, o *options, pos []string) error {

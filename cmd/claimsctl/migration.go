@@ -50,13 +50,14 @@ func (s ssoConfig) allows(email string) bool {
 // ssoFromCDKJSON reads environments.<env>.cognito.sso from path leniently: the deployed
 // trigger has the same values (synth validated them), and claimsctl needs only these two. No
 // file, environment or sso section means no single sign-on.
-func ssoFromCDKJSON(path, envName string) (ssoConfig, error) {
+func ssoFromCDKJSON(path, project, envName string) (ssoConfig, error) {
 	b, err := os.ReadFile(path)
 	if err != nil || envName == "" {
 		return ssoConfig{}, nil
 	}
 	var f struct {
 		Context struct {
+			Project      string `json:"project"`
 			Environments map[string]struct {
 				Cognito struct {
 					SSO *struct {
@@ -69,6 +70,11 @@ func ssoFromCDKJSON(path, envName string) (ssoConfig, error) {
 	}
 	if err := json.Unmarshal(b, &f); err != nil {
 		return ssoConfig{}, usagef("%s: %v (claimsctl reads environments.%s.cognito.sso from it)", path, err, envName)
+	}
+	// Another project's file (claimsctl run with --project from the wrong directory) would lend
+	// this deployment its single sign-on: items of its domains bound by email.
+	if project != "" && f.Context.Project != "" && f.Context.Project != project {
+		return ssoConfig{}, usagef("./%s is project %q, not %s (--project): its cognito.sso is not this deployment's; run claimsctl from %s's directory; nothing was changed", path, f.Context.Project, project, project)
 	}
 	e, ok := f.Context.Environments[envName]
 	if !ok || e.Cognito.SSO == nil || e.Cognito.SSO.ProviderName == "" {
@@ -100,6 +106,9 @@ type poolUser struct {
 	// attribute, or status EXTERNAL_PROVIDER); empty for a native user.
 	providers []string
 	federated bool
+	// verified: Cognito verified a native user's email (email_verified), which the pre-token
+	// trigger requires of them at every sign-in.
+	verified bool
 }
 
 // poolUsers lists every user of the new pool by normalized email (ListUsers, paginated). The
@@ -121,7 +130,8 @@ func poolUsers(ctx context.Context, idp *cip.Client, pool string) (map[string][]
 			if err != nil {
 				continue // no item can name a user without a plain email
 			}
-			pu := poolUser{username: aws.ToString(u.Username), sub: attr(u.Attributes, "sub"), legacySub: attr(u.Attributes, claims.LegacySubAttr)}
+			pu := poolUser{username: aws.ToString(u.Username), sub: attr(u.Attributes, "sub"), legacySub: attr(u.Attributes, claims.LegacySubAttr),
+				verified: attr(u.Attributes, "email_verified") == "true"}
 			ids := attr(u.Attributes, "identities")
 			pu.federated = u.UserStatus == ciptypes.UserStatusTypeExternalProvider || (ids != "" && ids != "[]")
 			if pu.federated {
@@ -170,8 +180,9 @@ type decision struct {
 // decide classifies one item. The Hasura user id H is the binding's HasuraUserID, else its
 // Identity, else (Moped's items) the cognito_uuid; it is kept as is. The item's user is whoever
 // holds its email in the new pool, and gets the item only on proof that they are its owner:
-// their sub is the identity the item records; or they are a native user whom the UserMigration
-// trigger created with custom:legacy_sub = H (Cognito alone sets it); or they are federated
+// their sub is the identity the item records; or they are a native user with a verified email
+// whom the UserMigration trigger created with custom:legacy_sub = H (Cognito, or an
+// administrator, sets it; users cannot); or they are federated
 // through the configured provider with an allowed email domain (what the trigger requires of
 // them at every sign-in). A single sign-on user not in the new pool yet gets a binding without
 // identity (HasuraUserID H): the provider and domain check is the proof at their first sign-in,
@@ -245,6 +256,11 @@ func decide(ring *claims.KeyRing, item map[string]ddbtypes.AttributeValue, users
 		default:
 			ok = true
 		}
+	case !u.verified:
+		// The trigger refuses them (email_unverified) until they prove the address is theirs;
+		// neither an item naming no identity nor a custom:legacy_sub (an administrator can set
+		// one with AdminCreateUser) may hand them the item before that.
+		d.why = fmt.Sprintf("the new pool's user %s has not verified this email (email_verified is not true), and the trigger refuses them (email_unverified): verify their email or remove them, then rerun", u.sub)
 	case u.legacySub != "" && u.legacySub == h:
 		ok = true
 	case h == "" && recorded == "":
@@ -291,7 +307,7 @@ func (x *env) migrationTarget(ctx context.Context, o *options) (*migrationTarget
 	if err != nil {
 		return nil, err
 	}
-	sso, err := ssoFromCDKJSON("cdk.json", x.g.env)
+	sso, err := ssoFromCDKJSON("cdk.json", x.g.project, x.g.env)
 	if err != nil {
 		return nil, err
 	}
@@ -322,15 +338,17 @@ func (r *rebindResult) add(f func(r *rebindResult)) {
 // any failure does the rest.
 func userRebind(ctx context.Context, m *migrationTarget, out *printer, emails []string) error {
 	st := m.st
-	users, err := poolUsers(ctx, m.idp, m.pool)
-	if err != nil {
-		return err
-	}
 	ctx, l, err := st.lock(ctx, "user rebind")
 	if err != nil {
 		return err
 	}
 	defer l.release()
+	// Listed under the lease, not before waiting for it: a pool read while another run held the
+	// lease could be minutes old, and an item rebound to a sub deleted meanwhile.
+	users, err := poolUsers(ctx, m.idp, m.pool)
+	if err != nil {
+		return err
+	}
 	if err := fault(faultReadRing); err != nil {
 		return fmt.Errorf("read claims key secret %s: %w; nothing was changed", st.secretID, err)
 	}
@@ -382,6 +400,9 @@ func userRebind(ctx context.Context, m *migrationTarget, out *printer, emails []
 				":new": &ddbtypes.AttributeValueMemberS{Value: tok}, ":old": &ddbtypes.AttributeValueMemberS{Value: d.rec.Claims},
 			},
 		})
+		if isConditionFailed(err) && st.attrIs(ctx, d.rec.UserID, claims.AttrClaims, tok) {
+			err = nil // this write landed; its answer was lost and the SDK's retry refused
+		}
 		if isConditionFailed(err) {
 			// Changed or deleted since it was read: never overwrite that; the next run decides again.
 			r.add(func(r *rebindResult) { r.changed = append(r.changed, d.id) })

@@ -72,6 +72,19 @@ func isConditionFailed(err error) bool {
 	return errors.As(err, &cf)
 }
 
+// attrIs reports whether the item id's attribute name now holds value (a consistent read; false
+// when it cannot tell). After a conditional write fails, it tells this run's own write, whose
+// answer was lost and which the SDK retried, from another run's change: the values claimsctl
+// writes (a random lock owner, a Fernet token with a random IV) are never written twice.
+func (s *store) attrIs(ctx context.Context, id, name, value string) bool {
+	out, err := s.db.GetItem(context.WithoutCancel(ctx), &dynamodb.GetItemInput{TableName: aws.String(s.table), Key: key(id), ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return false
+	}
+	v, ok := out.Item[name].(*ddbtypes.AttributeValueMemberS)
+	return ok && v.Value == value
+}
+
 // ring reads the claims key ring, the same way the Lambda does.
 func (s *store) ring(ctx context.Context) (*claims.KeyRing, error) {
 	out, err := s.sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(s.secretID), VersionStage: aws.String("AWSCURRENT")})
@@ -204,6 +217,11 @@ func (s *store) lock(ctx context.Context, op string) (context.Context, *lease, e
 		now, err := s.observe(ctx)
 		if err != nil {
 			return nil, nil, err
+		}
+		// The SDK retries a put whose answer was lost; the retry then fails against the first
+		// attempt, which landed: this run holds the lock already.
+		if now != nil && avEqual(now.token, &ddbtypes.AttributeValueMemberS{Value: l.token}) {
+			break
 		}
 		switch {
 		case now == nil: // released meanwhile: try again at once

@@ -1,5 +1,6 @@
 // Package userdirectory defines who can sign in: the Cognito user pool, its SPA client, optional
-// Microsoft Entra ID single sign-on, and the pre-token trigger that puts Hasura claims in tokens.
+// Microsoft Entra ID single sign-on, the pre-token trigger that puts Hasura claims in tokens, and
+// optionally the UserMigration trigger that brings users over from an older pool.
 package userdirectory
 
 import (
@@ -56,6 +57,10 @@ type Props struct {
 	// made at run time with the client-credentials grant) may be granted. Needs DomainPrefix
 	// (the token endpoint) and TriggerVersion V3_0 (so the trigger sees their token requests).
 	Machines *MachineProps
+	// Migration, when set, adds the UserMigration trigger that moves users of an older pool into
+	// this one at their first sign-in or password reset, and lets the SPA client send passwords
+	// (USER_PASSWORD_AUTH), which the trigger needs and SRP never sends.
+	Migration *MigrationProps
 
 	// KeyCacheTTL is how long the trigger keeps the key ring in memory. Default: 5 minutes.
 	KeyCacheTTL awscdk.Duration
@@ -101,12 +106,28 @@ type MachineProps struct {
 	Tiers map[string]string
 }
 
+// MigrationProps name the pool users migrate from. It must be in the stack's account.
+type MigrationProps struct {
+	// PoolID is the old pool's ID and Region its region.
+	PoolID string
+	Region string
+	// ClientID is an app client of the old pool, without a secret, that allows
+	// ADMIN_USER_PASSWORD_AUTH.
+	ClientID string
+}
+
+// LegacySubAttribute is the custom attribute (custom:legacy_sub to Cognito and the triggers) in
+// which the UserMigration trigger records the sub a user had in the old pool.
+const LegacySubAttribute = "legacy_sub"
+
 // Directory is the pool and what other constructs need of it.
 type Directory struct {
 	Pool     awscognito.UserPool
 	Client   awscognito.UserPoolClient
 	Provider awscognito.UserPoolIdentityProviderOidc
 	PreToken *golambda.Function
+	// Migration is the UserMigration trigger (nil without MigrationProps).
+	Migration *golambda.Function
 	// Domain is the hosted domain (nil without DomainPrefix); ResourceServer declares the
 	// machine scopes (nil without Machines).
 	Domain         awscognito.UserPoolDomain
@@ -146,6 +167,12 @@ func New(scope constructs.Construct, id string, p *Props) *Directory {
 		KeepOriginal: &awscognito.KeepOriginalAttrs{Email: jsii.Bool(true)},
 		StandardAttributes: &awscognito.StandardAttributes{
 			Email: &awscognito.StandardAttribute{Required: jsii.Bool(true), Mutable: jsii.Bool(true)},
+		},
+		// Every pool declares it, migrating or not: a custom attribute can never be removed from a
+		// pool, so it must not come and go with config. Immutable, so only Cognito sets it, when
+		// it creates a user from the UserMigration trigger's answer; no app client may write it.
+		CustomAttributes: &map[string]awscognito.ICustomAttribute{
+			LegacySubAttribute: awscognito.NewStringAttribute(&awscognito.StringAttributeProps{Mutable: jsii.Bool(false)}),
 		},
 		PasswordPolicy: &awscognito.PasswordPolicy{
 			MinLength: jsii.Number(12), RequireLowercase: jsii.Bool(true), RequireUppercase: jsii.Bool(true),
@@ -212,6 +239,12 @@ func New(scope constructs.Construct, id string, p *Props) *Directory {
 	}
 	d.Pool.AddTrigger(awscognito.UserPoolOperation_PRE_TOKEN_GENERATION_CONFIG(), d.PreToken.Function, version)
 
+	if m := p.Migration; m != nil {
+		d.Migration = newMigration(c, p, m)
+		// Only pre-token generation has event versions; "" leaves it unset.
+		d.Pool.AddTrigger(awscognito.UserPoolOperation_USER_MIGRATION(), d.Migration.Function, "")
+	}
+
 	providers := []awscognito.UserPoolClientIdentityProvider{awscognito.UserPoolClientIdentityProvider_COGNITO()}
 	if s := p.Entra; s != nil {
 		d.Provider = awscognito.NewUserPoolIdentityProviderOidc(c, jsii.String("EntraId"), &awscognito.UserPoolIdentityProviderOidcProps{
@@ -254,18 +287,22 @@ func New(scope constructs.Construct, id string, p *Props) *Directory {
 	}
 
 	opts := &awscognito.UserPoolClientOptions{
-		UserPoolClientName:         jsii.String(p.ClientName),
-		GenerateSecret:             jsii.Bool(false),
-		AuthFlows:                  &awscognito.AuthFlow{UserSrp: jsii.Bool(true)},
+		UserPoolClientName: jsii.String(p.ClientName),
+		GenerateSecret:     jsii.Bool(false),
+		// Passwords reach Cognito (over TLS) only while users migrate: the UserMigration trigger
+		// needs the password, which SRP never sends.
+		AuthFlows:                  &awscognito.AuthFlow{UserSrp: jsii.Bool(true), UserPassword: jsii.Bool(p.Migration != nil)},
 		AccessTokenValidity:        orDefault(p.AccessTokenValidity, awscdk.Duration_Hours(jsii.Number(1))),
 		IdTokenValidity:            orDefault(p.IdTokenValidity, awscdk.Duration_Hours(jsii.Number(1))),
 		RefreshTokenValidity:       orDefault(p.RefreshTokenValidity, awscdk.Duration_Days(jsii.Number(30))),
 		EnableTokenRevocation:      jsii.Bool(true),
 		PreventUserExistenceErrors: jsii.Bool(true),
 		SupportedIdentityProviders: &providers,
+		// legacy_sub is readable: it is a migrated user's Hasura user id, which their tokens carry
+		// anyway, and a readable attribute cannot be missing from what a trigger is given.
 		ReadAttributes: awscognito.NewClientAttributes().WithStandardAttributes(&awscognito.StandardAttributesMask{
 			Email: jsii.Bool(true), EmailVerified: jsii.Bool(true), Fullname: jsii.Bool(true),
-		}),
+		}).WithCustomAttributes(jsii.String(LegacySubAttribute)),
 		WriteAttributes: awscognito.NewClientAttributes().WithStandardAttributes(WritableAttributes(p.Entra != nil)),
 	}
 	if len(p.CallbackUrls) > 0 {
@@ -289,6 +326,36 @@ func New(scope constructs.Construct, id string, p *Props) *Directory {
 		d.Client.Node().AddDependency(d.Provider)
 	}
 	return d
+}
+
+// newMigration defines the UserMigration trigger and grants it exactly the two admin calls it
+// makes, on the old pool only.
+func newMigration(c constructs.Construct, p *Props, m *MigrationProps) *golambda.Function {
+	fn := golambda.New(c, "UserMigration", &golambda.Props{
+		Builder:     p.Lambdas,
+		Package:     "lambda/usermigration",
+		Description: "Cognito UserMigration trigger: moves a user of pool " + m.PoolID + " into this pool at sign-in or password reset",
+		Environment: map[string]*string{
+			"OLD_USER_POOL_ID":        jsii.String(m.PoolID),
+			"OLD_USER_POOL_REGION":    jsii.String(m.Region),
+			"OLD_USER_POOL_CLIENT_ID": jsii.String(m.ClientID),
+		},
+		// Two small API calls: memory buys CPU for TLS setup on a cold start, nothing more.
+		MemoryMB:      256,
+		Timeout:       awscdk.Duration_Seconds(jsii.Number(TriggerTimeout)),
+		LogRetention:  p.LogRetention,
+		RemovalPolicy: p.RemovalPolicy,
+	})
+	stack := awscdk.Stack_Of(c)
+	fn.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions: jsii.Strings("cognito-idp:AdminGetUser", "cognito-idp:AdminInitiateAuth"),
+		// The old pool is in this account (config says so); its region may differ.
+		Resources: jsii.Strings(*stack.FormatArn(&awscdk.ArnComponents{
+			Service: jsii.String("cognito-idp"), Region: jsii.String(m.Region),
+			Resource: jsii.String("userpool"), ResourceName: jsii.String(m.PoolID),
+		})),
+	}))
+	return fn
 }
 
 // WritableAttributes is what users may change through the SPA client, written out because

@@ -48,6 +48,9 @@ type Env struct {
 	SecretArn   string
 	invocations atomic.Int64
 
+	// Migration is the old pool and the UserMigration trigger (nil without Options.Migration).
+	Migration *Migration
+
 	dir       string
 	runtime   *emulator.RuntimeAPI
 	bootstrap *exec.Cmd
@@ -72,6 +75,9 @@ type Options struct {
 	// MachineTiers is the Lambda's MACHINE_TIERS (machineAccess.tiers as the stack renders it);
 	// empty: machine access off, every client-credentials token refused.
 	MachineTiers string
+	// Migration adds an old pool whose users the new pool's UserMigration trigger takes over
+	// (migration.go).
+	Migration bool
 }
 
 // Start brings the chain up. On error, whatever was started is stopped again.
@@ -100,8 +106,16 @@ func Start(ctx context.Context, o Options) (_ *Env, err error) {
 	if err = e.startInvokeAPI(); err != nil {
 		return nil, err
 	}
+	if o.Migration {
+		e.Migration = &Migration{}
+	}
 	if err = e.startCognito(ctx, o.ModuleRoot); err != nil {
 		return nil, err
+	}
+	if e.Migration != nil {
+		if err = e.startMigration(ctx, o.ModuleRoot); err != nil {
+			return nil, err
+		}
 	}
 	if err = e.startStandIns(o.ModuleRoot); err != nil {
 		return nil, err
@@ -175,12 +189,15 @@ func (e *Env) startInvokeAPI() error {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /2015-03-31/functions/{name}/invocations", func(w http.ResponseWriter, r *http.Request) {
+		event, _ := io.ReadAll(r.Body)
+		if e.Migration != nil && e.Migration.serve(w, r.Context(), r.PathValue("name"), event) {
+			return
+		}
 		if r.PathValue("name") != FunctionName {
 			w.Header().Set("X-Amzn-ErrorType", "ResourceNotFoundException")
 			http.Error(w, `{"Type":"User","message":"Function not found"}`, http.StatusNotFound)
 			return
 		}
-		event, _ := io.ReadAll(r.Body)
 		e.invocations.Add(1)
 		out, err := e.runtime.Invoke(r.Context(), normalizeEvent(event), 5*time.Second)
 		var fe *emulator.FunctionError
@@ -227,12 +244,16 @@ func (e *Env) startCognito(ctx context.Context, moduleRoot string) error {
 	if _, err := os.Stat(script); err != nil {
 		return fmt.Errorf("cognito-local is not installed (%s): run npm ci (make deps)", script)
 	}
+	triggers := map[string]string{"PreTokenGeneration": FunctionName}
+	if e.Migration != nil {
+		triggers["UserMigration"] = MigrationFunctionName
+	}
 	conf := map[string]any{
 		"LambdaClient": map[string]any{
 			"endpoint": e.InvokeURL, "region": emulator.Region,
 			"credentials": map[string]string{"accessKeyId": "local", "secretAccessKey": "local"},
 		},
-		"TriggerFunctions": map[string]string{"PreTokenGeneration": FunctionName},
+		"TriggerFunctions": triggers,
 	}
 	if err := os.MkdirAll(filepath.Join(e.dir, ".cognito"), 0o755); err != nil {
 		return err
@@ -344,6 +365,9 @@ func (e *Env) Stop() {
 	}
 	if e.invoke != nil {
 		_ = e.invoke.Close()
+	}
+	if e.Migration != nil {
+		e.Migration.stop()
 	}
 	if e.bootstrap != nil && e.bootstrap.Process != nil {
 		_ = e.bootstrap.Process.Kill()
