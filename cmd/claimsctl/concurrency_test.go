@@ -276,3 +276,23 @@ func TestAHolderThatStallsAfterItsLastRenewalWritesNoKeyRingOverATakeover(t *tes
 	assert.Contains(t, d.ring(t).Keys(), k2, "the key imported by the run that took over is still in the ring")
 	assert.NotContains(t, d.ring(t).Keys(), k1, "the stalled run's key was not written")
 }
+
+// TestALockItemWithMistypedFieldsIsTakenOverAfterTheTTL: a lock item written by hand (or by a
+// tool gone wrong) whose token and gen are not a string and a number must block no run for
+// longer than the TTL, like any other stale lease: it used to look "changed" at every read, so
+// no waiter ever saw it unchanged for the TTL and every run waited out its --lock-wait.
+func TestALockItemWithMistypedFieldsIsTakenOverAfterTheTTL(t *testing.T) {
+	shortLease(t)
+	d := deploy(t)
+	_, err := d.db.PutItem(context.Background(), &dynamodb.PutItemInput{TableName: aws.String(d.table), Item: map[string]ddbtypes.AttributeValue{
+		"user_id": &ddbtypes.AttributeValueMemberS{Value: lockID},
+		"owner":   &ddbtypes.AttributeValueMemberBOOL{Value: true},
+		"token":   &ddbtypes.AttributeValueMemberBOOL{Value: true},
+		"gen":     &ddbtypes.AttributeValueMemberL{Value: []ddbtypes.AttributeValue{&ddbtypes.AttributeValueMemberS{Value: "x"}}},
+	}})
+	require.NoError(t, err)
+	_, errOut, code := d.ctl(t, "", "claims", "put", "a@example.com", "--roles", "viewer", "--default-role", "viewer", "--lock-wait", "15s")
+	require.Equal(t, exitOK, code, errOut)
+	assert.Contains(t, errOut, "took over the key-ring lock")
+	assert.Empty(t, d.lockItem(t), "released at the end")
+}

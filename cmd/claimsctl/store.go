@@ -9,6 +9,7 @@ import (
 	"io"
 	"math/big"
 	"os"
+	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -153,7 +154,32 @@ func avEqual(a, b ddbtypes.AttributeValue) bool {
 		y, ok := b.(*ddbtypes.AttributeValueMemberN)
 		return ok && x.Value == y.Value
 	}
-	return false
+	// Any other type is a hand-written or corrupted item: compared by value, so that it looks
+	// unchanged between reads and is taken over after the TTL instead of blocking forever.
+	return reflect.DeepEqual(a, b)
+}
+
+// avType is the DynamoDB type name of a value, for attribute_type.
+func avType(v ddbtypes.AttributeValue) string {
+	switch v.(type) {
+	case *ddbtypes.AttributeValueMemberB:
+		return "B"
+	case *ddbtypes.AttributeValueMemberBOOL:
+		return "BOOL"
+	case *ddbtypes.AttributeValueMemberBS:
+		return "BS"
+	case *ddbtypes.AttributeValueMemberL:
+		return "L"
+	case *ddbtypes.AttributeValueMemberM:
+		return "M"
+	case *ddbtypes.AttributeValueMemberNS:
+		return "NS"
+	case *ddbtypes.AttributeValueMemberNULL:
+		return "NULL"
+	case *ddbtypes.AttributeValueMemberSS:
+		return "SS"
+	}
+	return "S"
 }
 
 func (o *lockSeen) String() string {
@@ -267,12 +293,24 @@ func seenCond(o *lockSeen, names map[string]string, values map[string]ddbtypes.A
 			parts = append(parts, "attribute_not_exists(#"+a.name+")")
 			continue
 		}
+		switch a.v.(type) {
+		case *ddbtypes.AttributeValueMemberS, *ddbtypes.AttributeValueMemberN:
+		default:
+			// A mistyped field (a hand-written item): match its type, since equality is not
+			// defined for every type. A takeover writes a string token, so of several waiters
+			// still only the first wins.
+			values[":"+a.name+"T"] = &ddbtypes.AttributeValueMemberS{Value: avType(a.v)}
+			parts = append(parts, "attribute_type(#"+a.name+", :"+a.name+"T)")
+			continue
+		}
 		values[":"+a.name] = a.v
 		parts = append(parts, "#"+a.name+" = :"+a.name)
 	}
 	names["#"+lockOwner] = lockOwner
 	if o.owner == "?" {
-		parts = append(parts, "attribute_not_exists(#"+lockOwner+")")
+		// Absent or not a string (observe shows either as "?").
+		parts = append(parts, "(attribute_not_exists(#"+lockOwner+") OR NOT attribute_type(#"+lockOwner+", :ownerS))")
+		values[":ownerS"] = &ddbtypes.AttributeValueMemberS{Value: "S"}
 	} else {
 		values[":"+lockOwner] = &ddbtypes.AttributeValueMemberS{Value: o.owner}
 		parts = append(parts, "#"+lockOwner+" = :"+lockOwner)
