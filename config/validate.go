@@ -122,6 +122,12 @@ func (e Environment) Validate() error {
 
 	if m := c.MigrateFrom; m != nil {
 		v.check(regionRe.MatchString(m.Region) && !strings.HasPrefix(m.Region, "cn-"), "cognito.migrateFrom.region", m.Region, "the AWS region of the pool users migrate from, such as us-east-1")
+		// The trigger's role is granted the old pool's ARN in the stack's partition, and one set
+		// of credentials never reaches another partition: a pool there could never be read.
+		if regionRe.MatchString(m.Region) && regionRe.MatchString(e.Region) {
+			v.check(partition(m.Region) == partition(e.Region), "cognito.migrateFrom.region", m.Region,
+				fmt.Sprintf("a region of the environment's partition %s (region %s): the trigger's role cannot reach another partition", partition(e.Region), e.Region))
+		}
 		id := poolIDRe.FindStringSubmatch(m.UserPoolID)
 		v.check(id != nil, "cognito.migrateFrom.userPoolId", m.UserPoolID, "a user pool ID of the form <region>_<id>, e.g. us-east-1_AbCdEfGhI")
 		if id != nil {
@@ -468,4 +474,12 @@ func contains[T comparable](list []T, x T) bool {
 		}
 	}
 	return false
+}
+
+// partition is the AWS partition of a region regionRe accepts (China is refused before).
+func partition(region string) string {
+	if strings.HasPrefix(region, "us-gov-") {
+		return "aws-us-gov"
+	}
+	return "aws"
 }

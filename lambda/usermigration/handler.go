@@ -41,6 +41,8 @@ const (
 	ReasonDisabled          = "old_user_disabled"
 	ReasonFederated         = "old_user_federated" // SSO users need no migration: their provider signs them in
 	ReasonNoEmail           = "no_email"
+	ReasonEmailUnverified   = "old_email_unverified" // the old pool never verified the address
+	ReasonStatus            = "old_user_status"      // e.g. UNCONFIRMED: never a user the old pool let in
 	ReasonEmailInvalid      = "email_invalid"
 	ReasonUserNameMismatch  = "username_not_email" // what was typed is not the old user's email
 	ReasonNoSub             = "no_sub"
@@ -157,6 +159,19 @@ func (h *Handler) handle(ctx context.Context, raw json.RawMessage) (json.RawMess
 	}
 	if attrs["email"] == "" {
 		return nil, ev, sub, refuse(ReasonNoEmail, "")
+	}
+	// The new user gets email_verified true and, after a forgot-password migration, a reset code
+	// at that address: only an address the old pool verified may be trusted that way, else
+	// whoever reads the mailbox could take the account over.
+	if attrs["email_verified"] != "true" {
+		return nil, ev, sub, refuse(ReasonEmailUnverified, "")
+	}
+	// Only users the old pool lets in, or would after a password change or reset. A forgot-password
+	// migration checks no password, so the status is the only proof the account is a real one.
+	switch user.UserStatus {
+	case ciptypes.UserStatusTypeConfirmed, ciptypes.UserStatusTypeForceChangePassword, ciptypes.UserStatusTypeResetRequired:
+	default:
+		return nil, ev, sub, refuse(ReasonStatus, string(user.UserStatus))
 	}
 	email, err := claims.NormalizeEmail(attrs["email"])
 	if err != nil {
