@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -230,4 +231,68 @@ func TestProgressLineShowsDoneTotalRateAndTimeLeft(t *testing.T) {
 	assert.Equal(t, "claims verify: 2500/10000 items, 1250/s, 6s left", progressLine("claims verify", 2500, 10000, 2*time.Second))
 	assert.Equal(t, "key rotate: 0/0 items, 0/s, ? left", progressLine("key rotate", 0, 0, 0))
 	assert.Equal(t, "claims list: 120/100 items, 120/s, ? left", progressLine("claims list", 120, 100, time.Second), "ItemCount is an estimate: more items than it says")
+}
+
+// TestAHolderThatStallsAfterItsLastRenewalWritesNoKeyRingOverATakeover: a run renews its lease
+// (as putRing does first) and then stalls for longer than the TTL (a GC pause, a laptop lid
+// closed) before its PutSecretValue. Another run takes the lease over and imports a key. When
+// the first run wakes up its write must be refused: written over the other's, it would drop the
+// imported key, and every item sealed with it would stop decrypting.
+func TestAHolderThatStallsAfterItsLastRenewalWritesNoKeyRingOverATakeover(t *testing.T) {
+	shortLease(t)
+	d := deploy(t)
+	st := &store{table: d.table, secretID: d.secretArn, db: d.db, sm: d.sm, workers: 1}
+	ctx, l, err := st.lock(context.Background(), "key rotate")
+	require.NoError(t, err)
+	ring, err := st.ring(ctx)
+	require.NoError(t, err)
+	k1, _ := claims.GenerateKey()
+	next, err := ring.WithNewPrimary(k1)
+	require.NoError(t, err)
+
+	stalled, wake := make(chan struct{}), make(chan struct{})
+	var first atomic.Bool
+	afterRenewHook = func() {
+		if first.CompareAndSwap(false, true) {
+			close(l.stop) // the whole process stalls: the heartbeat too
+			<-l.done
+			close(stalled)
+			<-wake
+		}
+	}
+	t.Cleanup(func() { afterRenewHook = nil })
+	errc := make(chan error, 1)
+	go func() { errc <- st.putRing(ctx, l, next) }()
+	<-stalled
+
+	k2, _ := claims.GenerateKey()
+	_, errOut, code := d.ctl(t, k2+"\n", "key", "import", "--stdin", "--lock-wait", "20s")
+	require.Equal(t, exitOK, code, errOut)
+	require.Contains(t, errOut, "took over the key-ring lock")
+	close(wake)
+	err = <-errc
+	require.Error(t, err, "the stalled holder's write is refused")
+	assert.Contains(t, err.Error(), "changed since this run read it")
+	assert.Contains(t, d.ring(t).Keys(), k2, "the key imported by the run that took over is still in the ring")
+	assert.NotContains(t, d.ring(t).Keys(), k1, "the stalled run's key was not written")
+}
+
+// TestALockItemWithMistypedFieldsIsTakenOverAfterTheTTL: a lock item written by hand (or by a
+// tool gone wrong) whose token and gen are not a string and a number must block no run for
+// longer than the TTL, like any other stale lease: it used to look "changed" at every read, so
+// no waiter ever saw it unchanged for the TTL and every run waited out its --lock-wait.
+func TestALockItemWithMistypedFieldsIsTakenOverAfterTheTTL(t *testing.T) {
+	shortLease(t)
+	d := deploy(t)
+	_, err := d.db.PutItem(context.Background(), &dynamodb.PutItemInput{TableName: aws.String(d.table), Item: map[string]ddbtypes.AttributeValue{
+		"user_id": &ddbtypes.AttributeValueMemberS{Value: lockID},
+		"owner":   &ddbtypes.AttributeValueMemberBOOL{Value: true},
+		"token":   &ddbtypes.AttributeValueMemberBOOL{Value: true},
+		"gen":     &ddbtypes.AttributeValueMemberL{Value: []ddbtypes.AttributeValue{&ddbtypes.AttributeValueMemberS{Value: "x"}}},
+	}})
+	require.NoError(t, err)
+	_, errOut, code := d.ctl(t, "", "claims", "put", "a@example.com", "--roles", "viewer", "--default-role", "viewer", "--lock-wait", "15s")
+	require.Equal(t, exitOK, code, errOut)
+	assert.Contains(t, errOut, "took over the key-ring lock")
+	assert.Empty(t, d.lockItem(t), "released at the end")
 }

@@ -194,7 +194,7 @@ func ctlRaw(t *testing.T, stdin string, args ...string) (string, string, int) {
 
 func (d *deployment) ring(t *testing.T) *claims.KeyRing {
 	t.Helper()
-	out, err := d.sm.GetSecretValue(context.Background(), &secretsmanager.GetSecretValueInput{SecretId: aws.String(d.secretArn)})
+	out, err := d.sm.GetSecretValue(context.Background(), &secretsmanager.GetSecretValueInput{SecretId: aws.String(d.secretArn), VersionStage: aws.String("AWSCURRENT")})
 	require.NoError(t, err)
 	r, err := claims.ParseKeyRing(aws.ToString(out.SecretString))
 	require.NoError(t, err)

@@ -9,6 +9,7 @@ import (
 	"io"
 	"math/big"
 	"os"
+	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -56,6 +57,11 @@ type store struct {
 	progress        io.Writer
 	stderr          io.Writer // lock waiting messages; nil: none
 	region          string    // names the resume state of claims list and verify
+
+	// ringVersion is the VersionId of the key secret this run last read or wrote: putRing
+	// replaces exactly that version or nothing (see putRing).
+	ringMu      sync.Mutex
+	ringVersion string
 }
 
 func key(e string) map[string]ddbtypes.AttributeValue {
@@ -82,7 +88,7 @@ func (s *store) attrIs(ctx context.Context, id, name, value string) bool {
 
 // ring reads the claims key ring, the same way the Lambda does.
 func (s *store) ring(ctx context.Context) (*claims.KeyRing, error) {
-	out, err := s.sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(s.secretID)})
+	out, err := s.sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(s.secretID), VersionStage: aws.String("AWSCURRENT")})
 	if err != nil {
 		return nil, fmt.Errorf("read claims key secret %s: %w (check your credentials can read it)", s.secretID, err)
 	}
@@ -90,6 +96,9 @@ func (s *store) ring(ctx context.Context) (*claims.KeyRing, error) {
 	if err != nil {
 		return nil, fmt.Errorf("claims key secret %s: %w", s.secretID, err)
 	}
+	s.ringMu.Lock()
+	s.ringVersion = aws.ToString(out.VersionId)
+	s.ringMu.Unlock()
 	return ring, nil
 }
 
@@ -145,7 +154,32 @@ func avEqual(a, b ddbtypes.AttributeValue) bool {
 		y, ok := b.(*ddbtypes.AttributeValueMemberN)
 		return ok && x.Value == y.Value
 	}
-	return false
+	// Any other type is a hand-written or corrupted item: compared by value, so that it looks
+	// unchanged between reads and is taken over after the TTL instead of blocking forever.
+	return reflect.DeepEqual(a, b)
+}
+
+// avType is the DynamoDB type name of a value, for attribute_type.
+func avType(v ddbtypes.AttributeValue) string {
+	switch v.(type) {
+	case *ddbtypes.AttributeValueMemberB:
+		return "B"
+	case *ddbtypes.AttributeValueMemberBOOL:
+		return "BOOL"
+	case *ddbtypes.AttributeValueMemberBS:
+		return "BS"
+	case *ddbtypes.AttributeValueMemberL:
+		return "L"
+	case *ddbtypes.AttributeValueMemberM:
+		return "M"
+	case *ddbtypes.AttributeValueMemberNS:
+		return "NS"
+	case *ddbtypes.AttributeValueMemberNULL:
+		return "NULL"
+	case *ddbtypes.AttributeValueMemberSS:
+		return "SS"
+	}
+	return "S"
 }
 
 func (o *lockSeen) String() string {
@@ -259,12 +293,24 @@ func seenCond(o *lockSeen, names map[string]string, values map[string]ddbtypes.A
 			parts = append(parts, "attribute_not_exists(#"+a.name+")")
 			continue
 		}
+		switch a.v.(type) {
+		case *ddbtypes.AttributeValueMemberS, *ddbtypes.AttributeValueMemberN:
+		default:
+			// A mistyped field (a hand-written item): match its type, since equality is not
+			// defined for every type. A takeover writes a string token, so of several waiters
+			// still only the first wins.
+			values[":"+a.name+"T"] = &ddbtypes.AttributeValueMemberS{Value: avType(a.v)}
+			parts = append(parts, "attribute_type(#"+a.name+", :"+a.name+"T)")
+			continue
+		}
 		values[":"+a.name] = a.v
 		parts = append(parts, "#"+a.name+" = :"+a.name)
 	}
 	names["#"+lockOwner] = lockOwner
 	if o.owner == "?" {
-		parts = append(parts, "attribute_not_exists(#"+lockOwner+")")
+		// Absent or not a string (observe shows either as "?").
+		parts = append(parts, "(attribute_not_exists(#"+lockOwner+") OR NOT attribute_type(#"+lockOwner+", :ownerS))")
+		values[":ownerS"] = &ddbtypes.AttributeValueMemberS{Value: "S"}
 	} else {
 		values[":"+lockOwner] = &ddbtypes.AttributeValueMemberS{Value: o.owner}
 		parts = append(parts, "#"+lockOwner+" = :"+lockOwner)
@@ -358,25 +404,61 @@ func (l *lease) release() {
 	})
 }
 
-// putRing writes the key ring while holding the lease, then reads it back to prove the write
-// is what every reader now gets.
+// putRing writes the key ring while holding the lease, as a compare-and-swap on the secret's
+// AWSCURRENT version, then reads it back to prove the write is what every reader now gets.
+//
+// The renewal first proves the lease was held a moment ago, but a run can stall after it (a GC
+// pause, a laptop asleep) for longer than the TTL while another run takes the lease over and
+// writes the ring: a plain PutSecretValue would then overwrite that write from a stale copy and
+// drop a key. So the new ring goes in as a version labelled ringPendingStage only, and
+// UpdateSecretVersionStage moves AWSCURRENT to it from the version this run last read or wrote:
+// Secrets Manager refuses the move when AWSCURRENT is no longer on that version.
 func (s *store) putRing(ctx context.Context, l *lease, ring *claims.KeyRing) error {
 	if err := l.renew(ctx); err != nil {
 		return err
 	}
-	_, err := s.sm.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{SecretId: aws.String(s.secretID), SecretString: aws.String(ring.SecretString())})
+	if afterRenewHook != nil {
+		afterRenewHook()
+	}
+	s.ringMu.Lock()
+	base := s.ringVersion
+	s.ringMu.Unlock()
+	if base == "" {
+		return fmt.Errorf("write key ring to %s: this run has not read it (a bug); nothing was changed", s.secretID)
+	}
+	put, err := s.sm.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{SecretId: aws.String(s.secretID), SecretString: aws.String(ring.SecretString()),
+		VersionStages: []string{ringPendingStage}})
 	if err != nil {
 		return fmt.Errorf("write key ring to %s: %w", s.secretID, err)
 	}
-	back, err := s.ring(ctx)
+	_, moveErr := s.sm.UpdateSecretVersionStage(ctx, &secretsmanager.UpdateSecretVersionStageInput{SecretId: aws.String(s.secretID),
+		VersionStage: aws.String("AWSCURRENT"), RemoveFromVersionId: aws.String(base), MoveToVersionId: put.VersionId})
+	cur, err := s.sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(s.secretID), VersionStage: aws.String("AWSCURRENT")})
 	if err != nil {
-		return err
+		return fmt.Errorf("read back the key ring from %s: %w (check your credentials can read it)", s.secretID, err)
 	}
-	if back.SecretString() != ring.SecretString() {
+	if aws.ToString(cur.VersionId) != aws.ToString(put.VersionId) {
+		// The move failed (a lost answer to a move that happened is told apart by the read).
+		if moveErr == nil {
+			moveErr = errors.New("another version is current")
+		}
+		return fmt.Errorf("key ring in %s changed since this run read it (another run took the lease over while this one stalled, or a writer bypassed the lock): %w; this run's change was not made current", s.secretID, moveErr)
+	}
+	if aws.ToString(cur.SecretString) != ring.SecretString() {
 		return fmt.Errorf("key ring in %s is not what was just written: another writer bypassed the lock", s.secretID)
 	}
+	s.ringMu.Lock()
+	s.ringVersion = aws.ToString(put.VersionId)
+	s.ringMu.Unlock()
 	return nil
 }
+
+// afterRenewHook lets a test stall a run between its last renewal and its write (nil: none).
+var afterRenewHook func()
+
+// ringPendingStage labels the version putRing writes before it makes it current; Secrets
+// Manager moves the label on each write, so at most one such version is kept.
+const ringPendingStage = "CLAIMSCTL_PENDING"
 
 // rotationState is what an unfinished rotation recorded: the fingerprint of the key it moves
 // every item to.

@@ -401,7 +401,7 @@ func (h *Handler) keyRing(ctx context.Context, force bool) (*claims.KeyRing, boo
 	if !force && h.ring != nil && now.Sub(h.ringAt) < h.KeyTTL {
 		return h.ring, false, nil
 	}
-	out, err := h.Secrets.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(h.SecretID)})
+	out, err := h.Secrets.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(h.SecretID), VersionStage: aws.String("AWSCURRENT")})
 	if err != nil {
 		return nil, false, refuse(ReasonSecretError, err)
 	}
