@@ -272,6 +272,10 @@ type Alarms struct {
 	// DatabaseConnections' threshold 0 means 80% of the instance class's default max_connections.
 	DatabaseConnections Alarm `json:"databaseConnections"`
 	RotationErrors      Alarm `json:"rotationErrors"`
+	// The UserMigration trigger's alarms, only with cognito.migrateFrom.
+	MigrationInfrastructureRefusals Alarm `json:"migrationInfrastructureRefusals"`
+	MigrationErrors                 Alarm `json:"migrationErrors"`
+	MigrationThrottles              Alarm `json:"migrationThrottles"`
 	// RotationOverdue's threshold is the grace, in hours past the 30-day schedule, before a
 	// secret that has not rotated alarms.
 	RotationOverdue Alarm `json:"rotationOverdueHours"`
@@ -280,27 +284,30 @@ type Alarms struct {
 // DefaultAlarms are the alarm settings every environment starts from.
 func DefaultAlarms() Alarms {
 	return Alarms{
-		PreTokenInfrastructureRefusals: Alarm{1, 1},
-		PreTokenThrottles:              Alarm{1, 1},
-		PreTokenLatencyP99Ms:           Alarm{2000, 3},
-		CognitoSignInThrottles:         Alarm{1, 1},
-		CognitoTokenRefreshThrottles:   Alarm{1, 1},
-		ClaimsTableReadThrottles:       Alarm{1, 1},
-		ClaimsTableSystemErrors:        Alarm{1, 1},
-		LoadBalancer5xx:                Alarm{10, 1},
-		Hasura5xx:                      Alarm{10, 1},
-		UnhealthyHosts:                 Alarm{1, 5},
-		HealthyHostsBelow:              Alarm{1, 2},
-		HasuraLatencyP99Seconds:        Alarm{2, 3},
-		HasuraCPUPercent:               Alarm{80, 3},
-		HasuraMemoryPercent:            Alarm{80, 3},
-		RunningTasksBelow:              Alarm{0, 5},
-		DatabaseCPUPercent:             Alarm{80, 3},
-		DatabaseFreeStorageGiB:         Alarm{2, 1},
-		DatabaseFreeableMemoryMiB:      Alarm{100, 3},
-		DatabaseConnections:            Alarm{0, 2},
-		RotationErrors:                 Alarm{1, 1},
-		RotationOverdue:                Alarm{24, 1},
+		PreTokenInfrastructureRefusals:  Alarm{1, 1},
+		PreTokenThrottles:               Alarm{1, 1},
+		PreTokenLatencyP99Ms:            Alarm{2000, 3},
+		CognitoSignInThrottles:          Alarm{1, 1},
+		CognitoTokenRefreshThrottles:    Alarm{1, 1},
+		ClaimsTableReadThrottles:        Alarm{1, 1},
+		ClaimsTableSystemErrors:         Alarm{1, 1},
+		LoadBalancer5xx:                 Alarm{10, 1},
+		Hasura5xx:                       Alarm{10, 1},
+		UnhealthyHosts:                  Alarm{1, 5},
+		HealthyHostsBelow:               Alarm{1, 2},
+		HasuraLatencyP99Seconds:         Alarm{2, 3},
+		HasuraCPUPercent:                Alarm{80, 3},
+		HasuraMemoryPercent:             Alarm{80, 3},
+		RunningTasksBelow:               Alarm{0, 5},
+		DatabaseCPUPercent:              Alarm{80, 3},
+		DatabaseFreeStorageGiB:          Alarm{2, 1},
+		DatabaseFreeableMemoryMiB:       Alarm{100, 3},
+		DatabaseConnections:             Alarm{0, 2},
+		RotationErrors:                  Alarm{1, 1},
+		MigrationInfrastructureRefusals: Alarm{1, 1},
+		MigrationErrors:                 Alarm{1, 1},
+		MigrationThrottles:              Alarm{1, 1},
+		RotationOverdue:                 Alarm{24, 1},
 	}
 }
 

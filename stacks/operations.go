@@ -23,8 +23,9 @@ var Metrics = monitoring.Metrics{
 	Namespace: opsmetrics.Namespace,
 	Issued:    opsmetrics.TokensIssued, Refused: opsmetrics.TokensRefused, Latency: opsmetrics.Latency,
 	FunctionDimension: opsmetrics.DimFunction, ReasonDimension: opsmetrics.DimReason, ClassDimension: opsmetrics.DimClass,
-	InfrastructureClass: opsmetrics.ClassInfrastructure,
-	RotationNamespace:   opsmetrics.RotationNamespace, RotationOverdue: opsmetrics.RotationOverdue,
+	InfrastructureClass: opsmetrics.ClassInfrastructure, RequestClass: opsmetrics.ClassRequest,
+	MigrationNamespace: opsmetrics.MigrationNamespace, Migrated: opsmetrics.UsersMigrated, MigrationRefused: opsmetrics.MigrationsRefused,
+	RotationNamespace: opsmetrics.RotationNamespace, RotationOverdue: opsmetrics.RotationOverdue,
 	DaysSinceRotation: opsmetrics.DaysSinceRotation, SecretDimension: opsmetrics.DimSecret,
 }
 
@@ -39,27 +40,30 @@ func thresholds(e config.Environment) monitoring.Thresholds {
 	conns := t(a.DatabaseConnections)
 	conns.Value = e.DatabaseConnectionsThreshold()
 	return monitoring.Thresholds{
-		PreTokenInfrastructureRefusals: t(a.PreTokenInfrastructureRefusals),
-		PreTokenThrottles:              t(a.PreTokenThrottles),
-		PreTokenLatencyP99Ms:           t(a.PreTokenLatencyP99Ms),
-		CognitoSignInThrottles:         t(a.CognitoSignInThrottles),
-		CognitoTokenRefreshThrottles:   t(a.CognitoTokenRefreshThrottles),
-		ClaimsTableReadThrottles:       t(a.ClaimsTableReadThrottles),
-		ClaimsTableSystemErrors:        t(a.ClaimsTableSystemErrors),
-		LoadBalancer5xx:                t(a.LoadBalancer5xx),
-		Target5xx:                      t(a.Hasura5xx),
-		UnhealthyHosts:                 t(a.UnhealthyHosts),
-		HealthyHostsBelow:              t(a.HealthyHostsBelow),
-		TargetResponseTimeP99Seconds:   t(a.HasuraLatencyP99Seconds),
-		ServiceCPUPercent:              t(a.HasuraCPUPercent),
-		ServiceMemoryPercent:           t(a.HasuraMemoryPercent),
-		RunningTasksBelow:              running,
-		DatabaseCPUPercent:             t(a.DatabaseCPUPercent),
-		DatabaseFreeStorageGiB:         t(a.DatabaseFreeStorageGiB),
-		DatabaseFreeableMemoryMiB:      t(a.DatabaseFreeableMemoryMiB),
-		DatabaseConnections:            conns,
-		RotationErrors:                 t(a.RotationErrors),
-		RotationOverdue:                t(a.RotationOverdue),
+		PreTokenInfrastructureRefusals:  t(a.PreTokenInfrastructureRefusals),
+		PreTokenThrottles:               t(a.PreTokenThrottles),
+		PreTokenLatencyP99Ms:            t(a.PreTokenLatencyP99Ms),
+		CognitoSignInThrottles:          t(a.CognitoSignInThrottles),
+		CognitoTokenRefreshThrottles:    t(a.CognitoTokenRefreshThrottles),
+		ClaimsTableReadThrottles:        t(a.ClaimsTableReadThrottles),
+		ClaimsTableSystemErrors:         t(a.ClaimsTableSystemErrors),
+		LoadBalancer5xx:                 t(a.LoadBalancer5xx),
+		Target5xx:                       t(a.Hasura5xx),
+		UnhealthyHosts:                  t(a.UnhealthyHosts),
+		HealthyHostsBelow:               t(a.HealthyHostsBelow),
+		TargetResponseTimeP99Seconds:    t(a.HasuraLatencyP99Seconds),
+		ServiceCPUPercent:               t(a.HasuraCPUPercent),
+		ServiceMemoryPercent:            t(a.HasuraMemoryPercent),
+		RunningTasksBelow:               running,
+		DatabaseCPUPercent:              t(a.DatabaseCPUPercent),
+		DatabaseFreeStorageGiB:          t(a.DatabaseFreeStorageGiB),
+		DatabaseFreeableMemoryMiB:       t(a.DatabaseFreeableMemoryMiB),
+		DatabaseConnections:             conns,
+		RotationErrors:                  t(a.RotationErrors),
+		MigrationInfrastructureRefusals: t(a.MigrationInfrastructureRefusals),
+		MigrationErrors:                 t(a.MigrationErrors),
+		MigrationThrottles:              t(a.MigrationThrottles),
+		RotationOverdue:                 t(a.RotationOverdue),
 	}
 }
 
@@ -76,6 +80,10 @@ func operations(s *HasuraStack, c Common, id *IdentityStack) (*monitoring.Monito
 	}
 	rotations := map[string]awslambda.IFunction{"admin-secret": svc.AdminSecretRotation.Function}
 	rotated := map[string]awssecretsmanager.ISecret{"admin-secret": svc.AdminSecret}
+	var migration awslambda.IFunction
+	if f := id.Directory.Migration; f != nil {
+		migration = f.Function
+	}
 	var db awsrds.IDatabaseInstance
 	if s.Database != nil {
 		db = s.Database.Instance
@@ -89,6 +97,7 @@ func operations(s *HasuraStack, c Common, id *IdentityStack) (*monitoring.Monito
 		Emails:         o.AlarmEmails,
 		RemovalPolicy:  c.removal(),
 		PreToken:       id.Directory.PreToken.Function,
+		Migration:      migration,
 		Metrics:        Metrics,
 		UserPool:       id.Directory.Pool,
 		UserPoolClient: id.Directory.Client,

@@ -198,7 +198,11 @@ func compactAll(v any) []string {
 // The runbook has an entry for every alarm key the alarms point to.
 func TestEveryAlarmHasARunbookEntry(t *testing.T) {
 	doc := readRepoFile(t, "docs/operations.md")
+	keys := []string{"usermigration-old-pool-failures", "usermigration-errors", "usermigration-throttles"}
 	for key := range wantAlarms("production") {
+		keys = append(keys, key)
+	}
+	for _, key := range keys {
 		assert.True(t, strings.Contains(doc, `<a id="`+key+`"></a>`), "docs/operations.md needs a runbook entry for %s", key)
 	}
 }
@@ -427,9 +431,11 @@ func TestCognitoUserAuthEventsAreDeliveredWhereThreatProtectionIsOn(t *testing.T
 
 func TestMetricNamesAreTheLambdasOwn(t *testing.T) {
 	m := stacks.Metrics
-	assert.Equal(t, []string{opsmetrics.Namespace, opsmetrics.TokensIssued, opsmetrics.TokensRefused, opsmetrics.Latency, opsmetrics.DimFunction, opsmetrics.DimReason, opsmetrics.DimClass, opsmetrics.ClassInfrastructure,
+	assert.Equal(t, []string{opsmetrics.Namespace, opsmetrics.TokensIssued, opsmetrics.TokensRefused, opsmetrics.Latency, opsmetrics.DimFunction, opsmetrics.DimReason, opsmetrics.DimClass, opsmetrics.ClassInfrastructure, opsmetrics.ClassRequest,
+		opsmetrics.MigrationNamespace, opsmetrics.UsersMigrated, opsmetrics.MigrationsRefused,
 		opsmetrics.RotationNamespace, opsmetrics.RotationOverdue, opsmetrics.DaysSinceRotation, opsmetrics.DimSecret},
-		[]string{m.Namespace, m.Issued, m.Refused, m.Latency, m.FunctionDimension, m.ReasonDimension, m.ClassDimension, m.InfrastructureClass,
+		[]string{m.Namespace, m.Issued, m.Refused, m.Latency, m.FunctionDimension, m.ReasonDimension, m.ClassDimension, m.InfrastructureClass, m.RequestClass,
+			m.MigrationNamespace, m.Migrated, m.MigrationRefused,
 			m.RotationNamespace, m.RotationOverdue, m.DaysSinceRotation, m.SecretDimension})
 }
 
@@ -502,4 +508,109 @@ func TestRunbookWAFQueryFindsTheBlockingRuleInsideItsGroup(t *testing.T) {
 	assert.Equal(t, "CrossSiteScripting_BODY", got[re.SubexpIndex("groupRule")])
 	_, counted := edge.CountedRules["AWSManagedRulesCommonRuleSet"]
 	assert.True(t, counted, "CountedRules is keyed by the group the query shows as terminatingRuleId")
+}
+
+// The UserMigration trigger's alarms and dashboard row exist exactly where cognito.migrateFrom
+// is set (moped), with these metrics and rules; every other environment has none of them.
+func TestUserMigrationTriggerAlarmsAndDashboardOnlyWithMigrateFrom(t *testing.T) {
+	const env = "moped"
+	fn := "identity:ref:UsersUserMigrationFunction"
+	tp := tmpl(t, env, "hasura")
+	got := alarmsOf(tp)
+	topic := compact(map[string]any{"Ref": firstWithPrefix(tp, "AWS::SNS::Topic", "MonitoringTopic")})
+	dimsOf := func(v any) map[string]string {
+		dims := map[string]string{}
+		for _, d := range list(v) {
+			dm := d.(map[string]any)
+			dims[dm["Name"].(string)] = sym(t, env, dm["Value"])
+		}
+		return dims
+	}
+	rule := func(p map[string]any, key string, threshold, periods float64) {
+		assert.Equal(t, "GreaterThanOrEqualToThreshold", p["ComparisonOperator"], key)
+		assert.Equal(t, threshold, p["Threshold"], key)
+		assert.Equal(t, periods, p["EvaluationPeriods"], key)
+		assert.Equal(t, "notBreaching", p["TreatMissingData"], key)
+		assert.Equal(t, []string{topic}, compactAll(p["AlarmActions"]), key)
+		assert.Equal(t, []string{topic}, compactAll(p["OKActions"]), key)
+		assert.True(t, strings.HasSuffix(p["AlarmDescription"].(string), "Runbook: "+stacks.RunbookURL+"#"+key), p["AlarmDescription"])
+	}
+
+	old := got["hasura-auth-moped-usermigration-old-pool-failures"].Properties
+	require.NotNil(t, old)
+	assert.Equal(t, opsmetrics.MigrationNamespace, old["Namespace"])
+	assert.Equal(t, opsmetrics.MigrationsRefused, old["MetricName"])
+	assert.Equal(t, map[string]string{opsmetrics.DimFunction: fn, opsmetrics.DimClass: opsmetrics.ClassInfrastructure}, dimsOf(old["Dimensions"]))
+	assert.Equal(t, "Sum", old["Statistic"])
+	assert.Equal(t, 60.0, old["Period"])
+	rule(old, "usermigration-old-pool-failures", 1, 1)
+
+	thr := got["hasura-auth-moped-usermigration-throttles"].Properties
+	require.NotNil(t, thr)
+	assert.Equal(t, "AWS/Lambda", thr["Namespace"])
+	assert.Equal(t, "Throttles", thr["MetricName"])
+	assert.Equal(t, map[string]string{"FunctionName": fn}, dimsOf(thr["Dimensions"]))
+	assert.Equal(t, "Sum", thr["Statistic"])
+	assert.Equal(t, 60.0, thr["Period"])
+	rule(thr, "usermigration-throttles", 1, 1)
+
+	// Errors minus refusals of both classes: a wrong password (a refusal, so a Lambda error)
+	// must not page, an init failure or a crash (no refusal logged) must.
+	errs := got["hasura-auth-moped-usermigration-errors"].Properties
+	require.NotNil(t, errs)
+	rule(errs, "usermigration-errors", 1, 1)
+	queries := map[string]string{}
+	var expr string
+	for _, q := range list(errs["Metrics"]) {
+		qm := q.(map[string]any)
+		if e, ok := qm["Expression"].(string); ok {
+			assert.NotEqual(t, false, qm["ReturnData"], "the expression is what the alarm reads")
+			expr = e
+			continue
+		}
+		assert.Equal(t, false, qm["ReturnData"])
+		ms := qm["MetricStat"].(map[string]any)
+		m := ms["Metric"].(map[string]any)
+		assert.Equal(t, "Sum", ms["Stat"])
+		assert.Equal(t, 300.0, ms["Period"])
+		d := dimsOf(m["Dimensions"])
+		queries[qm["Id"].(string)] = fmt.Sprintf("%s/%s %v", m["Namespace"], m["MetricName"], d)
+	}
+	assert.Equal(t, "errors - FILL(infrastructure, 0) - FILL(request, 0)", expr)
+	assert.Equal(t, map[string]string{
+		"errors":         fmt.Sprintf("AWS/Lambda/Errors %v", map[string]string{"FunctionName": fn}),
+		"infrastructure": fmt.Sprintf("%s/%s %v", opsmetrics.MigrationNamespace, opsmetrics.MigrationsRefused, map[string]string{opsmetrics.DimFunction: fn, opsmetrics.DimClass: opsmetrics.ClassInfrastructure}),
+		"request":        fmt.Sprintf("%s/%s %v", opsmetrics.MigrationNamespace, opsmetrics.MigrationsRefused, map[string]string{opsmetrics.DimFunction: fn, opsmetrics.DimClass: opsmetrics.ClassRequest}),
+	}, queries)
+
+	// The dashboard's second row: migrations and refusals by reason, latency, errors and throttles.
+	v := dashboardOf(t, env)
+	var titles []string
+	var plotted []string
+	for _, w := range v["widgets"].([]any) {
+		props := w.(map[string]any)["properties"].(map[string]any)
+		titles = append(titles, props["title"].(string))
+		for _, m := range list(props["metrics"]) {
+			row := m.([]any)
+			if e, ok := row[0].(map[string]any); ok {
+				plotted = append(plotted, e["expression"].(string))
+				continue
+			}
+			plotted = append(plotted, row[0].(string)+"/"+row[1].(string))
+		}
+	}
+	require.GreaterOrEqual(t, len(titles), 6)
+	assert.Equal(t, []string{"Users migrated and refused by reason", "User migration latency (ms)", "User migration trigger errors and throttles"}, titles[3:6])
+	assert.Contains(t, plotted, fmt.Sprintf(`SEARCH('{%s,%s,%s} MetricName="%s" %s="%s"', 'Sum', 300)`,
+		opsmetrics.MigrationNamespace, opsmetrics.DimFunction, opsmetrics.DimReason, opsmetrics.MigrationsRefused, opsmetrics.DimFunction, fn))
+	for _, m := range []string{opsmetrics.MigrationNamespace + "/" + opsmetrics.UsersMigrated, opsmetrics.MigrationNamespace + "/" + opsmetrics.Latency, "AWS/Lambda/Errors", "AWS/Lambda/Throttles"} {
+		assert.Contains(t, plotted, m)
+	}
+
+	for _, other := range []string{"production", "staging", "legacy", "sso"} {
+		for name := range alarmsOf(tmpl(t, other, "hasura")) {
+			assert.NotContains(t, name, "usermigration", other)
+		}
+		assert.NotContains(t, compact(dashboardOf(t, other)), opsmetrics.MigrationNamespace, other)
+	}
 }

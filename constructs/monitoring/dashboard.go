@@ -10,7 +10,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 )
 
-// dashboard shows, top to bottom: logins, Hasura, its tasks, the database, and every alarm's state.
+// dashboard shows, top to bottom: logins, user migrations (with a UserMigration trigger), Hasura, its tasks, the database, and every alarm's state.
 func dashboard(c constructs.Construct, p *Props, alarms map[string]awscloudwatch.Alarm) awscloudwatch.Dashboard {
 	pm := p.Metrics
 	fn := p.PreToken.FunctionName()
@@ -62,6 +62,26 @@ func dashboard(c constructs.Construct, p *Props, alarms map[string]awscloudwatch
 				label(metric("ECS/ContainerInsights", "RunningTaskCount", "Minimum", oneMinute, service), "running"),
 				label(p.TargetGroup.Metrics().HealthyHostCount(opts("Minimum", oneMinute)), "healthy")),
 		},
+	}
+	if mf := p.Migration; mf != nil {
+		dims := map[string]*string{pm.FunctionDimension: mf.FunctionName()}
+		lambda := map[string]*string{"FunctionName": mf.FunctionName()}
+		rows = append(rows[:1], append([][]awscloudwatch.IWidget{{
+			graph("Users migrated and refused by reason",
+				label(metric(pm.MigrationNamespace, pm.Migrated, "Sum", fiveMinutes, dims), "migrated"),
+				awscloudwatch.NewMathExpression(&awscloudwatch.MathExpressionProps{
+					Expression: jsii.String(fmt.Sprintf(`SEARCH('{%s,%s,%s} MetricName="%s" %s="%s"', 'Sum', 300)`,
+						pm.MigrationNamespace, pm.FunctionDimension, pm.ReasonDimension, pm.MigrationRefused, pm.FunctionDimension, *mf.FunctionName())),
+					Label:  jsii.String("refused:"),
+					Period: fiveMinutes,
+				})),
+			graph("User migration latency (ms)",
+				label(metric(pm.MigrationNamespace, pm.Latency, "p50", fiveMinutes, dims), "p50"),
+				label(metric(pm.MigrationNamespace, pm.Latency, "p99", fiveMinutes, dims), "p99")),
+			graph("User migration trigger errors and throttles",
+				label(metric("AWS/Lambda", "Errors", "Sum", fiveMinutes, lambda), "errors (refusals included)"),
+				label(metric("AWS/Lambda", "Throttles", "Sum", fiveMinutes, lambda), "throttles")),
+		}}, rows[1:]...)...)
 	}
 	if db := p.Database; db != nil {
 		dims := map[string]*string{"DBInstanceIdentifier": db.InstanceIdentifier()}

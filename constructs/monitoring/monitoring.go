@@ -76,6 +76,14 @@ type Thresholds struct {
 	DatabaseConnections Threshold
 	// RotationErrors: errors of a rotation function per 5 minutes (default 1).
 	RotationErrors Threshold
+	// MigrationInfrastructureRefusals: migrations refused because the old pool cannot be asked,
+	// per minute (default 1). Used only with Props.Migration, like the two below.
+	MigrationInfrastructureRefusals Threshold
+	// MigrationErrors: the UserMigration trigger's Lambda errors that are not refusals (init
+	// failures, crashes, timeouts), per 5 minutes (default 1).
+	MigrationErrors Threshold
+	// MigrationThrottles: throttled UserMigration invocations per minute (default 1).
+	MigrationThrottles Threshold
 	// RotationOverdue: evaluation periods (of CheckInterval) the check must report a secret
 	// overdue; its Value is ignored (the check decides, from RotationCheckProps.MaxAge).
 	RotationOverdue Threshold
@@ -89,7 +97,11 @@ type Metrics struct {
 	Issued, Refused, Latency string
 	// Dimension names, and the value of ClassDimension for infrastructure refusals.
 	FunctionDimension, ReasonDimension, ClassDimension string
-	InfrastructureClass                                string
+	InfrastructureClass, RequestClass                  string
+
+	// The UserMigration trigger's namespace and metrics (users migrated, migrations refused per
+	// reason and class); its latency is named Latency too, and it has the same dimensions.
+	MigrationNamespace, Migrated, MigrationRefused string
 
 	// The rotation check's namespace, metrics and secret dimension.
 	RotationNamespace, RotationOverdue, DaysSinceRotation, SecretDimension string
@@ -109,7 +121,10 @@ type Props struct {
 	// RemovalPolicy applies to the created topic's key.
 	RemovalPolicy awscdk.RemovalPolicy
 
-	PreToken       awslambda.IFunction
+	PreToken awslambda.IFunction
+	// Migration is the UserMigration trigger (nil without one): its old-pool failures, errors
+	// and throttles alarm, and the dashboard shows its migrations.
+	Migration      awslambda.IFunction
 	Metrics        Metrics
 	UserPool       awscognito.IUserPool
 	UserPoolClient awscognito.IUserPoolClient
@@ -333,6 +348,9 @@ func specs(p *Props) []alarmSpec {
 				metric: metric("AWS/RDS", "FreeableMemory", "Minimum", fiveMinutes, dims), threshold: t.DatabaseFreeableMemoryMiB, scale: 1 << 20, op: lt, missing: silent},
 		)
 	}
+	if mf := p.Migration; mf != nil {
+		s = append(s, migrationSpecs(p, mf)...)
+	}
 	for _, name := range sortedKeys(p.Rotations) {
 		s = append(s, alarmSpec{key: "rotation-errors-" + name, what: fmt.Sprintf("The %s rotation function failed: the secret may be left mid-rotation.", name),
 			metric: metric("AWS/Lambda", "Errors", "Sum", fiveMinutes, lambdaDims(p.Rotations[name])), threshold: t.RotationErrors, op: gte, missing: quiet})
@@ -347,4 +365,37 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// migrationSpecs are the UserMigration trigger's alarms. Every refusal (a wrong password too)
+// is a Lambda error, so Lambda's Errors alone would page on strangers: the old-pool alarm reads
+// the trigger's infrastructure-class refusals, and the errors alarm only errors that are not
+// refusals (Errors minus MigrationsRefused of both classes), which no log line reports.
+func migrationSpecs(p *Props, mf awslambda.IFunction) []alarmSpec {
+	t, pm := p.Thresholds, p.Metrics
+	refused := func(class string) awscloudwatch.Metric {
+		return metric(pm.MigrationNamespace, pm.MigrationRefused, "Sum", fiveMinutes,
+			map[string]*string{pm.FunctionDimension: mf.FunctionName(), pm.ClassDimension: jsii.String(class)})
+	}
+	unexpected := awscloudwatch.NewMathExpression(&awscloudwatch.MathExpressionProps{
+		Expression: jsii.String("errors - FILL(infrastructure, 0) - FILL(request, 0)"),
+		UsingMetrics: &map[string]awscloudwatch.IMetric{
+			"errors":         metric("AWS/Lambda", "Errors", "Sum", fiveMinutes, map[string]*string{"FunctionName": mf.FunctionName()}),
+			"infrastructure": refused(pm.InfrastructureClass),
+			"request":        refused(pm.RequestClass),
+		},
+		Label:  jsii.String("errors that are not refusals"),
+		Period: fiveMinutes,
+	})
+	infra := metric(pm.MigrationNamespace, pm.MigrationRefused, "Sum", oneMinute,
+		map[string]*string{pm.FunctionDimension: mf.FunctionName(), pm.ClassDimension: jsii.String(pm.InfrastructureClass)})
+	return []alarmSpec{
+		{key: "usermigration-old-pool-failures", what: "Users of the old pool cannot migrate: the UserMigration trigger cannot reach or is refused by the old pool (throttled, pool or client gone, role denied, network).",
+			metric: infra, threshold: t.MigrationInfrastructureRefusals, op: gte, missing: quiet},
+		{key: "usermigration-errors", what: "The UserMigration trigger fails other than by refusing a user (init error, crash, timeout): old users cannot sign in.",
+			metric: unexpected, threshold: t.MigrationErrors, op: gte, missing: quiet},
+		{key: "usermigration-throttles", what: "Cognito's calls to the UserMigration trigger are throttled: those old users cannot sign in.",
+			metric:    metric("AWS/Lambda", "Throttles", "Sum", oneMinute, map[string]*string{"FunctionName": mf.FunctionName()}),
+			threshold: t.MigrationThrottles, op: gte, missing: quiet},
+	}
 }

@@ -4,6 +4,11 @@
 // stacks pass these names to constructs/monitoring, and tests on both sides assert them.
 package opsmetrics
 
+import (
+	"log/slog"
+	"time"
+)
+
 // Namespace is the CloudWatch namespace of the pre-token trigger's metrics.
 const Namespace = "HasuraAuth/PreToken"
 
@@ -53,14 +58,7 @@ var InfrastructureReasons = []string{
 }
 
 // ClassOf returns the class of a reason code.
-func ClassOf(reason string) string {
-	for _, r := range InfrastructureReasons {
-		if r == reason {
-			return ClassInfrastructure
-		}
-	}
-	return ClassRequest
-}
+func ClassOf(reason string) string { return PreToken.Class(reason) }
 
 // The rotation check (lambda/rotationcheck) publishes, per rotated secret, how long ago it last
 // rotated and whether that is longer than its schedule allows.
@@ -97,3 +95,80 @@ type (
 		CloudWatchMetrics []EMFDirective `json:"CloudWatchMetrics"`
 	}
 )
+
+// The UserMigration trigger (lambda/usermigration, only where cognito.migrateFrom is set)
+// publishes the same shape as the pre-token trigger in its own namespace: one migrated user or
+// one refusal per Reason and per Class, and its latency, all per FunctionName.
+const (
+	MigrationNamespace = "HasuraAuth/UserMigration"
+	// UsersMigrated counts users the trigger let Cognito create (1 per migration).
+	UsersMigrated = "UsersMigrated"
+	// MigrationsRefused counts refused migrations (1 per refusal), per Reason and per Class.
+	MigrationsRefused = "MigrationsRefused"
+)
+
+// MigrationInfrastructureReasons are the UserMigration trigger's reason codes of
+// ClassInfrastructure: the old pool cannot be asked (throttled, gone, the role denied, the
+// network down), so no old user can migrate. The usermigration tests assert the handler's code.
+var MigrationInfrastructureReasons = []string{"old_pool_unavailable"}
+
+// Outcome names the metrics of one trigger's invocations: in Namespace, Done counts successes,
+// Refused refusals (per DimReason and per DimClass, the class from InfrastructureReasons), and
+// Latency the handler's own time.
+type Outcome struct {
+	Namespace, Done, Refused, Latency string
+	InfrastructureReasons             []string
+}
+
+// PreToken and Migration are the two triggers' metrics.
+var (
+	PreToken  = Outcome{Namespace, TokensIssued, TokensRefused, Latency, InfrastructureReasons}
+	Migration = Outcome{MigrationNamespace, UsersMigrated, MigrationsRefused, Latency, MigrationInfrastructureReasons}
+)
+
+// Class returns the class of one of this trigger's reason codes.
+func (o Outcome) Class(reason string) string {
+	for _, r := range o.InfrastructureReasons {
+		if r == reason {
+			return ClassInfrastructure
+		}
+	}
+	return ClassRequest
+}
+
+// Attrs returns the embedded metric format attributes of one invocation's log line: its latency,
+// and one success (ok) or one refusal by reason and by class. CloudWatch Logs turns the line's
+// "_aws" directives into metrics, so the line the handler logs anyway publishes them. Without a
+// function name (outside Lambda) there is nothing to attribute metrics to: it returns nil, and
+// the line stays a plain log line.
+func (o Outcome) Attrs(functionName string, now time.Time, ok bool, reason string, latencyMs float64) []slog.Attr {
+	if functionName == "" {
+		return nil
+	}
+	directives := []EMFDirective{{
+		Namespace: o.Namespace, Dimensions: [][]string{{DimFunction}},
+		Metrics: []EMFMetric{{Name: o.Latency, Unit: UnitMilliseconds}},
+	}}
+	values := []slog.Attr{
+		slog.String(DimFunction, functionName),
+		slog.Float64(o.Latency, latencyMs),
+	}
+	if ok {
+		directives[0].Metrics = append(directives[0].Metrics, EMFMetric{Name: o.Done, Unit: UnitCount})
+		values = append(values, slog.Int(o.Done, 1))
+	} else {
+		// One refusal, counted per reason (the dashboard) and per class (the alarm).
+		directives = append(directives, EMFDirective{
+			Namespace:  o.Namespace,
+			Dimensions: [][]string{{DimFunction, DimReason}, {DimFunction, DimClass}},
+			Metrics:    []EMFMetric{{Name: o.Refused, Unit: UnitCount}},
+		})
+		values = append(values,
+			slog.Int(o.Refused, 1),
+			slog.String(DimReason, reason),
+			slog.String(DimClass, o.Class(reason)),
+		)
+	}
+	meta := EMFMetadata{Timestamp: now.UnixMilli(), CloudWatchMetrics: directives}
+	return append([]slog.Attr{slog.Any("_aws", meta)}, values...)
+}

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/hasura-auth-cdk/hasuraauth/internal/claims"
+	"github.com/hasura-auth-cdk/hasuraauth/internal/opsmetrics"
 )
 
 // RefusalMessage is the only thing a refused user learns: Cognito shows the trigger's error
@@ -65,6 +66,9 @@ type Handler struct {
 	Budget time.Duration
 	Log    *slog.Logger
 	Now    func() time.Time
+	// FunctionName (AWS_LAMBDA_FUNCTION_NAME) is the dimension of the metrics each log line
+	// publishes (opsmetrics.Migration); empty outside Lambda, where lines carry no metrics.
+	FunctionName string
 }
 
 // migrationEvent is the part of the event the handler reads.
@@ -94,13 +98,14 @@ func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (json.RawMess
 	defer cancel()
 
 	out, ev, legacySub, err := h.handle(ctx, raw)
+	latencyMs := float64(h.Now().Sub(start).Microseconds()) / 1000
 	attrs := []slog.Attr{
 		slog.String("request_id", requestID(ctx)),
 		slog.String("trigger_source", ev.TriggerSource),
 		// The old pool's sub, once known: it names the user to an operator (AdminGetUser,
 		// the claims item's cognito_uuid) without putting an address in the log.
 		slog.String("legacy_sub", legacySub),
-		slog.Float64("latency_ms", float64(h.Now().Sub(start).Microseconds())/1000),
+		slog.Float64("latency_ms", latencyMs),
 	}
 	if err != nil {
 		r := &refusal{reason: ReasonBadEvent}
@@ -109,10 +114,14 @@ func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (json.RawMess
 		if r.detail != "" {
 			attrs = append(attrs, slog.String("detail", r.detail))
 		}
+		// The line is also an EMF record: refusals are Lambda errors whichever their cause, so
+		// only these per-class counts tell an old-pool outage from wrong passwords.
+		attrs = append(attrs, opsmetrics.Migration.Attrs(h.FunctionName, start, false, r.reason, latencyMs)...)
 		h.Log.LogAttrs(ctx, slog.LevelWarn, "migration refused", attrs...)
 		return nil, errors.New(RefusalMessage)
 	}
 	attrs = append(attrs, slog.String("outcome", "migrated"), slog.String("reason", ReasonOK))
+	attrs = append(attrs, opsmetrics.Migration.Attrs(h.FunctionName, start, true, ReasonOK, latencyMs)...)
 	h.Log.LogAttrs(ctx, slog.LevelInfo, "user migrated", attrs...)
 	return out, nil
 }

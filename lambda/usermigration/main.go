@@ -5,7 +5,8 @@
 //
 // Environment: OLD_USER_POOL_ID, OLD_USER_POOL_REGION (the old pool's region, which may differ
 // from the function's), OLD_USER_POOL_CLIENT_ID (an app client of the old pool without a secret
-// that allows ADMIN_USER_PASSWORD_AUTH). The SDK's standard AWS_ENDPOINT_URL* variables point it
+// that allows ADMIN_USER_PASSWORD_AUTH), and Lambda's AWS_LAMBDA_FUNCTION_NAME, the dimension of
+// the metrics its log lines publish (internal/opsmetrics). The SDK's standard AWS_ENDPOINT_URL* variables point it
 // at an emulator; there is no test-only code path.
 package main
 
@@ -57,5 +58,6 @@ func newHandler(ctx context.Context, getenv func(string) string, log *slog.Logge
 		return nil, err
 	}
 	old := cip.NewFromConfig(cfg, func(o *cip.Options) { o.Region = region })
-	return &Handler{PoolID: pool, ClientID: client, Old: old, Budget: budget, Log: log, Now: time.Now}, nil
+	return &Handler{PoolID: pool, ClientID: client, Old: old, Budget: budget, Log: log, Now: time.Now,
+		FunctionName: getenv("AWS_LAMBDA_FUNCTION_NAME")}, nil
 }

@@ -58,7 +58,8 @@ func newOldPool(t testing.TB) *oldPool {
 // handler builds a handler exactly as main does, from environment variables.
 func (p *oldPool) handler(t testing.TB) *Handler {
 	t.Helper()
-	vars := map[string]string{"OLD_USER_POOL_ID": p.id, "OLD_USER_POOL_REGION": emulator.Region, "OLD_USER_POOL_CLIENT_ID": p.client}
+	vars := map[string]string{"OLD_USER_POOL_ID": p.id, "OLD_USER_POOL_REGION": emulator.Region, "OLD_USER_POOL_CLIENT_ID": p.client,
+		"AWS_LAMBDA_FUNCTION_NAME": os.Getenv("AWS_LAMBDA_FUNCTION_NAME")}
 	h, err := newHandler(context.Background(), func(k string) string { return vars[k] }, slog.New(slog.NewJSONHandler(p.logs, nil)))
 	require.NoError(t, err)
 	return h
