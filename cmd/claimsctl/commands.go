@@ -77,6 +77,18 @@ func clientCommand(ctx context.Context, x *env, pos []string) (*machine, string,
 	return m, name, err
 }
 
+// onClient is the run of a client command whose one argument is the client's NAME: it resolves
+// the name and the environment's machine-access settings, then calls op.
+func onClient(op func(ctx context.Context, m *machine, out *printer, name string) error) func(context.Context, *env, *options, []string) error {
+	return func(ctx context.Context, x *env, _ *options, pos []string) error {
+		m, name, err := clientCommand(ctx, x, pos)
+		if err != nil {
+			return err
+		}
+		return op(ctx, m, x.out, name)
+	}
+}
+
 // defaultWorkers keeps a scan well inside a table's on-demand limits while hiding most of the
 // round-trip latency.
 const defaultWorkers = 8
@@ -363,54 +375,28 @@ var commands = []*command{
 		help: "Add a second Cognito secret to the client and store it in its Secrets Manager secret as AWSCURRENT, keeping the old one as AWSPREVIOUS: both work until claimsctl client retire-secret. " +
 			"Refused while a rotation is open.",
 		example: "claimsctl --env staging client rotate-secret grid-ingest",
-		run: func(ctx context.Context, x *env, o *options, pos []string) error {
-			m, name, err := clientCommand(ctx, x, pos)
-			if err != nil {
-				return err
-			}
-			return clientRotateSecret(ctx, m, x.out, name)
-		}},
+		run:     onClient(clientRotateSecret)},
 	{group: "client", name: "retire-secret", args: "NAME", synopsis: "NAME",
 		help:    "End a rotation: delete the client's Cognito secrets other than the one its Secrets Manager secret holds as AWSCURRENT, then drop AWSPREVIOUS.",
 		example: "claimsctl --env staging client retire-secret grid-ingest",
-		run: func(ctx context.Context, x *env, o *options, pos []string) error {
-			m, name, err := clientCommand(ctx, x, pos)
-			if err != nil {
-				return err
-			}
-			return clientRetireSecret(ctx, m, x.out, name)
-		}},
+		run:     onClient(clientRetireSecret)},
 	{group: "client", name: "disable", args: "NAME", synopsis: "NAME",
 		help:    "Refuse the client's next tokens (client_disabled) by setting its record's disabled flag. Tokens already issued stay valid until they expire.",
 		example: "claimsctl --env staging client disable grid-ingest",
-		run: func(ctx context.Context, x *env, o *options, pos []string) error {
-			m, name, err := clientCommand(ctx, x, pos)
-			if err != nil {
-				return err
-			}
-			return clientSetDisabled(ctx, m, x.out, name, true)
-		}},
+		run: onClient(func(ctx context.Context, m *machine, out *printer, name string) error {
+			return clientSetDisabled(ctx, m, out, name, true)
+		})},
 	{group: "client", name: "enable", args: "NAME", synopsis: "NAME",
 		help:    "Let a disabled client get tokens again.",
 		example: "claimsctl --env staging client enable grid-ingest",
-		run: func(ctx context.Context, x *env, o *options, pos []string) error {
-			m, name, err := clientCommand(ctx, x, pos)
-			if err != nil {
-				return err
-			}
-			return clientSetDisabled(ctx, m, x.out, name, false)
-		}},
+		run: onClient(func(ctx context.Context, m *machine, out *printer, name string) error {
+			return clientSetDisabled(ctx, m, out, name, false)
+		})},
 	{group: "client", name: "remove", args: "NAME", synopsis: "NAME",
 		help: "Remove a machine client: its record (its next token is refused), its app client, and its secret (scheduled for deletion in 7 days; client add of the same name deletes it at once). " +
 			"Also finishes what an interrupted add or remove left.",
 		example: "claimsctl --env staging client remove grid-ingest",
-		run: func(ctx context.Context, x *env, o *options, pos []string) error {
-			m, name, err := clientCommand(ctx, x, pos)
-			if err != nil {
-				return err
-			}
-			return clientRemove(ctx, m, x.out, name)
-		}},
+		run:     onClient(clientRemove)},
 	{group: "apikey", name: "rotate",
 		help: "Rotate the event API key with an overlap: copy the current value to <parameter>-previous, write a new random value, then force a new deployment of the Hasura service. " +
 			"The backend accepts either value until claimsctl apikey retire-previous; until then a second rotate is refused. The key is never printed.",
