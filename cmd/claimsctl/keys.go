@@ -7,8 +7,6 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/hasura-auth-cdk/hasuraauth/internal/claims"
@@ -157,20 +155,12 @@ func moveAll(ctx context.Context, st *store, ring *claims.KeyRing) (*moveResult,
 		if err != nil {
 			return fmt.Errorf("seal %s: %w", rec.UserID, err)
 		}
-		_, err = st.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-			TableName: aws.String(st.table), Key: key(rec.UserID),
-			UpdateExpression:         aws.String("SET #c = :new"),
-			ConditionExpression:      aws.String("#c = :old"),
-			ExpressionAttributeNames: map[string]string{"#c": claims.AttrClaims},
-			ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{
-				":new": &ddbtypes.AttributeValueMemberS{Value: tok}, ":old": &ddbtypes.AttributeValueMemberS{Value: rec.Claims},
-			},
-		})
-		if isConditionFailed(err) {
-			return nil // rewritten meanwhile: the census before any retirement looks at it again
-		}
+		swapped, err := st.swapClaims(ctx, rec.UserID, rec.Claims, tok)
 		if err != nil {
 			return fmt.Errorf("re-encrypt %s: %w", rec.UserID, err)
+		}
+		if !swapped {
+			return nil // rewritten meanwhile: the census before any retirement looks at it again
 		}
 		m.moved.Add(1)
 		if b == nil {
@@ -198,20 +188,12 @@ func (m *moveResult) moveClient(ctx context.Context, st *store, ring *claims.Key
 	if err != nil {
 		return fmt.Errorf("seal %s: %w", rec.UserID, err)
 	}
-	_, err = st.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: aws.String(st.table), Key: key(rec.UserID),
-		UpdateExpression:         aws.String("SET #c = :new"),
-		ConditionExpression:      aws.String("#c = :old"),
-		ExpressionAttributeNames: map[string]string{"#c": claims.AttrClaims},
-		ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{
-			":new": &ddbtypes.AttributeValueMemberS{Value: tok}, ":old": &ddbtypes.AttributeValueMemberS{Value: rec.Claims},
-		},
-	})
-	if isConditionFailed(err) {
-		return nil // rewritten meanwhile (under the lock, only by a delete): nothing to move
-	}
+	swapped, err := st.swapClaims(ctx, rec.UserID, rec.Claims, tok)
 	if err != nil {
 		return fmt.Errorf("re-encrypt %s: %w", rec.UserID, err)
+	}
+	if !swapped {
+		return nil // rewritten meanwhile (under the lock, only by a delete): nothing to move
 	}
 	m.moved.Add(1)
 	return fault(stepReencrypted)

@@ -391,25 +391,14 @@ func userRebind(ctx context.Context, m *migrationTarget, out *printer, emails []
 		if err := fault(faultWrite); err != nil {
 			return fmt.Errorf("rebind %s: %w", d.id, err)
 		}
-		_, err = st.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-			TableName: aws.String(st.table), Key: key(d.rec.UserID),
-			UpdateExpression:         aws.String("SET #c = :new"),
-			ConditionExpression:      aws.String("#c = :old"),
-			ExpressionAttributeNames: map[string]string{"#c": claims.AttrClaims},
-			ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{
-				":new": &ddbtypes.AttributeValueMemberS{Value: tok}, ":old": &ddbtypes.AttributeValueMemberS{Value: d.rec.Claims},
-			},
-		})
-		if isConditionFailed(err) && st.attrIs(ctx, d.rec.UserID, claims.AttrClaims, tok) {
-			err = nil // this write landed; its answer was lost and the SDK's retry refused
+		swapped, err := st.swapClaims(ctx, d.rec.UserID, d.rec.Claims, tok)
+		if err != nil {
+			return fmt.Errorf("rebind %s in %s: %w", d.id, st.table, err)
 		}
-		if isConditionFailed(err) {
+		if !swapped {
 			// Changed or deleted since it was read: never overwrite that; the next run decides again.
 			r.add(func(r *rebindResult) { r.changed = append(r.changed, d.id) })
 			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("rebind %s in %s: %w", d.id, st.table, err)
 		}
 		r.add(func(r *rebindResult) {
 			if d.state == stPrebind {

@@ -86,6 +86,27 @@ func (s *store) attrIs(ctx context.Context, id, name, value string) bool {
 	return ok && v.Value == value
 }
 
+// swapClaims replaces the item's claims with next only if they are still old, so a write based
+// on a stale read never loses another change. swapped is false when the item changed or went
+// meanwhile. A write whose answer was lost, and whose SDK retry then failed against the landed
+// first attempt, is recognised by reading next back (a Fernet token has a fresh IV, so no other
+// run writes the same value).
+func (s *store) swapClaims(ctx context.Context, id, old, next string) (swapped bool, err error) {
+	_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(s.table), Key: key(id),
+		UpdateExpression:         aws.String("SET #c = :new"),
+		ConditionExpression:      aws.String("#c = :old"),
+		ExpressionAttributeNames: map[string]string{"#c": claims.AttrClaims},
+		ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{
+			":new": &ddbtypes.AttributeValueMemberS{Value: next}, ":old": &ddbtypes.AttributeValueMemberS{Value: old},
+		},
+	})
+	if isConditionFailed(err) {
+		return s.attrIs(ctx, id, claims.AttrClaims, next), nil
+	}
+	return err == nil, err
+}
+
 // ring reads the claims key ring, the same way the Lambda does.
 func (s *store) ring(ctx context.Context) (*claims.KeyRing, error) {
 	out, err := s.sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(s.secretID), VersionStage: aws.String("AWSCURRENT")})
