@@ -9,7 +9,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -200,20 +199,7 @@ func (e *Env) startInvokeAPI() error {
 		}
 		e.invocations.Add(1)
 		out, err := e.runtime.Invoke(r.Context(), normalizeEvent(event), 5*time.Second)
-		var fe *emulator.FunctionError
-		switch {
-		case errors.As(err, &fe):
-			// How Lambda reports a function error: 200, X-Amz-Function-Error, the error as payload.
-			w.Header().Set("X-Amz-Function-Error", "Unhandled")
-			w.WriteHeader(http.StatusOK)
-			_ = json.NewEncoder(w).Encode(map[string]string{"errorMessage": fe.Message, "errorType": fe.Type})
-		case err != nil:
-			w.Header().Set("X-Amzn-ErrorType", "ServiceException")
-			http.Error(w, fmt.Sprintf(`{"message":%q}`, err.Error()), http.StatusInternalServerError)
-		default:
-			w.WriteHeader(http.StatusOK)
-			_, _ = w.Write(out)
-		}
+		writeInvocation(w, out, err)
 	})
 	e.invoke = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = e.invoke.Serve(l) }()
