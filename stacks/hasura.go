@@ -1,6 +1,8 @@
 package stacks
 
 import (
+	"sync"
+
 	"strings"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
@@ -44,7 +46,7 @@ type HasuraStack struct {
 
 // secretRotation is how often Secrets Manager rotates the admin secret and the database
 // credentials.
-var secretRotation = awscdk.Duration_Days(jsii.Number(30))
+var secretRotation = sync.OnceValue(func() awscdk.Duration { return awscdk.Duration_Days(jsii.Number(30)) })
 
 // NewHasuraStack defines the network, database, Hasura service and load balancer.
 func NewHasuraStack(scope constructs.Construct, id string, p *HasuraStackProps) *HasuraStack {
@@ -134,14 +136,14 @@ func NewHasuraStack(scope constructs.Construct, id string, p *HasuraStackProps) 
 		// At least as long as the environment keeps its logs, and never less than 90 days.
 		AccessLogExpiration: awscdk.Duration_Days(jsii.Number(float64(max(90, c.Env.LogRetentionDays)))),
 		DeletionProtection:  c.Env.Production,
-		AdminSecretRotation: secretRotation,
+		AdminSecretRotation: secretRotation(),
 		RemovalPolicy:       c.removal(),
 		LogRetention:        c.logRetention(),
 	})
 	if s.Database != nil {
 		s.Database.AllowFrom(s.Service.SecurityGroup, "PostgreSQL from Hasura")
 		s.DatabaseRotation = s.Database.AddRotation(&hasuradb.RotationProps{
-			Lambdas: c.Lambdas, Service: s.Service.Service, Subnets: s.Network.AppSubnets, Every: secretRotation,
+			Lambdas: c.Lambdas, Service: s.Service.Service, Subnets: s.Network.AppSubnets, Every: secretRotation(),
 		})
 	}
 

@@ -111,7 +111,7 @@ func operations(s *HasuraStack, c Common, id *IdentityStack) (*monitoring.Monito
 			Lambdas: c.Lambdas,
 			Secrets: rotated,
 			// The schedule, plus the grace from config before an overdue secret alarms.
-			MaxAge: awscdk.Duration_Hours(jsii.Number(*secretRotation.ToHours(nil) +
+			MaxAge: awscdk.Duration_Hours(jsii.Number(*secretRotation().ToHours(nil) +
 				c.Env.Operations.Alarms.RotationOverdue.Threshold)),
 			LogRetention: c.logRetention(), RemovalPolicy: c.removal(),
 		},

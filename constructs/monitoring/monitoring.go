@@ -7,12 +7,13 @@
 package monitoring
 
 import (
+	"sync"
+
 	"fmt"
 	"sort"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
-	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatchactions"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscognito"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsecs"
@@ -22,7 +23,6 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsrds"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
-	"github.com/aws/aws-cdk-go/awscdk/v2/awssnssubscriptions"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
@@ -154,9 +154,11 @@ type Monitoring struct {
 	RotationCheck *golambda.Function
 }
 
+// Durations are made on first use, not at package initialisation: a jsii call at init would start
+// Node in every program that imports this package, before its main could do anything else.
 var (
-	oneMinute   = awscdk.Duration_Minutes(jsii.Number(1))
-	fiveMinutes = awscdk.Duration_Minutes(jsii.Number(5))
+	oneMinute   = sync.OnceValue(func() awscdk.Duration { return awscdk.Duration_Minutes(jsii.Number(1)) })
+	fiveMinutes = sync.OnceValue(func() awscdk.Duration { return awscdk.Duration_Minutes(jsii.Number(5)) })
 )
 
 // alarmSpec is one alarm: its key (alarm name suffix and runbook anchor), metric and rule.
@@ -179,10 +181,10 @@ func New(scope constructs.Construct, id string, p *Props) *Monitoring {
 		m.Key, m.Topic = topic(c, p)
 	}
 	for _, e := range p.Emails {
-		m.Topic.AddSubscription(awssnssubscriptions.NewEmailSubscription(jsii.String(e), nil))
+		m.Topic.AddSubscription(&emailSubscription{address: e})
 	}
 
-	action := awscloudwatchactions.NewSnsAction(m.Topic)
+	action := &topicAction{topic: m.Topic}
 	all := specs(p)
 	if rc := p.RotationCheck; rc != nil {
 		m.RotationCheck = newRotationCheck(c, "RotationCheck", rc)
@@ -190,7 +192,7 @@ func New(scope constructs.Construct, id string, p *Props) *Monitoring {
 			all = append(all, alarmSpec{key: "rotation-overdue-" + name,
 				what: fmt.Sprintf("The %s secret did not rotate within its schedule, its rotation is off, or the check cannot read it.", name),
 				// The check's function name keeps apart environments sharing an account and region.
-				metric: metric(p.Metrics.RotationNamespace, p.Metrics.RotationOverdue, "Maximum", CheckInterval,
+				metric: metric(p.Metrics.RotationNamespace, p.Metrics.RotationOverdue, "Maximum", CheckInterval(),
 					map[string]*string{p.Metrics.FunctionDimension: m.RotationCheck.Function.FunctionName(), p.Metrics.SecretDimension: jsii.String(name)}),
 				// Silence means the check itself stopped: nobody knows whether the secret rotates.
 				threshold: Threshold{Value: 1, EvaluationPeriods: p.Thresholds.RotationOverdue.EvaluationPeriods}, op: gte, missing: silent})
@@ -284,68 +286,68 @@ func specs(p *Props) []alarmSpec {
 		return map[string]*string{"FunctionName": f.FunctionName()}
 	}
 	cognito := func(name string) awscloudwatch.Metric {
-		return metric("AWS/Cognito", name, "Sum", fiveMinutes, map[string]*string{
+		return metric("AWS/Cognito", name, "Sum", fiveMinutes(), map[string]*string{
 			"UserPool": p.UserPool.UserPoolId(), "UserPoolClient": p.UserPoolClient.UserPoolClientId(),
 		})
 	}
 	service := map[string]*string{"ClusterName": p.Service.Cluster().ClusterName(), "ServiceName": p.Service.ServiceName()}
 	s := []alarmSpec{
 		{key: "pretoken-infrastructure-refusals", what: "Logins are refused because the claims table or key secret is unavailable, the key ring is invalid or stored claims do not decrypt.",
-			metric:    metric(pm.Namespace, pm.Refused, "Sum", oneMinute, map[string]*string{pm.FunctionDimension: fn, pm.ClassDimension: jsii.String(pm.InfrastructureClass)}),
+			metric:    metric(pm.Namespace, pm.Refused, "Sum", oneMinute(), map[string]*string{pm.FunctionDimension: fn, pm.ClassDimension: jsii.String(pm.InfrastructureClass)}),
 			threshold: t.PreTokenInfrastructureRefusals, op: gte, missing: quiet},
 		{key: "pretoken-throttles", what: "Cognito's calls to the pre-token trigger are throttled: those logins fail.",
-			metric:    metric("AWS/Lambda", "Throttles", "Sum", oneMinute, lambdaDims(p.PreToken)),
+			metric:    metric("AWS/Lambda", "Throttles", "Sum", oneMinute(), lambdaDims(p.PreToken)),
 			threshold: t.PreTokenThrottles, op: gte, missing: quiet},
 		{key: "pretoken-latency-p99", what: "The pre-token trigger's p99 latency (ms) nears its budget inside Cognito's 5 s limit.",
-			metric:    metric(pm.Namespace, pm.Latency, "p99", fiveMinutes, map[string]*string{pm.FunctionDimension: fn}),
+			metric:    metric(pm.Namespace, pm.Latency, "p99", fiveMinutes(), map[string]*string{pm.FunctionDimension: fn}),
 			threshold: t.PreTokenLatencyP99Ms, op: gt, missing: quiet},
 		{key: "cognito-signin-throttles", what: "Cognito throttles sign-ins of the SPA client.",
 			metric: cognito("SignInThrottles"), threshold: t.CognitoSignInThrottles, op: gte, missing: quiet},
 		{key: "cognito-token-refresh-throttles", what: "Cognito throttles token refreshes of the SPA client.",
 			metric: cognito("TokenRefreshThrottles"), threshold: t.CognitoTokenRefreshThrottles, op: gte, missing: quiet},
 		{key: "claims-table-read-throttles", what: "Reads of the claims table are throttled: the trigger refuses those logins.",
-			metric:    metric("AWS/DynamoDB", "ReadThrottleEvents", "Sum", fiveMinutes, map[string]*string{"TableName": p.ClaimsTable.TableName()}),
+			metric:    metric("AWS/DynamoDB", "ReadThrottleEvents", "Sum", fiveMinutes(), map[string]*string{"TableName": p.ClaimsTable.TableName()}),
 			threshold: t.ClaimsTableReadThrottles, op: gte, missing: quiet},
 		{key: "claims-table-system-errors", what: "DynamoDB fails the trigger's GetItem on the claims table with server errors.",
-			metric:    metric("AWS/DynamoDB", "SystemErrors", "Sum", fiveMinutes, map[string]*string{"TableName": p.ClaimsTable.TableName(), "Operation": jsii.String("GetItem")}),
+			metric:    metric("AWS/DynamoDB", "SystemErrors", "Sum", fiveMinutes(), map[string]*string{"TableName": p.ClaimsTable.TableName(), "Operation": jsii.String("GetItem")}),
 			threshold: t.ClaimsTableSystemErrors, op: gte, missing: quiet},
 		{key: "alb-5xx", what: "The load balancer itself answers 5xx (no target, target unreachable or timing out).",
-			metric:    p.LoadBalancer.Metrics().HttpCodeElb(elbv2.HttpCodeElb_ELB_5XX_COUNT, opts("Sum", fiveMinutes)),
+			metric:    p.LoadBalancer.Metrics().HttpCodeElb(elbv2.HttpCodeElb_ELB_5XX_COUNT, opts("Sum", fiveMinutes())),
 			threshold: t.LoadBalancer5xx, op: gte, missing: quiet},
 		{key: "hasura-5xx", what: "Hasura answers 5xx.",
-			metric:    p.LoadBalancer.Metrics().HttpCodeTarget(elbv2.HttpCodeTarget_TARGET_5XX_COUNT, opts("Sum", fiveMinutes)),
+			metric:    p.LoadBalancer.Metrics().HttpCodeTarget(elbv2.HttpCodeTarget_TARGET_5XX_COUNT, opts("Sum", fiveMinutes())),
 			threshold: t.Target5xx, op: gte, missing: quiet},
 		{key: "hasura-unhealthy-hosts", what: "Hasura tasks fail the load balancer's /healthz check.",
-			metric:    p.TargetGroup.Metrics().UnhealthyHostCount(opts("Maximum", oneMinute)),
+			metric:    p.TargetGroup.Metrics().UnhealthyHostCount(opts("Maximum", oneMinute())),
 			threshold: t.UnhealthyHosts, op: gte, missing: quiet},
 		{key: "hasura-no-healthy-hosts", what: "Fewer healthy Hasura tasks than the threshold behind the load balancer (none: Hasura is down).",
-			metric:    p.TargetGroup.Metrics().HealthyHostCount(opts("Minimum", oneMinute)),
+			metric:    p.TargetGroup.Metrics().HealthyHostCount(opts("Minimum", oneMinute())),
 			threshold: t.HealthyHostsBelow, op: lt, missing: silent},
 		{key: "hasura-latency-p99", what: "Hasura's p99 response time (s) is high.",
-			metric:    p.LoadBalancer.Metrics().TargetResponseTime(opts("p99", fiveMinutes)),
+			metric:    p.LoadBalancer.Metrics().TargetResponseTime(opts("p99", fiveMinutes())),
 			threshold: t.TargetResponseTimeP99Seconds, op: gt, missing: quiet},
 		// The running-tasks alarm covers tasks that report nothing; CPU and memory stay quiet then.
 		{key: "hasura-cpu", what: "The Hasura service's average CPU (%) is high.",
-			metric:    metric("AWS/ECS", "CPUUtilization", "Average", fiveMinutes, service),
+			metric:    metric("AWS/ECS", "CPUUtilization", "Average", fiveMinutes(), service),
 			threshold: t.ServiceCPUPercent, op: gt, missing: quiet},
 		{key: "hasura-memory", what: "The Hasura service's average memory (%) is high.",
-			metric:    metric("AWS/ECS", "MemoryUtilization", "Average", fiveMinutes, service),
+			metric:    metric("AWS/ECS", "MemoryUtilization", "Average", fiveMinutes(), service),
 			threshold: t.ServiceMemoryPercent, op: gt, missing: quiet},
 		{key: "hasura-running-tasks", what: "Fewer Hasura tasks run than the service's minimum.",
-			metric:    metric("ECS/ContainerInsights", "RunningTaskCount", "Minimum", oneMinute, service),
+			metric:    metric("ECS/ContainerInsights", "RunningTaskCount", "Minimum", oneMinute(), service),
 			threshold: t.RunningTasksBelow, op: lt, missing: silent},
 	}
 	if db := p.Database; db != nil {
 		dims := map[string]*string{"DBInstanceIdentifier": db.InstanceIdentifier()}
 		s = append(s,
 			alarmSpec{key: "database-cpu", what: "The database's average CPU (%) is high.",
-				metric: metric("AWS/RDS", "CPUUtilization", "Average", fiveMinutes, dims), threshold: t.DatabaseCPUPercent, op: gt, missing: silent},
+				metric: metric("AWS/RDS", "CPUUtilization", "Average", fiveMinutes(), dims), threshold: t.DatabaseCPUPercent, op: gt, missing: silent},
 			alarmSpec{key: "database-free-storage", what: "The database's free storage (GiB) is low.",
-				metric: metric("AWS/RDS", "FreeStorageSpace", "Minimum", fiveMinutes, dims), threshold: t.DatabaseFreeStorageGiB, scale: 1 << 30, op: lt, missing: silent},
+				metric: metric("AWS/RDS", "FreeStorageSpace", "Minimum", fiveMinutes(), dims), threshold: t.DatabaseFreeStorageGiB, scale: 1 << 30, op: lt, missing: silent},
 			alarmSpec{key: "database-connections", what: "The database's connections near its max_connections.",
-				metric: metric("AWS/RDS", "DatabaseConnections", "Maximum", fiveMinutes, dims), threshold: t.DatabaseConnections, op: gt, missing: silent},
+				metric: metric("AWS/RDS", "DatabaseConnections", "Maximum", fiveMinutes(), dims), threshold: t.DatabaseConnections, op: gt, missing: silent},
 			alarmSpec{key: "database-freeable-memory", what: "The database's freeable memory (MiB) is low.",
-				metric: metric("AWS/RDS", "FreeableMemory", "Minimum", fiveMinutes, dims), threshold: t.DatabaseFreeableMemoryMiB, scale: 1 << 20, op: lt, missing: silent},
+				metric: metric("AWS/RDS", "FreeableMemory", "Minimum", fiveMinutes(), dims), threshold: t.DatabaseFreeableMemoryMiB, scale: 1 << 20, op: lt, missing: silent},
 		)
 	}
 	if mf := p.Migration; mf != nil {
@@ -353,7 +355,7 @@ func specs(p *Props) []alarmSpec {
 	}
 	for _, name := range sortedKeys(p.Rotations) {
 		s = append(s, alarmSpec{key: "rotation-errors-" + name, what: fmt.Sprintf("The %s rotation function failed: the secret may be left mid-rotation.", name),
-			metric: metric("AWS/Lambda", "Errors", "Sum", fiveMinutes, lambdaDims(p.Rotations[name])), threshold: t.RotationErrors, op: gte, missing: quiet})
+			metric: metric("AWS/Lambda", "Errors", "Sum", fiveMinutes(), lambdaDims(p.Rotations[name])), threshold: t.RotationErrors, op: gte, missing: quiet})
 	}
 	return s
 }
@@ -374,20 +376,20 @@ func sortedKeys[V any](m map[string]V) []string {
 func migrationSpecs(p *Props, mf awslambda.IFunction) []alarmSpec {
 	t, pm := p.Thresholds, p.Metrics
 	refused := func(class string) awscloudwatch.Metric {
-		return metric(pm.MigrationNamespace, pm.MigrationRefused, "Sum", fiveMinutes,
+		return metric(pm.MigrationNamespace, pm.MigrationRefused, "Sum", fiveMinutes(),
 			map[string]*string{pm.FunctionDimension: mf.FunctionName(), pm.ClassDimension: jsii.String(class)})
 	}
 	unexpected := awscloudwatch.NewMathExpression(&awscloudwatch.MathExpressionProps{
 		Expression: jsii.String("errors - FILL(infrastructure, 0) - FILL(request, 0)"),
 		UsingMetrics: &map[string]awscloudwatch.IMetric{
-			"errors":         metric("AWS/Lambda", "Errors", "Sum", fiveMinutes, map[string]*string{"FunctionName": mf.FunctionName()}),
+			"errors":         metric("AWS/Lambda", "Errors", "Sum", fiveMinutes(), map[string]*string{"FunctionName": mf.FunctionName()}),
 			"infrastructure": refused(pm.InfrastructureClass),
 			"request":        refused(pm.RequestClass),
 		},
 		Label:  jsii.String("errors that are not refusals"),
-		Period: fiveMinutes,
+		Period: fiveMinutes(),
 	})
-	infra := metric(pm.MigrationNamespace, pm.MigrationRefused, "Sum", oneMinute,
+	infra := metric(pm.MigrationNamespace, pm.MigrationRefused, "Sum", oneMinute(),
 		map[string]*string{pm.FunctionDimension: mf.FunctionName(), pm.ClassDimension: jsii.String(pm.InfrastructureClass)})
 	return []alarmSpec{
 		{key: "usermigration-old-pool-failures", what: "Users of the old pool cannot migrate: the UserMigration trigger cannot reach or is refused by the old pool (throttled, pool or client gone, role denied, network).",
@@ -395,7 +397,7 @@ func migrationSpecs(p *Props, mf awslambda.IFunction) []alarmSpec {
 		{key: "usermigration-errors", what: "The UserMigration trigger fails other than by refusing a user (init error, crash, timeout): old users cannot sign in.",
 			metric: unexpected, threshold: t.MigrationErrors, op: gte, missing: quiet},
 		{key: "usermigration-throttles", what: "Cognito's calls to the UserMigration trigger are throttled: those old users cannot sign in.",
-			metric:    metric("AWS/Lambda", "Throttles", "Sum", oneMinute, map[string]*string{"FunctionName": mf.FunctionName()}),
+			metric:    metric("AWS/Lambda", "Throttles", "Sum", oneMinute(), map[string]*string{"FunctionName": mf.FunctionName()}),
 			threshold: t.MigrationThrottles, op: gte, missing: quiet},
 	}
 }

@@ -1,11 +1,12 @@
 package monitoring
 
 import (
+	"sync"
+
 	"fmt"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsevents"
-	"github.com/aws/aws-cdk-go/awscdk/v2/awseventstargets"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssecretsmanager"
@@ -28,9 +29,9 @@ type RotationCheckProps struct {
 }
 
 // CheckInterval is how often the rotation check runs, and the period of its alarms.
-var CheckInterval = awscdk.Duration_Hours(jsii.Number(1))
+var CheckInterval = sync.OnceValue(func() awscdk.Duration { return awscdk.Duration_Hours(jsii.Number(1)) })
 
-// newRotationCheck runs lambda/rotationcheck every CheckInterval. It may describe exactly these
+// newRotationCheck runs lambda/rotationcheck every CheckInterval(). It may describe exactly these
 // secrets (metadata: dates and rotation settings), never read their values.
 func newRotationCheck(scope constructs.Construct, id string, p *RotationCheckProps) *golambda.Function {
 	c := constructs.NewConstruct(scope, jsii.String(id))
@@ -53,10 +54,10 @@ func newRotationCheck(scope constructs.Construct, id string, p *RotationCheckPro
 	fn.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 		Actions: jsii.Strings("secretsmanager:DescribeSecret"), Resources: &resources,
 	}))
-	awsevents.NewRule(c, jsii.String("Schedule"), &awsevents.RuleProps{
+	rule := awsevents.NewRule(c, jsii.String("Schedule"), &awsevents.RuleProps{
 		Description: jsii.String("Runs the rotation check"),
-		Schedule:    awsevents.Schedule_Rate(CheckInterval),
-		Targets:     &[]awsevents.IRuleTarget{awseventstargets.NewLambdaFunction(fn.Function, nil)},
+		Schedule:    awsevents.Schedule_Rate(CheckInterval()),
 	})
+	rule.AddTarget(&functionTarget{rule: rule, fn: fn.Function})
 	return fn
 }
