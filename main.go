@@ -3,6 +3,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/hasura-auth-cdk/hasuraauth/config"
+	"github.com/hasura-auth-cdk/hasuraauth/constructs/golambda"
 	"github.com/hasura-auth-cdk/hasuraauth/stacks"
 )
 
@@ -29,6 +31,19 @@ func run() (err error) {
 			err = fmt.Errorf("synth failed: %v\n(cdk-nag or CDK validation errors are listed above; fix them or add a justified suppression on the resource)", r)
 		}
 	}()
+	moduleRoot, err := findModuleRoot()
+	if err != nil {
+		return err
+	}
+	// The Lambdas' go command starts before the first jsii call starts Node.
+	var lambdas golambda.Builder
+	if bundlingSkipped() {
+		lambdas = stacks.GoLambdas(moduleRoot)
+	} else {
+		var wait func()
+		lambdas, wait = stacks.PrebuiltGoLambdas(moduleRoot)
+		defer wait()
+	}
 	app := awscdk.NewApp(nil)
 	node := app.Node()
 	root, err := config.Load(node.TryGetContext(jsii.String("project")), node.TryGetContext(jsii.String("environments")))
@@ -41,17 +56,26 @@ func run() (err error) {
 	if err != nil {
 		return err
 	}
-	moduleRoot, err := findModuleRoot()
-	if err != nil {
-		return err
-	}
-	lambdas := stacks.GoLambdas(moduleRoot)
 	for _, e := range envs {
 		stacks.NewEnvironment(app, stacks.Common{Project: root.Project, Env: e, Lambdas: lambdas})
 	}
 	stacks.ApplySecurityChecks(app)
 	app.Synth(nil)
 	return nil
+}
+
+// bundlingSkipped says whether the CLI (or internal/synth) asked for no asset bundling
+// (--exclusively with no bundled stacks, or synth.Options.SkipBundling): the context key
+// aws:cdk:bundling-stacks is then an empty list. The CLI passes the context in CDK_CONTEXT_JSON;
+// when it moved it to a file instead, the answer is no, which only costs a background go command.
+func bundlingSkipped() bool {
+	var ctx struct {
+		Stacks *[]any `json:"aws:cdk:bundling-stacks"`
+	}
+	if err := json.Unmarshal([]byte(os.Getenv("CDK_CONTEXT_JSON")), &ctx); err != nil || ctx.Stacks == nil {
+		return false
+	}
+	return len(*ctx.Stacks) == 0
 }
 
 // findModuleRoot walks up from the working directory to go.mod: the Lambda bundler builds there.

@@ -1,9 +1,11 @@
 package stacks
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
@@ -22,10 +24,31 @@ func GoLambdas(moduleRoot string) golambda.Builder {
 	return &goLambdas{moduleRoot: moduleRoot, built: map[string]string{}}
 }
 
+// PrebuiltGoLambdas is GoLambdas that starts linking every main package under lambda/ now, in
+// one go command in the background (gobuild.AllLambdas), so that the go command's work overlaps
+// Node starting and the construct tree being built, on another core, instead of running inside
+// each function's bundling while Node waits. Call it before the app's first jsii call, and wait
+// before the program ends: wait returns once the go command has exited (at once, normally, as
+// bundling waited for it already); after a synth that bundled nothing it stops the go command.
+// A failed prebuild is not an error: each package is then built alone, as GoLambdas does,
+// which names the package that does not compile.
+func PrebuiltGoLambdas(moduleRoot string) (b golambda.Builder, wait func()) {
+	g := &goLambdas{moduleRoot: moduleRoot, built: map[string]string{}, prebuilt: make(chan struct{})}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		defer close(g.prebuilt)
+		g.prebuildErr = gobuild.AllLambdas(ctx, moduleRoot)
+	}()
+	return g, func() { cancel(); <-g.prebuilt }
+}
+
 type goLambdas struct {
 	moduleRoot string
 	mu         sync.Mutex
 	built      map[string]string // main package -> the first bootstrap built for it
+
+	prebuilt    chan struct{} // closed when PrebuiltGoLambdas's go command ended; nil without one
+	prebuildErr error         // its error, readable once prebuilt is closed
 }
 
 func (g *goLambdas) Code(pkg string) awslambda.Code {
@@ -61,6 +84,16 @@ func (l *localBuild) TryBundle(outputDir *string, _ *awscdk.BundlingOptions) *bo
 			panic(fmt.Errorf("reuse the %s binary: %w", l.pkg, err))
 		}
 		return jsii.Bool(true)
+	}
+	if g.prebuilt != nil && strings.HasPrefix(l.pkg, "lambda/") {
+		<-g.prebuilt
+		if g.prebuildErr == nil {
+			if err := gobuild.CopyCached(g.moduleRoot, l.pkg, out); err != nil {
+				panic(fmt.Errorf("build %s: %w", l.pkg, err))
+			}
+			g.built[l.pkg] = out
+			return jsii.Bool(true)
+		}
 	}
 	if err := gobuild.Lambda(g.moduleRoot, l.pkg, out); err != nil {
 		panic(fmt.Errorf("build %s: %w", l.pkg, err))

@@ -11,15 +11,20 @@ import (
 	"github.com/aws/jsii-runtime-go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/hasura-auth-cdk/hasuraauth/internal/gobuild"
 )
 
 // tinyModule writes a module whose main package cmd/fn holds src, so that builds take a second.
-func tinyModule(t *testing.T, src string) string {
+func tinyModule(t *testing.T, src string) string { return tinyModuleAt(t, "cmd/fn", src) }
+
+// tinyModuleAt writes a module whose main package pkg holds src.
+func tinyModuleAt(t *testing.T, pkg, src string) string {
 	t.Helper()
 	dir := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module tiny\n\ngo 1.25\n"), 0o644))
-	require.NoError(t, os.MkdirAll(filepath.Join(dir, "cmd", "fn"), 0o755))
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "cmd", "fn", "main.go"), []byte(src), 0o644))
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, pkg), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, pkg, "main.go"), []byte(src), 0o644))
 	return dir
 }
 
@@ -69,4 +74,43 @@ func TestALambdaThatDoesNotCompileStopsSynthWithTheCompilersMessage(t *testing.T
 	msg := fmt.Sprint(got)
 	assert.Contains(t, msg, "build cmd/fn")
 	assert.Contains(t, msg, "undefined: undefinedThing", "the compiler's message")
+}
+
+// The app's Lambdas (main.go): linked by one go command started before the construct tree, then
+// copied into each environment's asset; a package that does not compile still stops synth with
+// the compiler's message naming it.
+func TestPrebuiltGoLambdasAreTheAssetsAndABrokenOneIsNamed(t *testing.T) {
+	root := tinyModuleAt(t, "lambda/fn", "package main\n\nfunc main() {}\n")
+	b, wait := PrebuiltGoLambdas(root)
+	app := bundlingApp(t)
+	for _, env := range []string{"a", "b"} {
+		function(awscdk.NewStack(app, jsii.String("Env-"+env), nil), "Fn", b.Code("lambda/fn"))
+	}
+	wait()
+	g := b.(*goLambdas)
+	require.NoError(t, g.prebuildErr)
+	require.Len(t, g.built, 1)
+	want, err := os.ReadFile(gobuild.Cached(root, "lambda/fn"))
+	require.NoError(t, err)
+	staged, err := filepath.Glob(filepath.Join(*app.Outdir(), "asset.*", "bootstrap"))
+	require.NoError(t, err)
+	require.Len(t, staged, 1, "one asset for both environments")
+	got, err := os.ReadFile(staged[0])
+	require.NoError(t, err)
+	assert.Equal(t, want, got, "the asset holds the prebuilt binary")
+
+	broken := tinyModuleAt(t, "lambda/fn", "package main\n\nfunc main() { undefinedThing() }\n")
+	b, wait = PrebuiltGoLambdas(broken)
+	defer wait()
+	stack := awscdk.NewStack(bundlingApp(t), jsii.String("Broken"), nil)
+	var panicked any
+	func() {
+		defer func() { panicked = recover() }()
+		function(stack, "Fn", b.Code("lambda/fn"))
+	}()
+	require.NotNil(t, panicked, "synth must stop")
+	msg := fmt.Sprint(panicked)
+	assert.Contains(t, msg, "build lambda/fn")
+	assert.Contains(t, msg, "undefined: undefinedThing", "the compiler's message")
+	require.Error(t, b.(*goLambdas).prebuildErr, "the one go command failed first")
 }

@@ -2,11 +2,13 @@
 package gobuild
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"runtime"
 	"sort"
@@ -16,15 +18,36 @@ import (
 // Lambda cross-compiles a main package for provided.al2023 on arm64 into out, reproducibly: no
 // paths or VCS stamps in the binary, and Go's build ID, which is a hash of the inputs, so the same
 // source gives the same bytes (and the same CDK asset hash) on every machine. It links into a
-// cache, bin/lambda/<pkg>/bootstrap under the module root, and copies that to out: the go command
-// skips the link when the cached binary's build ID says its inputs did not change, so a synth of
-// unchanged Lambdas compiles and links nothing.
+// cache, bin/lambda/<last element of pkg> under the module root (Cached), and copies that to out:
+// the go command skips the link when the cached binary's build ID says its inputs did not change,
+// so a synth of unchanged Lambdas compiles and links nothing.
 func Lambda(moduleRoot, pkg, out string) error {
-	cached := filepath.Join(moduleRoot, "bin", "lambda", filepath.FromSlash(pkg), "bootstrap")
-	if err := build(moduleRoot, pkg, cached, "arm64"); err != nil {
+	cached := Cached(moduleRoot, pkg)
+	if err := build(moduleRoot, cached, "arm64", "./"+filepath.ToSlash(pkg)); err != nil {
 		return err
 	}
-	b, err := os.ReadFile(cached)
+	return CopyCached(moduleRoot, pkg, out)
+}
+
+// AllLambdas links every main package under lambda/ into the cache as Lambda would, in one go
+// command: one package graph load and one staleness check for all of them, where a Lambda call
+// each costs a go command start and a load of the module's packages. The binaries are the same
+// bytes Lambda links (same flags, same build IDs), so each skips what the other linked.
+// The go command is killed when ctx is done.
+func AllLambdas(ctx context.Context, moduleRoot string) error {
+	dir := filepath.Join(moduleRoot, "bin", "lambda") + string(filepath.Separator)
+	return buildContext(ctx, moduleRoot, dir, "arm64", "./lambda/...")
+}
+
+// Cached is where Lambda and AllLambdas link pkg: go build -o DIR/ names each binary after the
+// last element of its package path, so both use that name.
+func Cached(moduleRoot, pkg string) string {
+	return filepath.Join(moduleRoot, "bin", "lambda", path.Base(filepath.ToSlash(pkg)))
+}
+
+// CopyCached copies the cached binary of pkg to out.
+func CopyCached(moduleRoot, pkg, out string) error {
+	b, err := os.ReadFile(Cached(moduleRoot, pkg))
 	if err != nil {
 		return fmt.Errorf("read the built %s: %w", pkg, err)
 	}
@@ -37,16 +60,21 @@ func Lambda(moduleRoot, pkg, out string) error {
 // LambdaForHost builds the same binary for this machine's architecture, so that tests and
 // `make local` can run it under a local Lambda Runtime API.
 func LambdaForHost(moduleRoot, pkg, out string) error {
-	return build(moduleRoot, pkg, out, runtime.GOARCH)
+	return build(moduleRoot, out, runtime.GOARCH, "./"+filepath.ToSlash(pkg))
 }
 
-func build(moduleRoot, pkg, out, goarch string) error {
-	cmd := exec.Command("go", "build", "-tags", "lambda.norpc", "-trimpath", "-buildvcs=false",
-		"-ldflags", "-s -w", "-o", out, "./"+filepath.ToSlash(pkg))
+func build(moduleRoot, out, goarch string, pkgs ...string) error {
+	return buildContext(context.Background(), moduleRoot, out, goarch, pkgs...)
+}
+
+func buildContext(ctx context.Context, moduleRoot, out, goarch string, pkgs ...string) error {
+	args := append([]string{"build", "-tags", "lambda.norpc", "-trimpath", "-buildvcs=false",
+		"-ldflags", "-s -w", "-o", out}, pkgs...)
+	cmd := exec.CommandContext(ctx, "go", args...)
 	cmd.Dir = moduleRoot
 	cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH="+goarch, "CGO_ENABLED=0", "GOFLAGS=-mod=readonly")
 	if msg, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build ./%s: %w\n%s", pkg, err, msg)
+		return fmt.Errorf("go build %s: %w\n%s", strings.Join(pkgs, " "), err, msg)
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package gobuild
 
 import (
 	"bytes"
+	"context"
 	"debug/elf"
 	"os"
 	"path/filepath"
@@ -23,7 +24,7 @@ func TestLambdaBinariesAreLinuxArm64AndReproducible(t *testing.T) {
 			require.NoError(t, os.MkdirAll(filepath.Dir(a), 0o755))
 			require.NoError(t, os.MkdirAll(filepath.Dir(b), 0o755))
 			require.NoError(t, Lambda(root, pkg, a))
-			require.NoError(t, os.Remove(filepath.Join(root, "bin", "lambda", pkg, "bootstrap")))
+			require.NoError(t, os.Remove(Cached(root, pkg)))
 			require.NoError(t, Lambda(root, pkg, b))
 
 			f, err := elf.Open(a)
@@ -69,7 +70,7 @@ func TestLambdaRelinksOnlyWhenTheSourceChanges(t *testing.T) {
 	require.NoError(t, os.MkdirAll(filepath.Join(root, "fn"), 0o755))
 	src := filepath.Join(root, "fn", "main.go")
 	require.NoError(t, os.WriteFile(src, []byte("package main\n\nfunc main() { println(1) }\n"), 0o644))
-	cached := filepath.Join(root, "bin", "lambda", "fn", "bootstrap")
+	cached := Cached(root, "fn")
 	out := t.TempDir()
 
 	require.NoError(t, Lambda(root, "fn", filepath.Join(out, "1")))
@@ -90,4 +91,44 @@ func TestLambdaRelinksOnlyWhenTheSourceChanges(t *testing.T) {
 	changed, err := os.Stat(cached)
 	require.NoError(t, err)
 	assert.False(t, os.SameFile(first, changed), "relinked into a new file")
+}
+
+// AllLambdas links every main package under lambda/ in one go command, into the files Lambda
+// links: a Lambda call after it links nothing and copies the same bytes.
+func TestAllLambdasLinksWhatLambdaWouldAndLambdaReusesIt(t *testing.T) {
+	root := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(root, "go.mod"), []byte("module example.com/fns\n\ngo 1.26\n"), 0o644))
+	for _, name := range []string{"a", "b"} {
+		require.NoError(t, os.MkdirAll(filepath.Join(root, "lambda", name), 0o755))
+		require.NoError(t, os.WriteFile(filepath.Join(root, "lambda", name, "main.go"),
+			[]byte("package main\n\nfunc main() { println(\""+name+"\") }\n"), 0o644))
+	}
+	// A library package beside them is compiled, not linked.
+	require.NoError(t, os.MkdirAll(filepath.Join(root, "lambda", "shared"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(root, "lambda", "shared", "shared.go"), []byte("package shared\n"), 0o644))
+
+	require.NoError(t, AllLambdas(context.Background(), root))
+	for _, name := range []string{"a", "b"} {
+		f, err := elf.Open(Cached(root, "lambda/"+name))
+		require.NoError(t, err, name)
+		assert.Equal(t, elf.EM_AARCH64, f.Machine, name)
+		f.Close()
+	}
+	assert.NoFileExists(t, Cached(root, "lambda/shared"))
+
+	before, err := os.Stat(Cached(root, "lambda/a"))
+	require.NoError(t, err)
+	out := filepath.Join(t.TempDir(), "bootstrap")
+	require.NoError(t, Lambda(root, "lambda/a", out))
+	after, err := os.Stat(Cached(root, "lambda/a"))
+	require.NoError(t, err)
+	assert.True(t, os.SameFile(before, after), "Lambda found AllLambdas' binary up to date")
+	want, _ := os.ReadFile(Cached(root, "lambda/a"))
+	got, _ := os.ReadFile(out)
+	assert.Equal(t, want, got)
+
+	// A cancelled run stops with an error instead of building.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	assert.Error(t, AllLambdas(ctx, root))
 }

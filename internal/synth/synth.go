@@ -51,6 +51,7 @@ func Context(root string) (map[string]any, error) {
 func BuildApp(root, bin string) error {
 	cmd := exec.Command("go", "build", "-trimpath", "-o", bin, ".")
 	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("build the CDK app in %s: %w\n%s", root, err, out)
 	}
