@@ -65,6 +65,9 @@ test: deps vet cfn-lint ## Run every test (CDK assertions, unit, fuzz seeds, emu
 	@# The CDK app is linked once here (the same binary as make synth's) instead of in each
 	@# test package that runs it.
 	$(GO) build -trimpath -o bin/app .
+	@# The arm64 Lambdas, linked once here: test packages that bundle them run side by side, and
+	@# on an empty build cache each would compile the same arm64 dependencies itself.
+	$(GO) build -o bin/buildlambdas ./cmd/buildlambdas && bin/buildlambdas
 	$(NO_AWS) HASURAAUTH_TEST_APP=$(CURDIR)/bin/app $(GO) test -count=1 -timeout 30m ./...
 
 e2e: deps ## The end-to-end login and machine tokens: claimsctl -> cognito-local (and the token endpoint stand-in) -> pre-token Lambda -> token verified as Hasura would
