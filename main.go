@@ -18,13 +18,22 @@ import (
 
 func main() {
 	defer jsii.Close()
-	if err := run(); err != nil {
+	wait := func() {}
+	err := run(&wait)
+	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
+	}
+	// After the error: on an empty build cache the Lambdas' go command may still be compiling,
+	// and it is left to finish (stacks.PrebuiltGoLambdas).
+	wait()
+	if err != nil {
 		os.Exit(1)
 	}
 }
 
-func run() (err error) {
+// run defines and synthesizes the app; it sets *waitLambdas to what waits for the Lambdas' go
+// command, which main calls before exiting.
+func run(waitLambdas *func()) (err error) {
 	// Synth panics (through jsii) when cdk-nag or CDK validation reports an error; say so plainly.
 	defer func() {
 		if r := recover(); r != nil {
@@ -40,9 +49,7 @@ func run() (err error) {
 	if bundlingSkipped() {
 		lambdas = stacks.GoLambdas(moduleRoot)
 	} else {
-		var wait func()
-		lambdas, wait = stacks.PrebuiltGoLambdas(moduleRoot)
-		defer wait()
+		lambdas, *waitLambdas = stacks.PrebuiltGoLambdas(moduleRoot)
 	}
 	app := awscdk.NewApp(nil)
 	node := app.Node()

@@ -1,7 +1,6 @@
 package stacks
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -29,17 +28,19 @@ func GoLambdas(moduleRoot string) golambda.Builder {
 // Node starting and the construct tree being built, on another core, instead of running inside
 // each function's bundling while Node waits. Call it before the app's first jsii call, and wait
 // before the program ends: wait returns once the go command has exited (at once, normally, as
-// bundling waited for it already); after a synth that bundled nothing it stops the go command.
+// bundling waited for it already). After a synth that bundled nothing (a bad cdk.json,
+// --exclusively on a stack without Lambdas) wait lets the go command finish rather than kill
+// it, which would orphan its compilers and leave its work directory behind; what it compiled
+// is in the build cache for the next synth.
 // A failed prebuild is not an error: each package is then built alone, as GoLambdas does,
 // which names the package that does not compile.
 func PrebuiltGoLambdas(moduleRoot string) (b golambda.Builder, wait func()) {
 	g := &goLambdas{moduleRoot: moduleRoot, built: map[string]string{}, prebuilt: make(chan struct{})}
-	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
 		defer close(g.prebuilt)
-		g.prebuildErr = gobuild.AllLambdas(ctx, moduleRoot)
+		g.prebuildErr = gobuild.AllLambdas(moduleRoot)
 	}()
-	return g, func() { cancel(); <-g.prebuilt }
+	return g, func() { <-g.prebuilt }
 }
 
 type goLambdas struct {

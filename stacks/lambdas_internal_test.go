@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
@@ -113,4 +115,57 @@ func TestPrebuiltGoLambdasAreTheAssetsAndABrokenOneIsNamed(t *testing.T) {
 	assert.Contains(t, msg, "build lambda/fn")
 	assert.Contains(t, msg, "undefined: undefinedThing", "the compiler's message")
 	require.Error(t, b.(*goLambdas).prebuildErr, "the one go command failed first")
+}
+
+// A synth that ends while the prebuild is still compiling (a bad cdk.json, --exclusively on a
+// stack without Lambdas, a panic) must not leave the go command's work behind: killing the go
+// command mid-build orphans the compilers it started and leaves its work directory in
+// GOTMPDIR for ever. wait lets the go command finish (its build is the next synth's cache).
+func TestPrebuildWaitLeavesNoCompilerNorWorkDirectoryBehind(t *testing.T) {
+	if _, err := os.Stat("/proc/self/cmdline"); err != nil {
+		t.Skip("needs /proc to look for orphaned compilers")
+	}
+	gotmp := t.TempDir()
+	t.Setenv("GOTMPDIR", gotmp)
+	// Enough code that compiling it takes a while, and new each run (the temporary directory's
+	// name is in it), so the build cache cannot skip the compile.
+	var src strings.Builder
+	fmt.Fprintf(&src, "package main\n\nvar id = %q\n\nfunc main() { println(id, f0()) }\n", gotmp)
+	for i := range 3000 {
+		fmt.Fprintf(&src, "func f%d() int { return len(id) * %d }\n", i, i)
+	}
+	root := tinyModuleAt(t, "lambda/fn", src.String())
+
+	b, wait := PrebuiltGoLambdas(root)
+	// Wait for the go command's work directory, which it makes before compiling: the synth ends
+	// while the build is under way. (A bound on a wait, not a timed assertion.)
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(time.Millisecond) {
+		if entries, _ := os.ReadDir(gotmp); len(entries) > 0 {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "the go command never made its work directory")
+	}
+	wait()
+
+	entries, err := os.ReadDir(gotmp)
+	require.NoError(t, err)
+	assert.Empty(t, entries, "the go command's work directory is left behind")
+	assert.Empty(t, processesMentioning(t, gotmp), "compilers of the prebuild still run after wait")
+	require.NoError(t, b.(*goLambdas).prebuildErr, "the prebuild ran to the end")
+	assert.FileExists(t, gobuild.Cached(root, "lambda/fn"))
+}
+
+// processesMentioning lists the command lines in /proc that contain s.
+func processesMentioning(t *testing.T, s string) []string {
+	t.Helper()
+	dirs, err := filepath.Glob("/proc/[0-9]*/cmdline")
+	require.NoError(t, err)
+	var found []string
+	for _, f := range dirs {
+		b, err := os.ReadFile(f)
+		if err == nil && strings.Contains(string(b), s) {
+			found = append(found, strings.ReplaceAll(string(b), "\x00", " "))
+		}
+	}
+	return found
 }

@@ -7,7 +7,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"os"
 
@@ -23,7 +22,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "buildlambdas: run it from the module root (where go.mod is):", err)
 		os.Exit(2)
 	}
-	if err := gobuild.AllLambdas(context.Background(), root); err != nil {
+	if err := gobuild.AllLambdas(root); err != nil {
 		fmt.Fprintln(os.Stderr, "buildlambdas:", err)
 		os.Exit(1)
 	}

@@ -2,7 +2,6 @@
 package gobuild
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -33,10 +32,11 @@ func Lambda(moduleRoot, pkg, out string) error {
 // command: one package graph load and one staleness check for all of them, where a Lambda call
 // each costs a go command start and a load of the module's packages. The binaries are the same
 // bytes Lambda links (same flags, same build IDs), so each skips what the other linked.
-// The go command is killed when ctx is done.
-func AllLambdas(ctx context.Context, moduleRoot string) error {
+// It cannot be stopped half-way on purpose: the go command removes its work directory only when
+// it exits by itself, and killing it leaves the compilers it started running as orphans.
+func AllLambdas(moduleRoot string) error {
 	dir := filepath.Join(moduleRoot, "bin", "lambda") + string(filepath.Separator)
-	return buildContext(ctx, moduleRoot, dir, "arm64", "./lambda/...")
+	return build(moduleRoot, dir, "arm64", "./lambda/...")
 }
 
 // Cached is where Lambda and AllLambdas link pkg: go build -o DIR/ names each binary after the
@@ -64,13 +64,9 @@ func LambdaForHost(moduleRoot, pkg, out string) error {
 }
 
 func build(moduleRoot, out, goarch string, pkgs ...string) error {
-	return buildContext(context.Background(), moduleRoot, out, goarch, pkgs...)
-}
-
-func buildContext(ctx context.Context, moduleRoot, out, goarch string, pkgs ...string) error {
 	args := append([]string{"build", "-tags", "lambda.norpc", "-trimpath", "-buildvcs=false",
 		"-ldflags", "-s -w", "-o", out}, pkgs...)
-	cmd := exec.CommandContext(ctx, "go", args...)
+	cmd := exec.Command("go", args...)
 	cmd.Dir = moduleRoot
 	cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH="+goarch, "CGO_ENABLED=0", "GOFLAGS=-mod=readonly")
 	if msg, err := cmd.CombinedOutput(); err != nil {
