@@ -13,7 +13,10 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 # with -trimpath and without cgo (nothing here needs it), so each package, aws-cdk-go's above
 # all, is compiled once and shared through Go's build cache. With two configurations, an empty
 # cache compiles the whole dependency tree twice.
-export CGO_ENABLED := 0
+# The race detector needs cgo: a developer's GOFLAGS=-race keeps it (and pays for a second
+# configuration). The app and claimsctl are built without the developer's GOFLAGS, as cdk.json's
+# command builds the app.
+export CGO_ENABLED := $(if $(filter -race,$(GOFLAGS)),1,0)
 export GOFLAGS := -trimpath $(GOFLAGS)
 # Synth and tests never need AWS: keep a developer's credentials and profile out of them.
 NO_AWS := env -u AWS_PROFILE -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN
@@ -64,7 +67,7 @@ cfn-lint:
 test: deps vet cfn-lint ## Run every test (CDK assertions, unit, fuzz seeds, emulator integration, cfn-lint over every template, e2e)
 	@# The CDK app is linked once here (the same binary as make synth's) instead of in each
 	@# test package that runs it.
-	$(GO) build -trimpath -o bin/app .
+	GOFLAGS= CGO_ENABLED=0 $(GO) build -trimpath -o bin/app .
 	@# The arm64 Lambdas, linked once here: test packages that bundle them run side by side, and
 	@# on an empty build cache each would compile the same arm64 dependencies itself.
 	$(GO) build -o bin/buildlambdas ./cmd/buildlambdas && bin/buildlambdas
@@ -120,7 +123,7 @@ deploy: deps ## cdk deploy ENV=name (needs AWS credentials and a bootstrapped ac
 	$(CDK) deploy $(CDK_ENV_FLAG) --require-approval broadening '*-$(ENV)-*'
 
 claimsctl: ## Build the operator CLI as one static binary: bin/claimsctl
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o bin/claimsctl ./cmd/claimsctl
+	GOFLAGS= CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o bin/claimsctl ./cmd/claimsctl
 	@echo "bin/claimsctl built; run bin/claimsctl --help"
 
 clean: ## Remove build output

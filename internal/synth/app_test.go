@@ -1,11 +1,13 @@
 package synth
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -85,4 +87,50 @@ func TestAppSynthesizesOnlyTheSelectedEnvironment(t *testing.T) {
 	sort.Strings(names)
 	assert.Equal(t, []string{"hasura-auth-staging-hasura", "hasura-auth-staging-identity"}, names,
 		"-c environment=staging synthesizes staging only")
+}
+
+// The app is a tool, not code under test: it is built in the module's one configuration (no
+// cgo, -trimpath) whatever GOFLAGS the developer exports. With GOFLAGS=-race in the
+// environment, `cdk synth` and the tests' BuildApp failed with "-race requires cgo; enable cgo
+// by setting CGO_ENABLED=1", advice the hard-coded CGO_ENABLED=0 then ignored.
+func TestTheAppBuildsWhateverGOFLAGSTheDeveloperExports(t *testing.T) {
+	t.Setenv("GOFLAGS", "-race")
+	dir := t.TempDir()
+	require.NoError(t, BuildApp(repoRoot, filepath.Join(dir, "built")))
+
+	f, err := readCDKJSON(repoRoot)
+	require.NoError(t, err)
+	build, _, ok := strings.Cut(f.App, " && ")
+	require.True(t, ok, "cdk.json's app command builds, then runs: %q", f.App)
+	// The build part alone, into a temporary file: bin/app may be in use by other tests.
+	require.Contains(t, build, "-o bin/app ")
+	cmd := exec.Command("sh", "-c", strings.Replace(build, "-o bin/app ", "-o "+filepath.Join(dir, "cdkjson")+" ", 1))
+	cmd.Dir = repoRoot
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+
+	a, err := os.ReadFile(filepath.Join(dir, "built"))
+	require.NoError(t, err)
+	b, err := os.ReadFile(filepath.Join(dir, "cdkjson"))
+	require.NoError(t, err)
+	assert.True(t, bytes.Equal(a, b), "BuildApp builds the binary cdk.json's command builds")
+}
+
+// The Makefile's one build configuration (no cgo, -trimpath) keeps cgo for a developer who
+// asks for the race detector: with CGO_ENABLED forced to 0, `GOFLAGS=-race make test` stopped
+// at go vet with "-race requires cgo; enable cgo by setting CGO_ENABLED=1", and setting it in
+// the environment changed nothing (the Makefile's value wins).
+func TestMakeKeepsCgoForTheRaceDetector(t *testing.T) {
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Skip("no make")
+	}
+	for goflags, want := range map[string]string{"": "0 -trimpath", "-race": "1 -trimpath -race", "-mod=mod": "0 -trimpath -mod=mod"} {
+		cmd := exec.Command("make", "-s", "--no-print-directory",
+			"--eval", "print-build-env: ; @echo $$CGO_ENABLED $$GOFLAGS", "print-build-env")
+		cmd.Dir = repoRoot
+		cmd.Env = append(os.Environ(), "GOFLAGS="+goflags, "CGO_ENABLED=", "MAKEFLAGS=", "MAKELEVEL=")
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, "%s", out)
+		assert.Equal(t, want, strings.TrimSpace(string(out)), "GOFLAGS=%q", goflags)
+	}
 }

@@ -46,12 +46,13 @@ func Context(root string) (map[string]any, error) {
 	return f.Context, err
 }
 
-// BuildApp compiles the app of the tree at root into bin, with the flags cdk.json's app
-// command uses (so `make test` can reuse the binary `make synth` built).
+// BuildApp compiles the app of the tree at root into bin, with the flags and environment
+// cdk.json's app command uses (so `make test` can reuse the binary `make synth` built). The
+// developer's GOFLAGS are not the app's: -race, for one, needs cgo, which this build has off.
 func BuildApp(root, bin string) error {
 	cmd := exec.Command("go", "build", "-trimpath", "-o", bin, ".")
 	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("build the CDK app in %s: %w\n%s", root, err, out)
 	}
