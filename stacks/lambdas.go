@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
@@ -86,7 +85,7 @@ func (l *localBuild) TryBundle(outputDir *string, _ *awscdk.BundlingOptions) *bo
 		}
 		return jsii.Bool(true)
 	}
-	if g.prebuilt != nil && strings.HasPrefix(l.pkg, "lambda/") {
+	if g.prebuilt != nil && gobuild.Prebuilt(l.pkg) {
 		<-g.prebuilt
 		if g.prebuildErr == nil {
 			if err := gobuild.CopyCached(g.moduleRoot, l.pkg, out); err != nil {

@@ -169,3 +169,36 @@ func processesMentioning(t *testing.T, s string) []string {
 	}
 	return found
 }
+
+// Two main packages whose paths end alike (lambda/users/handler, lambda/machines/handler): go
+// build -o DIR/ writes both to DIR/handler, the last one winning without an error, so the
+// prebuild once deployed one function's binary as the other's. Each asset must hold its own.
+func TestPrebuiltLambdasWithTheSameLastPathElementKeepTheirOwnBinaries(t *testing.T) {
+	root := tinyModuleAt(t, "lambda/users/handler", "package main\n\nfunc main() { println(\"users-binary\") }\n")
+	require.NoError(t, os.MkdirAll(filepath.Join(root, "lambda", "machines", "handler"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(root, "lambda", "machines", "handler", "main.go"),
+		[]byte("package main\n\nfunc main() { println(\"machines-binary\") }\n"), 0o644))
+
+	b, wait := PrebuiltGoLambdas(root)
+	defer wait()
+	app := bundlingApp(t)
+	stack := awscdk.NewStack(app, jsii.String("Env"), nil)
+	function(stack, "Users", b.Code("lambda/users/handler"))
+	function(stack, "Machines", b.Code("lambda/machines/handler"))
+	wait()
+
+	staged, err := filepath.Glob(filepath.Join(*app.Outdir(), "asset.*", "bootstrap"))
+	require.NoError(t, err)
+	require.Len(t, staged, 2, "two different binaries, two assets")
+	var found []string
+	for _, f := range staged {
+		bin, err := os.ReadFile(f)
+		require.NoError(t, err)
+		for _, marker := range []string{"users-binary", "machines-binary"} {
+			if strings.Contains(string(bin), marker) {
+				found = append(found, marker)
+			}
+		}
+	}
+	assert.ElementsMatch(t, []string{"users-binary", "machines-binary"}, found)
+}

@@ -17,9 +17,9 @@ import (
 // Lambda cross-compiles a main package for provided.al2023 on arm64 into out, reproducibly: no
 // paths or VCS stamps in the binary, and Go's build ID, which is a hash of the inputs, so the same
 // source gives the same bytes (and the same CDK asset hash) on every machine. It links into a
-// cache, bin/lambda/<last element of pkg> under the module root (Cached), and copies that to out:
-// the go command skips the link when the cached binary's build ID says its inputs did not change,
-// so a synth of unchanged Lambdas compiles and links nothing.
+// cache under bin/lambda/ (Cached) and copies that to out: the go command skips the link when
+// the cached binary's build ID says its inputs did not change, so a synth of unchanged Lambdas
+// compiles and links nothing.
 func Lambda(moduleRoot, pkg, out string) error {
 	cached := Cached(moduleRoot, pkg)
 	if err := build(moduleRoot, cached, "arm64", "./"+filepath.ToSlash(pkg)); err != nil {
@@ -28,21 +28,50 @@ func Lambda(moduleRoot, pkg, out string) error {
 	return CopyCached(moduleRoot, pkg, out)
 }
 
-// AllLambdas links every main package under lambda/ into the cache as Lambda would, in one go
-// command: one package graph load and one staleness check for all of them, where a Lambda call
-// each costs a go command start and a load of the module's packages. The binaries are the same
-// bytes Lambda links (same flags, same build IDs), so each skips what the other linked.
+// AllLambdas links every main package directly under lambda/ (Prebuilt) into the cache as Lambda
+// would, in one go command: one package graph load and one staleness check for all of them,
+// where a Lambda call each costs a go command start and a load of the module's packages. The
+// binaries are the same bytes Lambda links (same flags, same build IDs), so each skips what the
+// other linked. Deeper packages are left to Lambda: go build -o DIR/ names each binary after
+// the last element of its path and, when two end alike (lambda/a/fn, lambda/b/fn), silently
+// writes one over the other.
 // It cannot be stopped half-way on purpose: the go command removes its work directory only when
 // it exits by itself, and killing it leaves the compilers it started running as orphans.
 func AllLambdas(moduleRoot string) error {
+	entries, err := os.ReadDir(filepath.Join(moduleRoot, "lambda"))
+	if err != nil {
+		return fmt.Errorf("list the Lambdas: %w", err)
+	}
+	var pkgs []string
+	for _, e := range entries {
+		if !e.IsDir() || strings.HasPrefix(e.Name(), ".") || strings.HasPrefix(e.Name(), "_") || e.Name() == "testdata" {
+			continue // what the go command's ./... leaves out
+		}
+		if files, _ := filepath.Glob(filepath.Join(moduleRoot, "lambda", e.Name(), "*.go")); len(files) > 0 {
+			pkgs = append(pkgs, "./lambda/"+e.Name())
+		}
+	}
+	if len(pkgs) == 0 {
+		return fmt.Errorf("no package under %s", filepath.Join(moduleRoot, "lambda"))
+	}
 	dir := filepath.Join(moduleRoot, "bin", "lambda") + string(filepath.Separator)
-	return build(moduleRoot, dir, "arm64", "./lambda/...")
+	return build(moduleRoot, dir, "arm64", pkgs...)
 }
 
-// Cached is where Lambda and AllLambdas link pkg: go build -o DIR/ names each binary after the
-// last element of its package path, so both use that name.
+// Prebuilt says whether AllLambdas links pkg: a package directly under lambda/.
+func Prebuilt(pkg string) bool {
+	return path.Dir(path.Clean(filepath.ToSlash(pkg))) == "lambda"
+}
+
+// Cached is where Lambda and AllLambdas link pkg. A package directly under lambda/ is linked to
+// bin/lambda/<name>, the name go build -o DIR/ gives it. Any other is linked by Lambda alone, to
+// a path holding its whole package path, under bin/lambda/.pkg/: no package's name starts with
+// a dot, so it cannot meet AllLambdas' binaries, and two packages that end alike stay apart.
 func Cached(moduleRoot, pkg string) string {
-	return filepath.Join(moduleRoot, "bin", "lambda", path.Base(filepath.ToSlash(pkg)))
+	if Prebuilt(pkg) {
+		return filepath.Join(moduleRoot, "bin", "lambda", path.Base(filepath.ToSlash(pkg)))
+	}
+	return filepath.Join(moduleRoot, "bin", "lambda", ".pkg", filepath.FromSlash(path.Clean(filepath.ToSlash(pkg))), "bootstrap")
 }
 
 // CopyCached copies the cached binary of pkg to out.

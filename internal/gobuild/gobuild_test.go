@@ -127,3 +127,22 @@ func TestAllLambdasLinksWhatLambdaWouldAndLambdaReusesIt(t *testing.T) {
 	assert.Equal(t, want, got)
 
 }
+
+// Each package has its own cached binary: AllLambdas' name for those directly under lambda/,
+// the whole package path for the others, which may end alike.
+func TestCachedIsOnePathPerPackage(t *testing.T) {
+	root := filepath.FromSlash("/m")
+	paths := map[string]string{}
+	for _, pkg := range []string{"lambda/fn", "lambda/a/fn", "lambda/b/fn", "cmd/fn", "fn"} {
+		p := Cached(root, pkg)
+		for other, q := range paths {
+			assert.NotEqual(t, q, p, "%s and %s", other, pkg)
+		}
+		paths[pkg] = p
+	}
+	assert.Equal(t, filepath.FromSlash("/m/bin/lambda/fn"), paths["lambda/fn"])
+	assert.Equal(t, filepath.FromSlash("/m/bin/lambda/.pkg/lambda/a/fn/bootstrap"), paths["lambda/a/fn"])
+	assert.True(t, Prebuilt("lambda/fn"))
+	assert.False(t, Prebuilt("lambda/a/fn"))
+	assert.False(t, Prebuilt("cmd/fn"))
+}
