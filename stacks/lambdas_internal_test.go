@@ -119,22 +119,21 @@ func TestPrebuiltGoLambdasAreTheAssetsAndABrokenOneIsNamed(t *testing.T) {
 
 // A synth that ends while the prebuild is still compiling (a bad cdk.json, --exclusively on a
 // stack without Lambdas, a panic) must not leave the go command's work behind: killing the go
-// command mid-build orphans the compilers it started and leaves its work directory in
-// GOTMPDIR for ever. wait lets the go command finish (its build is the next synth's cache).
+// command mid-build orphans the compilers it started and leaves its work directory behind for
+// ever. wait lets the go command finish (its build is the next synth's cache).
 func TestPrebuildWaitLeavesNoCompilerNorWorkDirectoryBehind(t *testing.T) {
 	if _, err := os.Stat("/proc/self/cmdline"); err != nil {
 		t.Skip("needs /proc to look for orphaned compilers")
 	}
-	gotmp := t.TempDir()
-	t.Setenv("GOTMPDIR", gotmp)
 	// Enough code that compiling it takes a while, and new each run (the temporary directory's
 	// name is in it), so the build cache cannot skip the compile.
 	var src strings.Builder
-	fmt.Fprintf(&src, "package main\n\nvar id = %q\n\nfunc main() { println(id, f0()) }\n", gotmp)
+	fmt.Fprintf(&src, "package main\n\nvar id = %q\n\nfunc main() { println(id, f0()) }\n", t.TempDir())
 	for i := range 3000 {
 		fmt.Fprintf(&src, "func f%d() int { return len(id) * %d }\n", i, i)
 	}
 	root := tinyModuleAt(t, "lambda/fn", src.String())
+	gotmp := filepath.Join(root, "bin", ".gotmp") // where gobuild has the go command work
 
 	b, wait := PrebuiltGoLambdas(root)
 	// Wait for the go command's work directory, which it makes before compiling: the synth ends

@@ -95,9 +95,20 @@ func LambdaForHost(moduleRoot, pkg, out string) error {
 func build(moduleRoot, out, goarch string, pkgs ...string) error {
 	args := append([]string{"build", "-tags", "lambda.norpc", "-trimpath", "-buildvcs=false",
 		"-ldflags", "-s -w", "-o", out}, pkgs...)
+	// The go command moves a linked binary into place by a rename, which a synth copying it at
+	// the same time sees whole, only from a work directory on the same file system; from
+	// elsewhere (a tmpfs /tmp) it removes the file and writes it again.
+	// Absolute: the go command runs in moduleRoot, which may be given relative to here.
+	work, err := filepath.Abs(filepath.Join(moduleRoot, "bin", ".gotmp"))
+	if err == nil {
+		err = os.MkdirAll(work, 0o755)
+	}
+	if err != nil {
+		return fmt.Errorf("go build %s: %w", strings.Join(pkgs, " "), err)
+	}
 	cmd := exec.Command("go", args...)
 	cmd.Dir = moduleRoot
-	cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH="+goarch, "CGO_ENABLED=0", "GOFLAGS=-mod=readonly")
+	cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH="+goarch, "CGO_ENABLED=0", "GOFLAGS=-mod=readonly", "GOTMPDIR="+work)
 	if msg, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("go build %s: %w\n%s", strings.Join(pkgs, " "), err, msg)
 	}

@@ -3,9 +3,12 @@ package gobuild
 import (
 	"bytes"
 	"debug/elf"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -145,4 +148,46 @@ func TestCachedIsOnePathPerPackage(t *testing.T) {
 	assert.True(t, Prebuilt("lambda/fn"))
 	assert.False(t, Prebuilt("lambda/a/fn"))
 	assert.False(t, Prebuilt("cmd/fn"))
+}
+
+// Two synths at once in one checkout both link into bin/lambda/ and copy from it. The go command
+// moves a linked binary into place by a rename, which readers see whole, only when its work
+// directory is on the same file system; otherwise (a tmpfs /tmp, the default on Debian 13) it
+// removes the file and writes it again, and the other synth can copy half a binary into its
+// asset. So the go command works under bin/, whatever GOTMPDIR says.
+func TestTheGoCommandWorksBesideTheCache(t *testing.T) {
+	elsewhere := t.TempDir()
+	t.Setenv("GOTMPDIR", elsewhere)
+	root := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(root, "go.mod"), []byte("module example.com/fns\n\ngo 1.26\n"), 0o644))
+	require.NoError(t, os.MkdirAll(filepath.Join(root, "lambda", "fn"), 0o755))
+	// Enough code to compile for a while, new each run so that the build cache cannot skip it.
+	var src strings.Builder
+	fmt.Fprintf(&src, "package main\n\nvar id = %q\n\nfunc main() { println(id, f0()) }\n", root)
+	for i := range 3000 {
+		fmt.Fprintf(&src, "func f%d() int { return len(id) * %d }\n", i, i)
+	}
+	require.NoError(t, os.WriteFile(filepath.Join(root, "lambda", "fn", "main.go"), []byte(src.String()), 0o644))
+
+	done := make(chan error, 1)
+	go func() { done <- AllLambdas(root) }()
+	var besideCache, inGOTMPDIR bool
+	for running := true; running; {
+		select {
+		case err := <-done:
+			require.NoError(t, err)
+			running = false
+		default:
+			time.Sleep(time.Millisecond)
+		}
+		if e, _ := os.ReadDir(filepath.Join(root, "bin", ".gotmp")); len(e) > 0 {
+			besideCache = true
+		}
+		if e, _ := os.ReadDir(elsewhere); len(e) > 0 {
+			inGOTMPDIR = true
+		}
+	}
+	assert.True(t, besideCache, "the go command's work directory was not seen under bin/.gotmp")
+	assert.False(t, inGOTMPDIR, "the go command worked in GOTMPDIR")
+	assert.FileExists(t, Cached(root, "lambda/fn"))
 }
