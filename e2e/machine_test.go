@@ -50,18 +50,19 @@ func machineCtl(t *testing.T, args ...string) (string, error) {
 func addClient(t *testing.T, tier string, validity time.Duration, scopes ...string) machineClient {
 	t.Helper()
 	name := fmt.Sprintf("service-%d", clientSeq.Add(1))
-	out, err := machineCtl(t, "client", "add", name, "--tier", tier, "--scopes", strings.Join(scopes, ","), "--validity", validity.String(), "--json")
-	require.NoError(t, err, out)
+	out, stderr, err := ctlStreams(t, "", "client", "add", name, "--tier", tier, "--scopes", strings.Join(scopes, ","), "--validity", validity.String(), "--json",
+		"--identity-stack", machineIdentityStack)
+	require.NoError(t, err, out+stderr)
 	var added struct {
 		Name, ClientID, SecretArn, TokenEndpoint, Tier, Validity string
 		Scopes                                                   []string
 	}
-	require.NoError(t, json.Unmarshal([]byte(out), &added), out)
+	require.NoError(t, json.Unmarshal([]byte(out), &added), "stdout:\n%s\nstderr:\n%s", out, stderr)
 	assert.Equal(t, env.TokenURL, added.TokenEndpoint, "the stack's TokenEndpoint output")
 	assert.ElementsMatch(t, scopes, added.Scopes)
 	c := machineClient{ID: added.ClientID, Name: name, SecretArn: added.SecretArn, Validity: validity}
 	c.Secret = clientSecret(t, c, "AWSCURRENT")
-	assert.NotContains(t, out, c.Secret, "claimsctl never prints the secret")
+	assert.NotContains(t, out+stderr, c.Secret, "claimsctl never prints the secret")
 	return c
 }
 

@@ -330,9 +330,20 @@ func resolveSecret(v any) (raw, local jwtSecret, _ error) {
 // ctl runs the claimsctl binary against the local chain.
 func ctl(t *testing.T, stdin string, args ...string) (string, error) {
 	t.Helper()
+	stdout, stderr, err := ctlStreams(t, stdin, args...)
+	return stdout + stderr, err
+}
+
+// ctlStreams runs claimsctl like ctl, keeping its two streams apart: what a script parses (--json)
+// is stdout alone, while the SDK may log a warning to stderr at any time (for one, about a
+// connection the emulator closed before the SDK drained it).
+func ctlStreams(t *testing.T, stdin string, args ...string) (string, string, error) {
+	t.Helper()
 	cmd := exec.Command(claimsctl, append(args, env.ClaimsctlFlags()...)...)
 	cmd.Env = append(os.Environ(), env.ClaimsctlEnv()...)
 	cmd.Stdin = strings.NewReader(stdin)
-	out, err := cmd.CombinedOutput()
-	return string(out), err
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	return stdout.String(), stderr.String(), err
 }
