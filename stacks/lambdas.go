@@ -2,7 +2,6 @@ package stacks
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"sync"
 
@@ -19,7 +18,7 @@ import (
 // locally (no Docker), each main package once per app: every environment deploys the same
 // binary. Give every environment of an app the same one.
 func GoLambdas(moduleRoot string) golambda.Builder {
-	return &goLambdas{moduleRoot: moduleRoot, built: map[string]string{}}
+	return &goLambdas{moduleRoot: moduleRoot, built: map[string]bool{}}
 }
 
 // PrebuiltGoLambdas is GoLambdas that starts linking every main package under lambda/ now, in
@@ -34,7 +33,7 @@ func GoLambdas(moduleRoot string) golambda.Builder {
 // A failed prebuild is not an error: each package is then built alone, as GoLambdas does,
 // which names the package that does not compile.
 func PrebuiltGoLambdas(moduleRoot string) (b golambda.Builder, wait func()) {
-	g := &goLambdas{moduleRoot: moduleRoot, built: map[string]string{}, prebuilt: make(chan struct{})}
+	g := &goLambdas{moduleRoot: moduleRoot, built: map[string]bool{}, prebuilt: make(chan struct{})}
 	go func() {
 		defer close(g.prebuilt)
 		g.prebuildErr = gobuild.AllLambdas(moduleRoot)
@@ -45,7 +44,7 @@ func PrebuiltGoLambdas(moduleRoot string) (b golambda.Builder, wait func()) {
 type goLambdas struct {
 	moduleRoot string
 	mu         sync.Mutex
-	built      map[string]string // main package -> the first bootstrap built for it
+	built      map[string]bool // main packages whose cached binary is current (linked once per app)
 
 	prebuilt    chan struct{} // closed when PrebuiltGoLambdas's go command ended; nil without one
 	prebuildErr error         // its error, readable once prebuilt is closed
@@ -70,42 +69,39 @@ type localBuild struct {
 	pkg     string
 }
 
-// TryBundle builds the package into outputDir/bootstrap, or copies the binary built for an
-// earlier environment (reproducible builds make it identical to a rebuild). A build failure
-// panics: jsii hands the panic back to the CDK as an error, which stops synth with the
-// compiler's message instead of falling back to Docker, which this project does not use.
+// TryBundle copies the package's cached binary (gobuild.Cached) into outputDir/bootstrap, after
+// making it current once per app: the prebuild linked it, or it is linked now, alone. Every
+// environment deploys the same binary (reproducible builds make it identical to a rebuild). A
+// build failure panics: jsii hands the panic back to the CDK as an error, which stops synth with
+// the compiler's message instead of falling back to Docker, which this project does not use.
 func (l *localBuild) TryBundle(outputDir *string, _ *awscdk.BundlingOptions) *bool {
 	g := l.lambdas
-	out := filepath.Join(*outputDir, "bootstrap")
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if prev, ok := g.built[l.pkg]; ok {
-		if err := copyFile(prev, out); err != nil {
-			panic(fmt.Errorf("reuse the %s binary: %w", l.pkg, err))
-		}
-		return jsii.Bool(true)
-	}
-	if g.prebuilt != nil && gobuild.Prebuilt(l.pkg) {
-		<-g.prebuilt
-		if g.prebuildErr == nil {
-			if err := gobuild.CopyCached(g.moduleRoot, l.pkg, out); err != nil {
-				panic(fmt.Errorf("build %s: %w", l.pkg, err))
-			}
-			g.built[l.pkg] = out
-			return jsii.Bool(true)
-		}
-	}
-	if err := gobuild.Lambda(g.moduleRoot, l.pkg, out); err != nil {
+	if err := g.link(l.pkg); err != nil {
 		panic(fmt.Errorf("build %s: %w", l.pkg, err))
 	}
-	g.built[l.pkg] = out
+	if err := gobuild.CopyCached(g.moduleRoot, l.pkg, filepath.Join(*outputDir, "bootstrap")); err != nil {
+		panic(fmt.Errorf("build %s: %w", l.pkg, err))
+	}
 	return jsii.Bool(true)
 }
 
-func copyFile(src, dst string) error {
-	b, err := os.ReadFile(src)
-	if err != nil {
+// link makes the cached binary of pkg current, once per app. Called with g.mu held.
+func (g *goLambdas) link(pkg string) error {
+	if g.built[pkg] {
+		return nil
+	}
+	if g.prebuilt != nil && gobuild.Prebuilt(pkg) {
+		<-g.prebuilt
+		if g.prebuildErr == nil {
+			g.built[pkg] = true
+			return nil
+		}
+	}
+	if err := gobuild.Link(g.moduleRoot, pkg); err != nil {
 		return err
 	}
-	return os.WriteFile(dst, b, 0o755)
+	g.built[pkg] = true
+	return nil
 }

@@ -21,11 +21,15 @@ import (
 // the cached binary's build ID says its inputs did not change, so a synth of unchanged Lambdas
 // compiles and links nothing.
 func Lambda(moduleRoot, pkg, out string) error {
-	cached := Cached(moduleRoot, pkg)
-	if err := build(moduleRoot, cached, "arm64", "./"+filepath.ToSlash(pkg)); err != nil {
+	if err := Link(moduleRoot, pkg); err != nil {
 		return err
 	}
 	return CopyCached(moduleRoot, pkg, out)
+}
+
+// Link is Lambda without the copy: it makes the cached binary of pkg current.
+func Link(moduleRoot, pkg string) error {
+	return build(moduleRoot, Cached(moduleRoot, pkg), "arm64", "./"+filepath.ToSlash(pkg))
 }
 
 // AllLambdas links every main package directly under lambda/ (Prebuilt) into the cache as Lambda
