@@ -1,9 +1,8 @@
 package stacks
 
 import (
-	"sync"
-
 	"strings"
+	"sync"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsec2"

@@ -7,10 +7,9 @@
 package monitoring
 
 import (
-	"sync"
-
 	"fmt"
 	"sort"
+	"sync"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"

@@ -1,9 +1,8 @@
 package monitoring
 
 import (
-	"sync"
-
 	"fmt"
+	"sync"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsevents"
