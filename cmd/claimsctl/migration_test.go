@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -62,7 +63,14 @@ func (d *deployment) mopedItem(t *testing.T, email, oldSub string) {
 // email verified, custom:legacy_sub the old pool's sub. It returns their new sub.
 func (d *deployment) migrated(t *testing.T, email, legacySub string) string {
 	t.Helper()
-	attrs := []ciptypes.AttributeType{{Name: aws.String("email"), Value: aws.String(email)}, {Name: aws.String("email_verified"), Value: aws.String("true")}}
+	return d.adminCreated(t, email, legacySub, true)
+}
+
+// adminCreated creates a user by AdminCreateUser (no invitation sent) with the email verified or
+// not, and custom:legacy_sub when given; it returns their sub.
+func (d *deployment) adminCreated(t *testing.T, email, legacySub string, emailVerified bool) string {
+	t.Helper()
+	attrs := []ciptypes.AttributeType{{Name: aws.String("email"), Value: aws.String(email)}, {Name: aws.String("email_verified"), Value: aws.String(strconv.FormatBool(emailVerified))}}
 	if legacySub != "" {
 		attrs = append(attrs, ciptypes.AttributeType{Name: aws.String(claims.LegacySubAttr), Value: aws.String(legacySub)})
 	}

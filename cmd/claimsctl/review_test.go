@@ -16,7 +16,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	cip "github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider"
-	ciptypes "github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider/types"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 	"github.com/stretchr/testify/assert"
@@ -80,14 +79,7 @@ func TestClientRemoveDeletesNoAppClientATagPointsAtThatIsNotTheClients(t *testin
 // not verified, and custom:legacy_sub when given; it returns their sub.
 func (d *deployment) unverified(t *testing.T, email, legacySub string) string {
 	t.Helper()
-	attrs := []ciptypes.AttributeType{{Name: aws.String("email"), Value: aws.String(email)}, {Name: aws.String("email_verified"), Value: aws.String("false")}}
-	if legacySub != "" {
-		attrs = append(attrs, ciptypes.AttributeType{Name: aws.String(claims.LegacySubAttr), Value: aws.String(legacySub)})
-	}
-	u, err := d.idp.AdminCreateUser(context.Background(), &cip.AdminCreateUserInput{UserPoolId: aws.String(d.pool), Username: aws.String(email),
-		UserAttributes: attrs, MessageAction: ciptypes.MessageActionTypeSuppress})
-	require.NoError(t, err)
-	return attr(u.User.Attributes, "sub")
+	return d.adminCreated(t, email, legacySub, false)
 }
 
 // The pre-token trigger refuses a native user whose email Cognito has not verified
